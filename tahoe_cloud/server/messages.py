@@ -1,0 +1,99 @@
+"""Value types for what crosses the server core's boundary.
+
+The front end decodes requests into these, calls ``StorageServer`` and encodes
+the results; the core never sees CBOR or HTTP. All are frozen so they can be
+shared between coroutines without copying.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from attrs import field, frozen
+
+
+@frozen
+class LeaseSecrets:
+    """The renew and cancel secrets a client sends with allocate, lease and write requests."""
+
+    renew: bytes = field(repr=False)
+    cancel: bytes = field(repr=False)
+
+
+@frozen
+class AllocationResult:
+    """Answer to allocate: completed shares already held, and shares now being uploaded."""
+
+    already_have: frozenset[int]
+    allocated: frozenset[int]
+
+
+@frozen
+class ByteRange:
+    """Half-open range ``[begin, end)`` of share bytes."""
+
+    begin: int
+    end: int
+
+
+@frozen
+class ImmutableWriteResult:
+    """Answer to an immutable write: is the share complete, and which bytes are still missing."""
+
+    complete: bool
+    required: tuple[ByteRange, ...]
+
+
+@frozen
+class TestVector:
+    """Passes when ``size`` bytes at ``offset`` of the share equal ``specimen``.
+
+    A missing share, and bytes past the end, read as empty.
+    """
+
+    offset: int
+    size: int
+    specimen: bytes
+
+
+@frozen
+class WriteVector:
+    """Write ``data`` at ``offset``; a write past the end zero-fills the gap."""
+
+    offset: int
+    data: bytes
+
+
+@frozen
+class TestWriteVectors:
+    """Tests, writes and an optional new length for one share of a mutable slot."""
+
+    tests: tuple[TestVector, ...] = ()
+    writes: tuple[WriteVector, ...] = ()
+    new_length: int | None = None
+
+
+@frozen
+class ReadVector:
+    """Read ``size`` bytes at ``offset`` (truncated at the end of the share)."""
+
+    offset: int
+    size: int
+
+
+@frozen
+class ReadTestWriteResult:
+    """``data`` maps every existing share number to the reads, taken before any write."""
+
+    success: bool
+    data: Mapping[int, Sequence[bytes]]
+
+
+@frozen
+class VersionInfo:
+    """What ``GET /storage/v1/version`` reports."""
+
+    maximum_immutable_share_size: int
+    maximum_mutable_share_size: int
+    available_space: int
+    application_version: bytes
