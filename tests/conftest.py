@@ -1,0 +1,1 @@
+"""Shared pytest configuration: Twisted's reactor runs under pytest-twisted."""
