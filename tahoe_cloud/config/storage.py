@@ -1,0 +1,170 @@
+"""``StorageConfig``: the [storage] section of tahoe.cfg, parsed and checked at start-up.
+
+Keys and defaults follow stock Tahoe-LAFS 1.20 (``enabled``, ``storage_dir``,
+``reserved_space``, ``readonly``, the ``expire.*`` lease-expiry keys) plus
+``backend``, which picks where shares live. Expiry keys are validated now, with
+upstream's rules, even though the expirer runs later: a wrong value should stop
+the node at start-up, not months later.
+
+Keys a backend reads (``s3.*`` for ``cloud.s3``) are not listed here; the backend
+reads or claims them through ``NodeConfig`` itself.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from attrs import field, frozen
+
+if TYPE_CHECKING:
+    from tahoe_cloud.config.node import NodeConfig
+
+SECTION = "storage"
+DEFAULT_BACKEND = "disk"
+DEFAULT_STORAGE_DIRNAME = "storage"
+
+ExpirationMode = Literal["age", "cutoff-date"]
+EXPIRATION_MODES: tuple[ExpirationMode, ...] = ("age", "cutoff-date")
+
+_CORE_KEYS = frozenset(
+    {
+        "enabled",
+        "backend",
+        "storage_dir",
+        "reserved_space",
+        "readonly",
+        "expire.enabled",
+        "expire.mode",
+        "expire.override_lease_duration",
+        "expire.cutoff_date",
+        "expire.immutable",
+        "expire.mutable",
+    }
+)
+# Valid for upstream, but about features tahoe-cloud does not have (Foolscap,
+# storage plugins, grid managers, discarding data). Present -> a warning.
+UNSUPPORTED_UPSTREAM_KEYS = frozenset(
+    {"anonymous", "debug_discard", "plugins", "grid_management", "force_foolscap"}
+)
+KNOWN_STORAGE_KEYS = _CORE_KEYS | UNSUPPORTED_UPSTREAM_KEYS
+
+
+@frozen
+class ExpirationConfig:
+    """The ``expire.*`` keys: when leases let shares be deleted.
+
+    ``override_lease_duration`` is in seconds (used in ``age`` mode only);
+    ``cutoff_date`` is the POSIX time of the UTC midnight starting the cutoff
+    day (used in ``cutoff-date`` mode only, where it is required).
+    """
+
+    enabled: bool = False
+    mode: ExpirationMode = "age"
+    override_lease_duration: int | None = None
+    cutoff_date: int | None = None
+    immutable: bool = True
+    mutable: bool = True
+
+    @classmethod
+    def from_node_config(cls, config: NodeConfig) -> ExpirationConfig:
+        enabled = config.get_bool(SECTION, "expire.enabled", False)
+        mode = _mode(config, enabled)
+        override = config.get_duration(SECTION, "expire.override_lease_duration")
+        cutoff = config.get_date(SECTION, "expire.cutoff_date")
+        if mode == "cutoff-date" and cutoff is None:
+            raise config.error(
+                SECTION,
+                "expire.cutoff_date",
+                "is required when expire.mode is 'cutoff-date' (a date as YYYY-MM-DD)",
+            )
+        if mode == "cutoff-date" and override is not None:
+            _ignored(config, "expire.override_lease_duration", "expire.mode is 'cutoff-date'")
+        if mode == "age" and cutoff is not None:
+            _ignored(config, "expire.cutoff_date", "expire.mode is 'age'")
+        return cls(
+            enabled=enabled,
+            mode=mode,
+            override_lease_duration=override,
+            cutoff_date=cutoff,
+            immutable=config.get_bool(SECTION, "expire.immutable", True),
+            mutable=config.get_bool(SECTION, "expire.mutable", True),
+        )
+
+
+def _mode(config: NodeConfig, enabled: bool) -> ExpirationMode:
+    """Upstream requires ``expire.mode`` once expiry is on, and checks it even when off."""
+    text = config.get(SECTION, "expire.mode")
+    if text is None:
+        if enabled:
+            raise config.error(
+                SECTION,
+                "expire.mode",
+                "is required when expire.enabled is true: set it to 'age' or 'cutoff-date'",
+            )
+        return "age"
+    for mode in EXPIRATION_MODES:
+        if text == mode:
+            return mode
+    raise config.error(SECTION, "expire.mode", f"must be 'age' or 'cutoff-date', got {text!r}")
+
+
+def _ignored(config: NodeConfig, key: str, because: str) -> None:
+    config.warn(
+        "{path}, section [storage]: key '{key}' is ignored because {because}",
+        path=str(config.config_path),
+        key=key,
+        because=because,
+    )
+
+
+@frozen
+class StorageConfig:
+    """The [storage] section. ``storage_dir`` is absolute; ``reserved_space`` is in bytes."""
+
+    storage_dir: Path
+    enabled: bool = True
+    backend: str = DEFAULT_BACKEND
+    reserved_space: int = 0
+    readonly: bool = False
+    expire: ExpirationConfig = field(factory=ExpirationConfig)
+
+    @classmethod
+    def from_node_config(cls, config: NodeConfig) -> StorageConfig:
+        backend = config.get(SECTION, "backend", DEFAULT_BACKEND)
+        if not backend:
+            raise config.error(
+                SECTION, "backend", f"is empty; name a storage backend, e.g. {DEFAULT_BACKEND}"
+            )
+        for key in sorted(UNSUPPORTED_UPSTREAM_KEYS & set(config.keys(SECTION))):
+            config.warn(
+                "{path}, section [storage]: key '{key}' is an upstream Tahoe-LAFS setting "
+                "that tahoe-cloud does not support; it is ignored",
+                path=str(config.config_path),
+                key=key,
+            )
+        return cls(
+            enabled=config.get_bool(SECTION, "enabled", True),
+            backend=backend,
+            storage_dir=_storage_dir(config),
+            reserved_space=config.get_size(SECTION, "reserved_space", 0),
+            readonly=config.get_bool(SECTION, "readonly", False),
+            expire=ExpirationConfig.from_node_config(config),
+        )
+
+
+def _storage_dir(config: NodeConfig) -> Path:
+    """``storage_dir``: absolute, or relative to NODEDIR; a leading ``~`` is expanded."""
+    text = config.get(SECTION, "storage_dir")
+    if text is None:
+        return config.nodedir / DEFAULT_STORAGE_DIRNAME
+    if not text:
+        raise config.error(
+            SECTION,
+            "storage_dir",
+            "is empty; remove the key to use NODEDIR/storage, or give a directory",
+        )
+    if "\0" in text:
+        raise config.error(SECTION, "storage_dir", "contains a NUL character")
+    return Path(os.path.abspath(os.path.join(config.nodedir, os.path.expanduser(text))))
