@@ -1,0 +1,152 @@
+"""Mutable read-test-write: the one write operation on mutable slots.
+
+Upstream's semantics (allmydata/storage/server.py, slot_testv_and_readv_and_writev),
+run atomically under the storage index's lock:
+
+1. every existing mutable share of the slot must carry the presented write
+   enabler, else ``WrongWriteEnabler`` and nothing happens (upstream checks
+   all shares of the slot, even those the request does not write);
+2. test vectors compare, with equality only, ``size`` bytes read at
+   ``offset`` (truncated at the end of the share, so a specimen shorter than
+   ``size`` matches only a share that ends there; a missing share reads as
+   ``b""``, so only an empty specimen matches it);
+3. the read vector is applied to EVERY existing share, before any write;
+4. only if every test passed: writes are applied in order (holes zero-filled),
+   then ``new_length`` truncates; upstream never extends a share through
+   ``new_length``, so a larger value is ignored; ``new_length == 0`` deletes
+   the share. A share named in the request is created even when it has no
+   write vectors (as upstream does). The written shares that still exist get
+   the client's lease added or renewed.
+
+Sizes are checked before anything is written, so a refused request changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from tahoe_cloud.backends.interfaces import IMutableShare, IStorageBackend, ShareKind
+from tahoe_cloud.errors import InvalidRequest, ShareTooLarge, WrongWriteEnabler
+from tahoe_cloud.identifiers import StorageIndex, validate_share_number
+from tahoe_cloud.leases import WriteEnabler
+from tahoe_cloud.server.lease_policy import LeaseGrant, apply_to_shares
+from tahoe_cloud.server.locks import StorageIndexLocks
+from tahoe_cloud.server.messages import ReadTestWriteResult, ReadVector, TestWriteVectors
+
+MAX_SHARES_PER_REQUEST = 256
+MAX_TEST_VECTORS = 30
+MAX_READ_VECTORS = 30
+
+
+def _non_negative(value: object, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidRequest(f"{what} must be a non-negative integer")
+
+
+def validate_request(
+    vectors: Mapping[int, TestWriteVectors], read_vector: Sequence[ReadVector]
+) -> None:
+    """Refuse malformed or oversized requests with ``InvalidRequest``."""
+    if len(vectors) > MAX_SHARES_PER_REQUEST:
+        raise InvalidRequest(f"at most {MAX_SHARES_PER_REQUEST} shares per request")
+    if len(read_vector) > MAX_READ_VECTORS:
+        raise InvalidRequest(f"at most {MAX_READ_VECTORS} read vectors")
+    for rv in read_vector:
+        _non_negative(rv.offset, "read offset")
+        _non_negative(rv.size, "read size")
+    for shnum, twv in vectors.items():
+        validate_share_number(shnum)
+        if len(twv.tests) > MAX_TEST_VECTORS:
+            raise InvalidRequest(f"at most {MAX_TEST_VECTORS} test vectors per share")
+        for tv in twv.tests:
+            _non_negative(tv.offset, "test offset")
+            _non_negative(tv.size, "test size")
+        for wv in twv.writes:
+            _non_negative(wv.offset, "write offset")
+        if twv.new_length is not None:
+            _non_negative(twv.new_length, "new length")
+
+
+async def _tests_pass(share: IMutableShare | None, twv: TestWriteVectors) -> bool:
+    for tv in twv.tests:
+        data = await share.read(tv.offset, tv.size) if share is not None else b""
+        if data != tv.specimen:
+            return False
+    return True
+
+
+class MutableSlots:
+    """Read-test-write on the mutable slots of one server."""
+
+    def __init__(
+        self, backend: IStorageBackend, locks: StorageIndexLocks, *, nodeid: bytes
+    ) -> None:
+        self._backend = backend
+        self._locks = locks
+        self._nodeid = nodeid
+
+    async def read_test_write(
+        self,
+        storage_index: StorageIndex,
+        *,
+        write_enabler: bytes,
+        grant: LeaseGrant,
+        vectors: Mapping[int, TestWriteVectors],
+        read_vector: Sequence[ReadVector],
+    ) -> ReadTestWriteResult:
+        validate_request(vectors, read_vector)
+        max_size = int(self._backend.maximum_mutable_share_size)
+        for twv in vectors.values():
+            end = max((wv.offset + len(wv.data) for wv in twv.writes), default=0)
+            if end > max_size:
+                raise ShareTooLarge(f"a mutable share may hold at most {max_size} bytes")
+        shareset = self._backend.get_shareset(storage_index)
+        async with self._locks.hold(storage_index):
+            listing = await shareset.list_shares()
+            for shnum in vectors:
+                if listing.get(shnum) is ShareKind.IMMUTABLE:
+                    raise InvalidRequest(f"share {shnum} of this storage index is immutable")
+            existing: dict[int, IMutableShare] = {}
+            for shnum in sorted(n for n, kind in listing.items() if kind is ShareKind.MUTABLE):
+                existing[shnum] = await shareset.open_mutable(shnum)
+            for share in existing.values():
+                stored = await share.write_enabler()
+                if not stored.matches(write_enabler):
+                    raise WrongWriteEnabler("wrong write enabler")
+
+            success = True
+            for shnum in sorted(vectors):
+                if not await _tests_pass(existing.get(shnum), vectors[shnum]):
+                    success = False
+                    break
+            reads: dict[int, tuple[bytes, ...]] = {}
+            for shnum, share in existing.items():
+                reads[shnum] = tuple([await share.read(rv.offset, rv.size) for rv in read_vector])
+            if not success:
+                return ReadTestWriteResult(success=False, data=reads)
+
+            written = set()
+            for shnum in sorted(vectors):
+                twv = vectors[shnum]
+                if twv.new_length == 0:
+                    if shnum in existing:
+                        await shareset.delete_share(shnum)
+                    continue
+                share_or_none = existing.get(shnum)
+                if share_or_none is None:
+                    share = shareset.new_mutable(shnum, WriteEnabler(self._nodeid, write_enabler))
+                    length = 0
+                else:
+                    share = share_or_none
+                    length = await share.size()
+                end = max([length] + [wv.offset + len(wv.data) for wv in twv.writes])
+                # Upstream only ever truncates through new_length.
+                new_length = (
+                    twv.new_length if twv.new_length is not None and twv.new_length < end else None
+                )
+                await share.write(twv.writes, new_length)
+                written.add(shnum)
+            if written:
+                leases = await shareset.read_leases()
+                await shareset.write_leases(apply_to_shares(leases, written, grant))
+            return ReadTestWriteResult(success=True, data=reads)
