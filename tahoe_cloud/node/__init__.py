@@ -1,0 +1,1 @@
+"""The storage-node process: identity, NURLs, the Twisted service and logging."""
