@@ -1,0 +1,121 @@
+"""Multipart uploads: create, upload part, complete, abort, and list (for orphan clean-up).
+
+A multipart upload is invisible until ``complete``; an aborted one leaves
+nothing behind. Parts are 5 MiB..5 GiB (the last may be smaller), at most
+10,000 per upload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from xml.sax.saxutils import escape
+
+from attrs import frozen
+
+from tahoe_cloud.backends.s3.client import S3_NS, S3Client, parse_xml
+from tahoe_cloud.backends.s3.errors import S3Error
+from tahoe_cloud.backends.s3.objects import content_md5
+
+MIN_PART_SIZE = 5 * 1024 * 1024
+MAX_PARTS = 10_000
+
+
+@frozen
+class PendingUpload:
+    key: str
+    upload_id: str
+    initiated: str
+
+
+async def create_multipart_upload(client: S3Client, key: str) -> str:
+    """Start a multipart upload of ``key``; return its upload id."""
+    response = await client.call(
+        "CreateMultipartUpload",
+        "POST",
+        key,
+        query={"uploads": ""},
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    upload_id: str | None = parse_xml(response.body).findtext(f"{S3_NS}UploadId")
+    if not upload_id:
+        raise S3Error("CreateMultipartUpload", response.status, None, "no UploadId", key=key)
+    return upload_id
+
+
+async def upload_part(
+    client: S3Client, key: str, upload_id: str, part_number: int, body: bytes
+) -> str:
+    """Upload part ``part_number`` (1-based) with its Content-MD5; return its ETag."""
+    response = await client.call(
+        "UploadPart",
+        "PUT",
+        key,
+        query={"partNumber": str(part_number), "uploadId": upload_id},
+        headers={"Content-MD5": content_md5(body)},
+        body=body,
+    )
+    return response.header("etag") or ""
+
+
+async def complete_multipart_upload(
+    client: S3Client, key: str, upload_id: str, etags: Sequence[str]
+) -> str:
+    """Assemble the parts (``etags[i]`` is part i+1); the object appears at once, whole."""
+    body = (
+        "<CompleteMultipartUpload>"
+        + "".join(
+            f"<Part><PartNumber>{n}</PartNumber><ETag>{escape(etag)}</ETag></Part>"
+            for n, etag in enumerate(etags, start=1)
+        )
+        + "</CompleteMultipartUpload>"
+    ).encode("utf-8")
+    response = await client.call(
+        "CompleteMultipartUpload",
+        "POST",
+        key,
+        query={"uploadId": upload_id},
+        headers={"Content-Type": "application/xml"},
+        body=body,
+    )
+    # S3 may answer 200 with an <Error> document when completion fails late.
+    root = parse_xml(response.body)
+    if root.tag in ("Error", f"{S3_NS}Error"):
+        code = root.findtext("Code") or root.findtext(f"{S3_NS}Code")
+        raise S3Error("CompleteMultipartUpload", 200, code, "completion failed", key=key)
+    return root.findtext(f"{S3_NS}ETag") or ""
+
+
+async def abort_multipart_upload(client: S3Client, key: str, upload_id: str) -> None:
+    """Abort an upload and free its parts; an upload already gone is not an error."""
+    try:
+        await client.call(
+            "AbortMultipartUpload", "DELETE", key, query={"uploadId": upload_id}, ok=(200, 204)
+        )
+    except S3Error as e:
+        if e.status != 404:
+            raise
+
+
+async def list_multipart_uploads(client: S3Client, prefix: str) -> AsyncIterator[PendingUpload]:
+    """Every unfinished multipart upload under ``prefix`` (paginated)."""
+    key_marker: str | None = None
+    id_marker: str | None = None
+    while True:
+        query = {"uploads": "", "prefix": prefix}
+        if key_marker is not None:
+            query["key-marker"] = key_marker
+            if id_marker:
+                query["upload-id-marker"] = id_marker
+        response = await client.call("ListMultipartUploads", "GET", query=query)
+        root = parse_xml(response.body)
+        for item in root.iter(f"{S3_NS}Upload"):
+            yield PendingUpload(
+                item.findtext(f"{S3_NS}Key") or "",
+                item.findtext(f"{S3_NS}UploadId") or "",
+                item.findtext(f"{S3_NS}Initiated") or "",
+            )
+        truncated = (root.findtext(f"{S3_NS}IsTruncated") or "false").lower() == "true"
+        key_marker = root.findtext(f"{S3_NS}NextKeyMarker")
+        id_marker = root.findtext(f"{S3_NS}NextUploadIdMarker")
+        if not truncated or not key_marker:
+            return

@@ -1,0 +1,128 @@
+"""Sending HTTP requests to S3: treq over one persistent connection pool.
+
+One ``HTTPConnectionPool`` is shared by every request so TLS handshakes are
+paid once per connection, not once per request. A ``DeferredSemaphore``
+bounds the requests in flight (memory and sockets stay bounded however many
+clients are busy), and every request has a timeout covering the whole
+exchange, body included. Failures to connect or to finish in time become
+``S3ConnectionError`` (transient: the retry layer retries them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import treq
+from attrs import frozen
+from twisted.internet import defer
+from twisted.internet.error import ConnectError, ConnectionClosed, DNSLookupError, TimeoutError
+from twisted.web.client import (
+    HTTPConnectionPool,
+    RequestTransmissionFailed,
+    ResponseFailed,
+    ResponseNeverReceived,
+)
+from twisted.web.http_headers import Headers
+from twisted.web.iweb import IResponse
+
+from tahoe_cloud.backends.s3.errors import S3ConnectionError
+
+DEFAULT_MAX_IN_FLIGHT = 16
+DEFAULT_TIMEOUT = 60.0
+
+
+@frozen(repr=False)
+class HTTPResponse:
+    """A complete answer: status, the headers S3 code needs, the body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def __repr__(self) -> str:
+        return f"HTTPResponse(status={self.status}, {len(self.body)} bytes)"
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+def _flatten(headers: Headers) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, values in headers.getAllRawHeaders():
+        out[name.decode("latin-1").lower()] = values[-1].decode("latin-1")
+    return out
+
+
+class Transport:
+    """Sends requests with a bound on concurrency and a timeout on each."""
+
+    def __init__(
+        self,
+        reactor: Any,
+        *,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self._reactor = reactor
+        self._pool = HTTPConnectionPool(reactor, persistent=True)  # type: ignore[no-untyped-call]
+        self._pool.maxPersistentPerHost = max_in_flight
+        self._pool.retryAutomatically = False  # the retry layer decides, and re-signs
+        self._semaphore = defer.DeferredSemaphore(max_in_flight)
+        self.timeout = timeout
+        self.max_in_flight = max_in_flight
+
+    async def request(
+        self, operation: str, method: str, url: str, headers: Mapping[str, str], body: bytes
+    ) -> HTTPResponse:
+        """Send one request and read the whole answer; raise ``S3ConnectionError`` on failure."""
+        await self._semaphore.acquire()
+        try:
+            return await self._request(operation, method, url, headers, body)
+        finally:
+            self._semaphore.release()
+
+    async def _request(
+        self, operation: str, method: str, url: str, headers: Mapping[str, str], body: bytes
+    ) -> HTTPResponse:
+        twisted_headers = Headers(
+            {k.encode("latin-1"): [v.encode("latin-1")] for k, v in headers.items()}
+        )
+        d = treq.request(
+            method,
+            url.encode("ascii"),  # bytes: treq must not re-normalise what was signed
+            headers=twisted_headers,
+            data=body if body or method in ("PUT", "POST") else None,
+            pool=self._pool,
+            reactor=self._reactor,
+            persistent=True,
+        )
+        d.addCallback(self._read, method)
+        d.addTimeout(self.timeout, self._reactor)
+        try:
+            response: HTTPResponse = await d
+            return response
+        except defer.TimeoutError:
+            raise S3ConnectionError(operation, f"no answer within {self.timeout:g} s") from None
+        except (ConnectError, DNSLookupError, TimeoutError) as e:
+            raise S3ConnectionError(operation, f"cannot connect ({e.__class__.__name__})") from None
+        except (
+            ResponseFailed,
+            ResponseNeverReceived,
+            RequestTransmissionFailed,
+            ConnectionClosed,
+        ) as e:
+            reason = f"connection lost ({e.__class__.__name__})"
+            raise S3ConnectionError(operation, reason) from None
+
+    @staticmethod
+    async def _read_async(response: IResponse, method: str) -> HTTPResponse:
+        body = b"" if method == "HEAD" else await treq.content(response)
+        return HTTPResponse(response.code, _flatten(response.headers), body)
+
+    def _read(self, response: IResponse, method: str) -> defer.Deferred[HTTPResponse]:
+        return defer.Deferred.fromCoroutine(self._read_async(response, method))
+
+    async def close(self) -> None:
+        """Close the pooled connections (at shutdown)."""
+        await self._pool.closeCachedConnections()  # type: ignore[no-untyped-call]

@@ -1,0 +1,1 @@
+"""Tests of the cloud.s3 backend, against moto_server run as a subprocess."""
