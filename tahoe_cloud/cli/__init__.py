@@ -1,0 +1,1 @@
+"""The ``tahoe-cloud`` command line: create-node, run, nurl, announcement."""

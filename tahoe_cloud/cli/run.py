@@ -1,0 +1,72 @@
+"""``tahoe-cloud run``: the storage node as a foreground process.
+
+Configuration and identity are read before anything starts, so a bad
+tahoe.cfg ends the process at once with the ConfigError's one line on stderr
+and exit status 1. Then the reactor runs the node; the NURL(s) are printed on
+stdout (not into the log: they contain the swissnum). SIGINT and SIGTERM stop
+the reactor, whose "before shutdown" trigger stops the node cleanly: the
+listener closes and in-flight uploads are aborted before the backend stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from twisted.internet.defer import ensureDeferred
+from twisted.internet.error import CannotListenError
+from twisted.logger import Logger
+
+from tahoe_cloud.errors import TahoeCloudError
+from tahoe_cloud.node.logging import start_logging
+from tahoe_cloud.node.nodedir import open_node_directory
+from tahoe_cloud.node.service import StorageNodeService
+
+NAME = "run"
+HELP = "Run the storage node in the foreground (stop it with Ctrl-C or SIGTERM)."
+
+_log = Logger(namespace="tahoe_cloud.node")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("nodedir", type=Path, metavar="NODEDIR")
+
+
+def main(args: argparse.Namespace) -> int:
+    node = open_node_directory(args.nodedir)
+    from twisted.internet import reactor
+
+    log_file = start_logging(node.config.nodedir)
+    service = StorageNodeService(node, reactor)
+    status = 0
+
+    def fail(message: str) -> None:
+        nonlocal status
+        status = 1
+        print(f"tahoe-cloud run: {message}", file=sys.stderr, flush=True)
+        reactor.stop()
+
+    async def start() -> None:
+        try:
+            await service.start()
+        except TahoeCloudError as e:
+            fail(str(e))
+            return
+        except CannotListenError as e:
+            fail(f"cannot listen on {node.listen_endpoint} ({e.socketError})")
+            return
+        except Exception:  # noqa: BLE001 - anything else: logged, then a clean exit 1
+            _log.failure("the storage node failed to start")
+            fail("the storage node failed to start; see the log above")
+            return
+        for nurl in node.nurls:
+            print(f"NURL: {nurl}", flush=True)
+
+    reactor.callWhenRunning(lambda: ensureDeferred(start()))
+    reactor.addSystemEventTrigger("before", "shutdown", lambda: ensureDeferred(service.stop()))
+    try:
+        reactor.run()
+    finally:
+        log_file.close()
+    return status

@@ -1,0 +1,62 @@
+"""Where a running node's log goes: stdout and ``NODEDIR/logs/tahoe-cloud.log``.
+
+Everything goes through ``twisted.logger``. Events are written as one text
+line each (time, namespace, message), at level ``info`` and above. The code
+that emits events is responsible for never including a secret: no swissnum,
+lease or upload secret, write enabler, Authorization header or S3 credential.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO
+
+from twisted.logger import (
+    FilteringLogObserver,
+    ILogObserver,
+    LogLevel,
+    LogLevelFilterPredicate,
+    globalLogBeginner,
+    textFileLogObserver,
+)
+
+LOG_FILENAME = "tahoe-cloud.log"
+
+
+def log_file_path(nodedir: Path) -> Path:
+    return nodedir / "logs" / LOG_FILENAME
+
+
+def _at_least(observer: ILogObserver, level: LogLevel) -> ILogObserver:
+    return FilteringLogObserver(observer, [LogLevelFilterPredicate(defaultLogLevel=level)])
+
+
+def observers_for(
+    nodedir: Path, stdout: IO[str], level: LogLevel = LogLevel.info
+) -> tuple[list[ILogObserver], IO[str]]:
+    """Observers writing to ``stdout`` and to the node's log file (appended, created 0644)."""
+    path = log_file_path(nodedir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log_file = path.open("a", encoding="utf-8")
+    observers = [
+        _at_least(textFileLogObserver(stdout), level),
+        _at_least(textFileLogObserver(log_file), level),
+    ]
+    return observers, log_file
+
+
+def start_logging(nodedir: Path, stdout: IO[str] | None = None) -> IO[str]:
+    """Send the global log to stdout and the node's log file; returns the open file.
+
+    Called once per process, before the reactor runs. Standard output is not
+    redirected into the log: the NURL printed at start stays a plain line.
+    """
+    observers, log_file = observers_for(nodedir, stdout if stdout is not None else sys.stdout)
+    begin(observers)
+    return log_file
+
+
+def begin(observers: Iterable[ILogObserver]) -> None:
+    globalLogBeginner.beginLoggingTo(list(observers), redirectStandardIO=False)

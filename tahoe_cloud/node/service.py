@@ -1,0 +1,167 @@
+"""The storage node as a Twisted service: backend -> StorageServer -> HTTPS listener.
+
+Start-up order: build the configured backend through the registry, start the
+``StorageServer`` (which starts the backend), then listen with TLS on
+``[node] tub.port`` using the node's own certificate. Shut-down runs in the
+reverse order: stop accepting connections, then ``StorageServer.stop()``,
+which aborts in-flight uploads cleanly (a half-written immutable share is
+discarded, never published) before stopping the backend. Completed shares
+are never touched by a stop.
+
+The test-only lease view (upstream's conformance tests read lease state
+through it) is served only when ``[testing] lease_view.port`` is set, on its
+own listener, which must be a loopback interface; never on the storage port.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from OpenSSL import crypto
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IListeningPort, IReactorTime
+from twisted.internet.ssl import CertificateOptions
+from twisted.logger import Logger
+from twisted.protocols.tls import TLSMemoryBIOFactory
+from twisted.web.resource import IResource
+from twisted.web.server import Site
+
+from tahoe_cloud.backends.interfaces import IStorageBackend
+from tahoe_cloud.config import NodeConfig
+from tahoe_cloud.node.nodedir import NodeDirectory
+from tahoe_cloud.server.server import StorageServer
+
+_log = Logger(namespace="tahoe_cloud.node")
+
+BackendFactory = Callable[[NodeConfig], IStorageBackend]
+ResourceFactory = Callable[[StorageServer, bytes], IResource]
+
+LEASE_VIEW_SECTION = "testing"
+LEASE_VIEW_KEY = "lease_view.port"
+_LOOPBACK_ENDPOINT = re.compile(r"tcp:\d+:interface=(127\.0\.0\.1|localhost)\Z")
+
+
+def _default_backend_factory(config: NodeConfig) -> IStorageBackend:
+    from tahoe_cloud.backends.registry import create_backend
+
+    return create_backend(config)
+
+
+def _default_resource_factory(server: StorageServer, swissnum: bytes) -> IResource:
+    from tahoe_cloud.http.resource import storage_resource
+
+    return storage_resource(server, swissnum)
+
+
+def _default_lease_view_factory(server: StorageServer, swissnum: bytes) -> IResource:
+    from tahoe_cloud.http.lease_view import lease_view_resource
+
+    return lease_view_resource(server, swissnum)
+
+
+def tls_options(node: NodeDirectory) -> CertificateOptions:
+    """Server-side TLS with the node's own key and self-signed certificate."""
+    return CertificateOptions(
+        privateKey=crypto.PKey.from_cryptography_key(node.identity.private_key),
+        certificate=crypto.X509.from_cryptography(node.identity.certificate),
+    )
+
+
+class StorageNodeService:
+    """One storage node: start with ``start()`` (or ``startService``), stop with ``stop()``."""
+
+    def __init__(
+        self,
+        node: NodeDirectory,
+        reactor: Any,
+        *,
+        backend_factory: BackendFactory = _default_backend_factory,
+        resource_factory: ResourceFactory = _default_resource_factory,
+        lease_view_factory: ResourceFactory = _default_lease_view_factory,
+    ) -> None:
+        self.node = node
+        self._reactor = reactor
+        self._backend_factory = backend_factory
+        self._resource_factory = resource_factory
+        self._lease_view_factory = lease_view_factory
+        self.server: StorageServer | None = None
+        self._ports: list[IListeningPort] = []
+
+    def _check_config(self) -> tuple[str, str | None]:
+        config = self.node.config
+        if not config.storage.enabled:
+            raise config.error("storage", "enabled", "storage is disabled; nothing to serve")
+        storage_endpoint = self.node.listen_endpoint
+        lease_view = config.get(LEASE_VIEW_SECTION, LEASE_VIEW_KEY)
+        if lease_view is not None and not _LOOPBACK_ENDPOINT.match(lease_view):
+            raise config.error(
+                LEASE_VIEW_SECTION,
+                LEASE_VIEW_KEY,
+                "the test-only lease view listens only on loopback: tcp:PORT:interface=127.0.0.1",
+            )
+        return storage_endpoint, lease_view
+
+    def _endpoint(self, description: str, section: str, key: str) -> Any:
+        try:
+            return serverFromString(self._reactor, description)  # type: ignore[no-untyped-call]
+        except (ValueError, TypeError, KeyError) as e:
+            raise self.node.config.error(
+                section, key, f"not a listening endpoint ({e.__class__.__name__}: {e})"
+            ) from None
+
+    async def start(self) -> None:
+        """Create the backend and server and listen; raises ConfigError or listen errors."""
+        storage_endpoint, lease_view = self._check_config()
+        endpoint = self._endpoint(storage_endpoint, "node", "tub.port")
+        lease_endpoint = (
+            self._endpoint(lease_view, LEASE_VIEW_SECTION, LEASE_VIEW_KEY) if lease_view else None
+        )
+        backend = self._backend_factory(self.node.config)
+        clock: IReactorTime = self._reactor
+        self.server = StorageServer(
+            backend,
+            nodeid=self.node.identity.tub_id,
+            clock=clock,
+            readonly=self.node.config.storage.readonly,
+        )
+        await self.server.start()
+        swissnum = self.node.identity.swissnum.encode("ascii")
+        try:
+            site = _site(self._resource_factory(self.server, swissnum))
+            factory = TLSMemoryBIOFactory(tls_options(self.node), False, site)
+            self._ports.append(await endpoint.listen(factory))
+            if lease_endpoint is not None:
+                view = _site(self._lease_view_factory(self.server, swissnum))
+                self._ports.append(await lease_endpoint.listen(view))
+                _log.warn("test-only lease view listening on {endpoint}", endpoint=lease_view)
+        except BaseException:
+            await self.stop()
+            raise
+        _log.info(
+            "storage node serving on {endpoint} with the {backend} backend",
+            endpoint=storage_endpoint,
+            backend=self.node.config.storage.backend,
+        )
+
+    async def stop(self) -> None:
+        """Stop listening, then stop the server (aborting in-flight uploads). Idempotent."""
+        ports, self._ports = self._ports, []
+        for port in ports:
+            stopped = port.stopListening()
+            if stopped is not None:
+                await stopped
+        server, self.server = self.server, None
+        if server is not None:
+            await server.stop()
+            _log.info("storage node stopped")
+
+
+def _site(resource: IResource) -> Site:
+    site = Site(resource)  # type: ignore[no-untyped-call]
+    site.displayTracebacks = False
+    # No access log: twisted.web's would be a second, unfiltered place that
+    # records requests; the HTTP front end logs what is safe to log.
+    site.log = lambda request: None  # type: ignore[method-assign]
+    return site
