@@ -1,0 +1,146 @@
+"""The ``disk`` backend: shares in upstream Tahoe-LAFS's own directory layout and formats.
+
+A storage directory written by a stock Tahoe-LAFS storage node is served as
+it is, and one written here can be handed back to a stock node. All file
+I/O runs in a small dedicated thread pool (started by ``start()``, stopped
+by ``stop()``), so the reactor thread never waits on the disk.
+
+``start()`` removes what a crash may have left: everything under
+``shares/incoming/`` (unfinished uploads, as upstream does) and the
+temporary files of interrupted share rewrites. The latter means one listing
+of every storage-index directory, which for a very large store takes a
+while; it runs in the I/O pool, before the server listens.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+from twisted.internet.interfaces import IReactorFromThreads
+from zope.interface import implementer
+
+from tahoe_cloud.backends.disk import advisories, fileio
+from tahoe_cloud.backends.disk.fileio import IOPool, run_io
+from tahoe_cloud.backends.disk.layout import Layout, is_temp_name
+from tahoe_cloud.backends.disk.shareset import DiskShareSet
+from tahoe_cloud.backends.disk.space import available_space
+from tahoe_cloud.backends.interfaces import IShareSet, IStorageBackend, ShareKind
+from tahoe_cloud.formats.mutable import MAX_SHARE_SIZE
+from tahoe_cloud.identifiers import StorageIndex
+
+
+def prepare_storage(layout: Layout) -> int:
+    """Create the directories and clean crash leftovers (blocking). Returns files removed."""
+    for directory in (layout.shares_dir, layout.advisories_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+    removed = 0
+    if layout.incoming_dir.exists():
+        for entry in os.scandir(layout.incoming_dir):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+            removed += 1
+    layout.incoming_dir.mkdir(exist_ok=True)
+    for prefix in os.scandir(layout.shares_dir):
+        if prefix.name == layout.incoming_dir.name or not prefix.is_dir(follow_symlinks=False):
+            continue
+        for si_dir in os.scandir(prefix.path):
+            if not si_dir.is_dir(follow_symlinks=False):
+                continue
+            for entry in os.scandir(si_dir.path):
+                if is_temp_name(entry.name):
+                    fileio.discard(Path(entry.path))
+                    removed += 1
+    if not os.access(layout.shares_dir, os.W_OK):
+        raise PermissionError(13, "Permission denied", str(layout.shares_dir))
+    return removed
+
+
+@implementer(IStorageBackend)
+class DiskBackend:
+    """Shares in files under ``storage_dir``; see the module docstring.
+
+    Cheap to construct (no I/O until ``start()``), so tests can make one per
+    ``tmp_path``.
+    """
+
+    name = "disk"
+    maximum_mutable_share_size = MAX_SHARE_SIZE
+
+    def __init__(
+        self,
+        storage_dir: Path,
+        reserved_space: int = 0,
+        *,
+        reactor: IReactorFromThreads | None = None,
+        max_threads: int = 4,
+    ) -> None:
+        if reactor is None:
+            from twisted.internet import reactor as global_reactor
+
+            reactor = global_reactor  # type: ignore[assignment]
+        assert reactor is not None
+        self._reactor = reactor
+        self.layout = Layout(Path(storage_dir).absolute())
+        self.reserved_space = reserved_space
+        self._pool = IOPool(reactor, max_threads)
+
+    def __repr__(self) -> str:
+        return f"DiskBackend({str(self.layout.storage_dir)!r})"
+
+    async def start(self) -> None:
+        self._pool.start()
+        try:
+            await run_io(
+                self._pool,
+                "prepare storage directory",
+                self.layout.storage_dir,
+                prepare_storage,
+                self.layout,
+            )
+        except BaseException:
+            self._pool.stop()
+            raise
+
+    async def stop(self) -> None:
+        # ThreadPool.stop() joins its threads after queued work is done; the
+        # work items are single file operations, so this wait is short.
+        self._pool.stop()
+
+    def get_shareset(self, storage_index: StorageIndex) -> IShareSet:
+        return DiskShareSet(self._pool, self.layout, storage_index)
+
+    async def available_space(self) -> int:
+        return await run_io(
+            self._pool,
+            "measure free space of",
+            self.layout.storage_dir,
+            available_space,
+            self.layout.storage_dir,
+            self.reserved_space,
+        )
+
+    async def add_corruption_advisory(
+        self, kind: ShareKind, storage_index: StorageIndex, share_number: int, reason: bytes
+    ) -> None:
+        now = self._now()
+        report = advisories.render_report(kind.value, storage_index, share_number, reason)
+        name = advisories.report_name(now, storage_index, share_number)
+        await run_io(
+            self._pool,
+            "write corruption advisory in",
+            self.layout.advisories_dir,
+            advisories.write_report,
+            self.layout.advisories_dir,
+            name,
+            report,
+        )
+
+    def _now(self) -> float:
+        # The reactor's clock when it has one, so tests with a fake reactor see its time.
+        seconds = getattr(self._reactor, "seconds", time.time)
+        return float(seconds())

@@ -1,0 +1,156 @@
+"""Blocking file helpers, and the bounded thread pool they run in.
+
+Everything here blocks; the backend only ever calls it through
+:class:`IOPool`, so the reactor thread never waits on the disk. Helpers turn
+``OSError`` into ``BackendError`` with a message naming the operation and the
+path (paths hold storage indexes, which are not secret) but no file contents.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+from twisted.internet.interfaces import IReactorFromThreads
+from twisted.internet.threads import deferToThreadPool
+from twisted.python.threadpool import ThreadPool
+
+from tahoe_cloud.errors import BackendError
+from tahoe_cloud.formats import ContainerFormatError
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+COPY_CHUNK = 1024 * 1024
+
+
+class IOPool:
+    """A small dedicated thread pool for disk I/O, started and stopped with the backend."""
+
+    def __init__(self, reactor: IReactorFromThreads, max_threads: int = 4) -> None:
+        self._reactor = reactor
+        self._pool = ThreadPool(minthreads=0, maxthreads=max_threads, name="tahoe-cloud-disk")
+        self._running = False
+
+    def start(self) -> None:
+        if not self._running:
+            self._pool.start()
+            self._running = True
+
+    def stop(self) -> None:
+        if self._running:
+            self._running = False
+            self._pool.stop()  # waits for queued work to finish
+
+    async def run(self, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run blocking ``func`` in the pool and return its result."""
+        if not self._running:
+            # Queued work would never run and its caller would hang forever.
+            raise BackendError("the disk backend is not started")
+        return await deferToThreadPool(self._reactor, self._pool, func, *args, **kwargs)
+
+
+def os_error(action: str, path: Path, exc: OSError) -> BackendError:
+    """A ``BackendError`` describing a failed file operation."""
+    reason = exc.strerror or errno.errorcode.get(exc.errno or 0, "unknown error")
+    return BackendError(f"disk backend could not {action} {path}: {reason}")
+
+
+def read_at(fd: int, offset: int, size: int) -> bytes:
+    """Read up to ``size`` bytes at ``offset`` (short only at end of file)."""
+    pieces = []
+    while size > 0:
+        piece = os.pread(fd, min(size, COPY_CHUNK * 8), offset)
+        if not piece:
+            break
+        pieces.append(piece)
+        offset += len(piece)
+        size -= len(piece)
+    return b"".join(pieces)
+
+
+def write_at(fd: int, offset: int, data: bytes) -> None:
+    """Write all of ``data`` at ``offset``."""
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view = view[written:]
+        offset += written
+
+
+def copy_range(src: int, dst: int, src_offset: int, dst_offset: int, length: int) -> None:
+    """Copy ``length`` bytes between file descriptors without holding them in memory."""
+    while length > 0:
+        chunk = read_at(src, src_offset, min(length, COPY_CHUNK))
+        if not chunk:
+            raise BackendError("share file shrank while being copied")
+        write_at(dst, dst_offset, chunk)
+        src_offset += len(chunk)
+        dst_offset += len(chunk)
+        length -= len(chunk)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable (best effort where directories cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove_empty_dirs(path: Path, stop: Path) -> None:
+    """rmdir ``path`` and its parents up to (not including) ``stop`` while they are empty."""
+    while path != stop and stop in path.parents:
+        try:
+            path.rmdir()
+        except OSError:
+            return  # not empty (another share or upload), or already gone
+        path = path.parent
+
+
+def replace_atomically(tmp: Path, final: Path) -> None:
+    """fsync ``tmp``'s data is the caller's job; rename it over ``final`` durably."""
+    os.replace(tmp, final)
+    fsync_dir(final.parent)
+
+
+def discard(path: Path) -> None:
+    """Remove a file if present."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+async def run_io(
+    pool: IOPool,
+    action: str,
+    path: Path,
+    func: Callable[..., T],
+    *args: object,
+    missing: Exception | None = None,
+) -> T:
+    """Run ``func(*args)`` in the pool, mapping failures to the project's errors.
+
+    A missing file becomes ``missing`` when given (typically ``ShareNotFound``);
+    other ``OSError`` and unreadable containers become ``BackendError``.
+    """
+    try:
+        return await pool.run(func, *args)
+    except FileNotFoundError as e:
+        if missing is not None:
+            raise missing from None
+        raise os_error(action, path, e) from None
+    except OSError as e:
+        raise os_error(action, path, e) from None
+    except ContainerFormatError as e:
+        raise BackendError(f"disk backend could not {action} {path}: {e}") from None

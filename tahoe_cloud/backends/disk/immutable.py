@@ -1,0 +1,263 @@
+"""Immutable shares on disk: staged uploads in ``incoming/``, published by rename.
+
+An upload is a real container file under ``shares/incoming/<prefix>/<si>/``
+from the first byte, pre-sized to its allocated size, so a crash leaves only
+an incoming file that ``DiskBackend.start()`` removes; nothing under
+``shares/<prefix>/<si>/`` ever holds a partial share. ``publish()`` writes the
+leases and the lease count into the staged file, fsyncs it and renames it
+into place (``os.replace``), which is atomic on POSIX filesystems.
+
+New containers are version 2 (hashed leases), as upstream 1.20 writes them.
+
+Leases of a completed share are rewritten in place when their number does
+not change (each record is rewritten where it is; the data and its length
+are untouched). When the number changes the data length would move with the
+file size, so the whole container is copied to a temporary file beside it
+and renamed over it: that costs one copy of the share per lease added or
+removed, the price of never exposing a wrong data length after a crash.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from zope.interface import implementer
+
+from tahoe_cloud.backends.disk import fileio
+from tahoe_cloud.backends.disk.fileio import IOPool, run_io
+from tahoe_cloud.backends.disk.layout import temp_name
+from tahoe_cloud.backends.interfaces import IImmutableShare, IImmutableUpload
+from tahoe_cloud.errors import BackendError, ShareNotFound
+from tahoe_cloud.formats import immutable as fmt
+from tahoe_cloud.formats.lease_records import IMMUTABLE_LEASE_SIZE
+from tahoe_cloud.leases import Lease
+
+_CREATE_RETRIES = 5
+
+
+# --- blocking helpers (run in the I/O pool) -----------------------------------
+
+
+def create_staged(path: Path, allocated_size: int) -> None:
+    """Create the staging container; fails if one exists already."""
+    for _ in range(_CREATE_RETRIES):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileNotFoundError:
+            # Another upload's publish removed the empty parent meanwhile.
+            continue
+        try:
+            fileio.write_at(fd, 0, fmt.pack_header(fmt.NEWEST_VERSION, allocated_size, 0))
+            os.ftruncate(fd, fmt.DATA_OFFSET + allocated_size)
+        finally:
+            os.close(fd)
+        return
+    raise BackendError(f"disk backend could not create {path}: its directory keeps vanishing")
+
+
+def write_staged(path: Path, offset: int, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        fileio.write_at(fd, fmt.DATA_OFFSET + offset, data)
+    finally:
+        os.close(fd)
+
+
+def read_staged(path: Path, allocated_size: int, offset: int, size: int) -> bytes:
+    size = max(0, min(size, allocated_size - offset))
+    if size == 0:
+        return b""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return fileio.read_at(fd, fmt.DATA_OFFSET + offset, size)
+    finally:
+        os.close(fd)
+
+
+def publish_staged(
+    staged: Path, final: Path, allocated_size: int, leases: Sequence[Lease], incoming_root: Path
+) -> None:
+    """Write leases into the staged container, then rename it into place."""
+    fd = os.open(staged, os.O_RDWR)
+    try:
+        header = fmt.parse_header(fileio.read_at(fd, 0, fmt.HEADER_SIZE))
+        area = fmt.encode_leases(header.version, leases)
+        lease_at = fmt.lease_area_offset(allocated_size)
+        os.ftruncate(fd, lease_at)
+        fileio.write_at(fd, lease_at, area)
+        fileio.write_at(fd, fmt.LEASE_COUNT_OFFSET, fmt.pack_lease_count(len(leases)))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fileio.replace_atomically(staged, final)
+    fileio.remove_empty_dirs(staged.parent, incoming_root)
+
+
+def abort_staged(staged: Path, incoming_root: Path) -> None:
+    fileio.discard(staged)
+    fileio.remove_empty_dirs(staged.parent, incoming_root)
+
+
+def _open_share(path: Path) -> tuple[int, fmt.ImmutableHeader, int]:
+    """(fd, header, data length) of a completed share; the caller closes fd."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        header = fmt.parse_header(fileio.read_at(fd, 0, fmt.HEADER_SIZE))
+        length = fmt.data_length(os.fstat(fd).st_size, header.lease_count)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, header, length
+
+
+def share_size(path: Path) -> int:
+    fd, _, length = _open_share(path)
+    os.close(fd)
+    return length
+
+
+def read_share(path: Path, offset: int, size: int) -> bytes:
+    fd, _, length = _open_share(path)
+    try:
+        # Reads stop at the lease area: it is not share data.
+        size = max(0, min(size, length - offset))
+        return fileio.read_at(fd, fmt.DATA_OFFSET + offset, size) if size else b""
+    finally:
+        os.close(fd)
+
+
+def read_leases(path: Path) -> list[Lease]:
+    fd, header, length = _open_share(path)
+    try:
+        area = fileio.read_at(
+            fd, fmt.lease_area_offset(length), header.lease_count * IMMUTABLE_LEASE_SIZE
+        )
+    finally:
+        os.close(fd)
+    return fmt.decode_leases(header.version, area)
+
+
+def write_leases(path: Path, leases: Sequence[Lease]) -> None:
+    """Replace the leases of a completed share, keeping its container version."""
+    fd, header, length = _open_share(path)
+    try:
+        area = fmt.encode_leases(header.version, leases)
+        if len(leases) == header.lease_count:
+            fileio.write_at(fd, fmt.lease_area_offset(length), area)
+            os.fsync(fd)
+            return
+        tmp = path.parent / temp_name(int(path.name))
+        out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            fileio.write_at(out, 0, fmt.pack_header(header.version, length, len(leases)))
+            fileio.copy_range(fd, out, fmt.DATA_OFFSET, fmt.DATA_OFFSET, length)
+            fileio.write_at(out, fmt.lease_area_offset(length), area)
+            os.fsync(out)
+            os.close(out)
+            out = -1
+            fileio.replace_atomically(tmp, path)
+        except BaseException:
+            if out >= 0:
+                os.close(out)
+            fileio.discard(tmp)
+            raise
+    finally:
+        os.close(fd)
+
+
+# --- the interface providers ---------------------------------------------------
+
+
+@implementer(IImmutableUpload)
+class DiskImmutableUpload:
+    """An upload staged in ``incoming/``; see the module docstring."""
+
+    def __init__(
+        self,
+        pool: IOPool,
+        staged: Path,
+        final: Path,
+        incoming_root: Path,
+        share_number: int,
+        allocated_size: int,
+    ) -> None:
+        self._pool = pool
+        self._staged = staged
+        self._final = final
+        self._incoming_root = incoming_root
+        self.share_number = share_number
+        self.allocated_size = allocated_size
+
+    async def write(self, offset: int, data: bytes) -> None:
+        await run_io(
+            self._pool, "write upload", self._staged, write_staged, self._staged, offset, data
+        )
+
+    async def read(self, offset: int, size: int) -> bytes:
+        return await run_io(
+            self._pool,
+            "read upload",
+            self._staged,
+            read_staged,
+            self._staged,
+            self.allocated_size,
+            offset,
+            size,
+        )
+
+    async def publish(self, leases: Sequence[Lease]) -> None:
+        await run_io(
+            self._pool,
+            "publish upload",
+            self._staged,
+            publish_staged,
+            self._staged,
+            self._final,
+            self.allocated_size,
+            list(leases),
+            self._incoming_root,
+        )
+
+    async def abort(self) -> None:
+        await run_io(
+            self._pool,
+            "abort upload",
+            self._staged,
+            abort_staged,
+            self._staged,
+            self._incoming_root,
+        )
+
+
+@implementer(IImmutableShare)
+class DiskImmutableShare:
+    """A completed immutable share file (any container version)."""
+
+    def __init__(self, pool: IOPool, path: Path, share_number: int) -> None:
+        self._pool = pool
+        self._path = path
+        self.share_number = share_number
+
+    def _missing(self) -> ShareNotFound:
+        return ShareNotFound(f"no immutable share {self.share_number}")
+
+    async def size(self) -> int:
+        return await run_io(
+            self._pool, "read share", self._path, share_size, self._path, missing=self._missing()
+        )
+
+    async def read(self, offset: int, size: int) -> bytes:
+        return await run_io(
+            self._pool,
+            "read share",
+            self._path,
+            read_share,
+            self._path,
+            offset,
+            size,
+            missing=self._missing(),
+        )
