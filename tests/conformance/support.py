@@ -1,0 +1,59 @@
+"""Small helpers shared by the conformance tests."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from twisted.internet.task import Clock
+
+from tahoe_cloud.backends.interfaces import IStorageBackend
+from tahoe_cloud.identifiers import StorageIndex
+from tahoe_cloud.server.messages import LeaseSecrets
+from tahoe_cloud.server.server import StorageServer
+
+NODEID = b"\x01" * 20
+START_TIME = 1_700_000_000
+DAY = 24 * 60 * 60
+
+
+def make_server(backend: IStorageBackend, clock: Clock, **kwargs: Any) -> StorageServer:
+    return StorageServer(backend, nodeid=NODEID, clock=clock, **kwargs)
+
+
+def new_si() -> StorageIndex:
+    return StorageIndex(os.urandom(16))
+
+
+def lease_secrets() -> LeaseSecrets:
+    return LeaseSecrets(renew=os.urandom(32), cancel=os.urandom(32))
+
+
+def upload_secret() -> bytes:
+    return os.urandom(20)
+
+
+def write_enabler() -> bytes:
+    return os.urandom(32)
+
+
+async def upload_share(
+    server: StorageServer,
+    si: StorageIndex,
+    shnum: int,
+    data: bytes,
+    *,
+    lease: LeaseSecrets | None = None,
+) -> None:
+    """Allocate and write one whole immutable share."""
+    secret = upload_secret()
+    result = await server.allocate_buckets(
+        si,
+        lease=lease or lease_secrets(),
+        upload_secret=secret,
+        share_numbers=frozenset({shnum}),
+        allocated_size=len(data),
+    )
+    assert shnum in result.allocated
+    written = await server.write_immutable(si, shnum, upload_secret=secret, offset=0, data=data)
+    assert written.complete
