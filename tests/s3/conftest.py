@@ -42,9 +42,7 @@ def make_client(
     url: str | None = None,
     policy: RetryPolicy = FAST_RETRIES,
 ) -> S3Client:
-    creds = Credentials(
-        key_id or server.access_key_id, secret or server.secret_access_key, token
-    )
+    creds = Credentials(key_id or server.access_key_id, secret or server.secret_access_key, token)
     address = BucketAddress.create(Endpoint.parse(url or server.url), bucket, "path")
     return S3Client(reactor, address, Signer(creds, "us-east-1"), retry_policy=policy)
 
@@ -68,4 +66,3 @@ def _create(client: S3Client) -> defer.Deferred[bool]:
 
 def _close(client: S3Client) -> defer.Deferred[None]:
     return defer.Deferred.fromCoroutine(client.close())
-

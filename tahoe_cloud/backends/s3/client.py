@@ -93,7 +93,7 @@ class S3Client:
         except S3Error as e:
             if e.status == 404 and e.code in (None, "NotFound"):
                 raise S3Error("HeadBucket", 404, "NoSuchBucket", "") from None
-            if e.status == 403 and e.code is None:
+            if e.code is None and not e.transient:
                 # HEAD answers carry no body: ask again with a GET to learn why.
                 await self.call("ListObjectsV2", "GET", query={"list-type": "2", "max-keys": "0"})
             raise
