@@ -60,7 +60,7 @@ def _create_user(url: str) -> tuple[str, str]:
         endpoint_url=url,
         region_name="us-east-1",
         aws_access_key_id="bootstrap",
-        aws_secret_access_key="bootstrap",  # noqa: S106 - moto's unauthenticated phase
+        aws_secret_access_key="bootstrap",  # moto's unauthenticated phase
     )
     name = f"tahoe-{uuid.uuid4().hex[:8]}"
     iam.create_user(UserName=name)

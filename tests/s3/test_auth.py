@@ -1,4 +1,4 @@
-"""Signature checking on (moto auth mode): wrong secret, unknown key, session tokens, DevPay header."""
+"""Signature checking on (moto auth mode): wrong secret, unknown key, tokens, STS."""
 
 from __future__ import annotations
 
@@ -66,7 +66,10 @@ async def test_sts_session_credentials(moto_auth: MotoServer) -> None:
     }
     # moto answers 500 to an assumed role that does not exist: make a real one.
     iam = boto3.client("iam", **kw)
-    trust = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}'
+    trust = (
+        '{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
+        '"Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}'
+    )
     role = iam.create_role(RoleName="tahoe-sts", AssumeRolePolicyDocument=trust)["Role"]
     iam.put_role_policy(
         RoleName="tahoe-sts",

@@ -1,4 +1,4 @@
-"""The S3 client verbs against moto: objects, conditional writes, ranges, listing, multipart, errors."""
+"""The S3 client verbs on moto: objects, conditional writes, ranges, listing, multipart."""
 
 from __future__ import annotations
 
