@@ -1,0 +1,220 @@
+"""The bridge from twisted.web to ``async def`` handlers: auth, errors, logging, disconnects.
+
+``AsyncLeaf`` is a leaf resource: it receives every request under it and
+renders it with ``NOT_DONE_YET`` while a coroutine (wrapped by
+``Deferred.fromCoroutine``) produces the answer. The coroutine never lets an
+exception out: the swissnum check comes first (401), then the subclass's
+``route`` and handler; every exception is mapped to a status through
+``tahoe_cloud.http.errors`` (unexpected ones are logged with their traceback
+and answered 500 without detail).
+
+A client that disconnects mid-request is noticed through ``notifyFinish``;
+the handler is allowed to finish (cancelling it half-way through a core
+operation would gain nothing) and its answer is dropped instead of written.
+
+Each request is logged once through twisted.logger: method, path (which
+holds at most a storage index and a share number), status and duration.
+Header values and bodies are never logged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import IO, Any, Protocol, cast
+
+from attrs import field, frozen
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IPushProducer, IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web import http, server
+from twisted.web.http_headers import Headers
+from twisted.web.resource import Resource
+from zope.interface import implementer
+
+from tahoe_cloud.http.auth import check_swissnum
+from tahoe_cloud.http.cbor_codec import CBOR_MIME_TYPE, encode
+from tahoe_cloud.http.errors import HTTPError, answer_for
+
+_log = Logger(namespace="tahoe_cloud.http")
+
+TEXT = b"text/plain; charset=utf-8"
+CBOR = CBOR_MIME_TYPE.encode("ascii")
+OCTETS = b"application/octet-stream"
+
+
+class WebRequest(Protocol):
+    """The typed subset of ``twisted.web.server.Request`` the front end uses."""
+
+    method: bytes
+    path: bytes
+    postpath: list[bytes] | None
+    code: int
+    finished: int
+    content: IO[bytes] | None
+    requestHeaders: Headers
+
+    def getHeader(self, key: bytes) -> bytes | None: ...
+    def setHeader(self, name: bytes, value: bytes) -> None: ...
+    def setResponseCode(self, code: int, message: bytes | None = None) -> None: ...
+    def write(self, data: bytes) -> None: ...
+    def finish(self) -> None: ...
+    def registerProducer(self, producer: object, streaming: bool) -> None: ...
+    def unregisterProducer(self) -> None: ...
+    def loseConnection(self) -> None: ...
+    def notifyFinish(self) -> Deferred[None]: ...
+
+
+#: A handler that writes its own body (large share reads) gets this.
+Streamer = Callable[[WebRequest, "Throttle"], Awaitable[None]]
+
+
+@frozen
+class Answer:
+    """A complete answer: status, body and the headers that go with it."""
+
+    code: int
+    body: bytes = b""
+    content_type: bytes | None = None
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+    #: When set, headers are sent and this coroutine writes the body itself.
+    stream: Streamer | None = field(default=None, eq=False)
+
+
+def cbor_answer(value: object, code: int = http.OK) -> Answer:
+    return Answer(code, encode(value), CBOR)
+
+
+def check_accepts_cbor(request: WebRequest) -> None:
+    """406 unless the client's ``Accept`` (if any) admits ``application/cbor``."""
+    values = request.requestHeaders.getRawHeaders(b"accept")
+    if not values:
+        return
+    ranges = {
+        item.split(b";", 1)[0].strip().lower() for value in values for item in value.split(b",")
+    }
+    if not ranges & {CBOR, b"application/*", b"*/*"}:
+        raise HTTPError(http.NOT_ACCEPTABLE, "answers are application/cbor only")
+
+
+@implementer(IPushProducer)
+class Throttle:
+    """Back-pressure for streamed bodies: ``await throttle.ready()`` before each write."""
+
+    def __init__(self) -> None:
+        self._paused: Deferred[None] | None = None
+        self.stopped = False
+
+    def pauseProducing(self) -> None:
+        if self._paused is None:
+            self._paused = Deferred()
+
+    def resumeProducing(self) -> None:
+        paused, self._paused = self._paused, None
+        if paused is not None:
+            paused.callback(None)
+
+    def stopProducing(self) -> None:
+        self.stopped = True
+        self.resumeProducing()
+
+    async def ready(self) -> None:
+        if self._paused is not None:
+            await self._paused
+
+
+class AsyncLeaf(Resource):
+    """Base of the storage resources: subclasses implement ``route``."""
+
+    isLeaf = True
+
+    def __init__(self, swissnum: bytes, clock: IReactorTime) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._swissnum = swissnum
+        self._clock = clock
+
+    async def route(self, request: WebRequest) -> Answer:
+        """Authorize nothing, decide everything: implemented by subclasses."""
+        raise NotImplementedError
+
+    def render(self, twisted_request: server.Request) -> Any:
+        # No text/html default: every answer sets its own Content-Type.
+        twisted_request.defaultContentType = None
+        request = cast(WebRequest, twisted_request)
+        gone: list[Failure] = []
+        request.notifyFinish().addErrback(gone.append)
+        started = self._clock.seconds()
+        running = Deferred.fromCoroutine(self._respond(request, gone))
+        running.addErrback(self._log_bridge_failure, request)
+        running.addBoth(lambda _: self._log_request(request, started, gone))
+        return server.NOT_DONE_YET
+
+    async def _respond(self, request: WebRequest, gone: list[Failure]) -> None:
+        try:
+            check_swissnum(request.requestHeaders.getRawHeaders(b"authorization"), self._swissnum)
+            answer = await self.route(request)
+        except Exception as e:  # noqa: BLE001 -- every failure becomes an HTTP answer
+            answer = self._error_answer(request, e)
+        if gone:
+            return
+        if answer.stream is not None:
+            await self._send_stream(request, answer, gone)
+        else:
+            self._send_headers(request, answer)
+            if answer.body and request.method != b"HEAD":
+                request.write(answer.body)
+            request.finish()
+
+    def _error_answer(self, request: WebRequest, exc: Exception) -> Answer:
+        verdict = answer_for(exc)
+        if verdict.unexpected:
+            _log.failure(
+                "{method} {path}: unexpected error",
+                Failure(exc),  # type: ignore[no-untyped-call]
+                method=request.method.decode("latin-1"),
+                path=request.path.decode("latin-1"),
+            )
+        return Answer(verdict.code, verdict.reason.encode("utf-8"), TEXT)
+
+    def _send_headers(self, request: WebRequest, answer: Answer) -> None:
+        request.setResponseCode(answer.code)
+        if answer.content_type is not None:
+            request.setHeader(b"content-type", answer.content_type)
+        for name, value in answer.headers:
+            request.setHeader(name, value)
+        if answer.stream is None:
+            request.setHeader(b"content-length", b"%d" % len(answer.body))
+
+    async def _send_stream(self, request: WebRequest, answer: Answer, gone: list[Failure]) -> None:
+        assert answer.stream is not None
+        self._send_headers(request, answer)
+        throttle = Throttle()
+        request.registerProducer(throttle, True)
+        try:
+            await answer.stream(request, throttle)
+        except Exception:  # noqa: BLE001 -- headers are out: all we can do is cut the connection
+            _log.failure("{path}: streaming failed", path=request.path.decode("latin-1"))
+            request.unregisterProducer()
+            request.loseConnection()
+            return
+        request.unregisterProducer()
+        if not gone and not throttle.stopped:
+            request.finish()
+
+    def _log_bridge_failure(self, failure: Failure, request: WebRequest) -> None:
+        _log.failure(
+            "{path}: failure in the request bridge", failure, path=request.path.decode("latin-1")
+        )
+        if not request.finished and not getattr(request, "_disconnected", False):
+            request.setResponseCode(http.INTERNAL_SERVER_ERROR)
+            request.loseConnection()
+
+    def _log_request(self, request: WebRequest, started: float, gone: list[Failure]) -> None:
+        _log.info(
+            "{method} {path} {code} {duration:.3f}s{note}",
+            method=request.method.decode("latin-1"),
+            path=request.path.decode("latin-1"),
+            code=request.code,
+            duration=self._clock.seconds() - started,
+            note=" (client disconnected)" if gone else "",
+        )

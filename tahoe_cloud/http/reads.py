@@ -1,0 +1,114 @@
+"""Ranged share reads: 206 with ``Content-Range``, 204 past the end, streaming for big ranges.
+
+The core's read calls return at most the bytes that exist (``b""`` past the
+end) and do not tell the share's length, while ``Content-Range`` must be sent
+before the body. So:
+
+- a range of at most ``BUFFERED_READ`` bytes (the stock client asks for about
+  1 MiB) is read first, in pieces of ``PIECE`` bytes, and answered with the
+  exact range read: 206, or 204 when nothing is left at that offset (the
+  stock downloader probes past the end and needs 204, since an HTTP range
+  cannot be empty);
+- a longer range is answered in full when its last byte exists (one 1-byte
+  probe), and streamed piece by piece with back-pressure; otherwise the share
+  ends inside it and the first ``BUFFERED_READ`` bytes are answered (the stock
+  client accepts fewer bytes than it asked for, as the reference server's
+  truncation at the end of a share already implies);
+- without a ``Range`` header the whole share is streamed with 200.
+
+A missing share is 404 (``ShareNotFound`` from the core) before any header
+goes out. If a mutable share shrinks while a long range is being streamed,
+the connection is cut rather than sending fewer bytes than announced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from twisted.web import http
+
+from tahoe_cloud.http.body import PIECE
+from tahoe_cloud.http.dispatch import OCTETS, Answer, Throttle, WebRequest
+from tahoe_cloud.http.errors import HTTPError
+from tahoe_cloud.http.ranges import format_content_range, parse_range
+
+#: ``read(offset, size)`` of one share: at most ``size`` bytes, ``b""`` past the end.
+ReadFn = Callable[[int, int], Awaitable[bytes]]
+
+#: Longest range answered from memory.
+BUFFERED_READ = 4 * 1024 * 1024
+
+
+async def _read_up_to(read: ReadFn, begin: int, size: int) -> bytes:
+    """Up to ``size`` bytes from ``begin``, in pieces; stops at the end of the share."""
+    pieces: list[bytes] = []
+    offset, remaining = begin, size
+    while remaining > 0:
+        want = min(PIECE, remaining)
+        data = await read(offset, want)
+        if len(data) > want:
+            raise RuntimeError("share read returned more bytes than asked for")
+        pieces.append(data)
+        offset += len(data)
+        remaining -= len(data)
+        if len(data) < want:
+            break
+    return b"".join(pieces)
+
+
+def _partial(begin: int, data: bytes) -> Answer:
+    if not data:
+        return Answer(http.NO_CONTENT)
+    return Answer(
+        http.PARTIAL_CONTENT,
+        data,
+        OCTETS,
+        ((b"content-range", format_content_range(begin, begin + len(data))),),
+    )
+
+
+def _streamer(
+    read: ReadFn, begin: int, end: int | None
+) -> Callable[[WebRequest, Throttle], Awaitable[None]]:
+    """Writes ``[begin, end)`` (or to the end of the share when ``end`` is None)."""
+
+    async def stream(request: WebRequest, throttle: Throttle) -> None:
+        offset = begin
+        while end is None or offset < end:
+            await throttle.ready()
+            if throttle.stopped:
+                return
+            want = PIECE if end is None else min(PIECE, end - offset)
+            data = await read(offset, want)
+            if end is not None and len(data) != want:
+                raise RuntimeError("share shrank while it was being sent")
+            if data:
+                request.write(data)
+            offset += len(data)
+            if end is None and len(data) < want:
+                return
+
+    return stream
+
+
+async def read_share(request: WebRequest, read: ReadFn) -> Answer:
+    """Answer a GET of one share, given how to read it."""
+    header = request.requestHeaders.getRawHeaders(b"range")
+    if header is not None and len(header) != 1:
+        raise HTTPError(http.REQUESTED_RANGE_NOT_SATISFIABLE, "one Range header only")
+    span = parse_range(header[0] if header else None)
+    if span is None:
+        # Learn early whether the share exists, so a missing one is a clean 404.
+        await read(0, 0)
+        return Answer(http.OK, content_type=OCTETS, stream=_streamer(read, 0, None))
+    begin, end = span
+    if end - begin <= BUFFERED_READ:
+        return _partial(begin, await _read_up_to(read, begin, end - begin))
+    if await read(end - 1, 1):
+        return Answer(
+            http.PARTIAL_CONTENT,
+            content_type=OCTETS,
+            headers=((b"content-range", format_content_range(begin, end)),),
+            stream=_streamer(read, begin, end),
+        )
+    return _partial(begin, await _read_up_to(read, begin, BUFFERED_READ))

@@ -1,0 +1,193 @@
+"""Schemas of request bodies (validated into core value types) and the answers' shapes.
+
+Request maps are closed: a missing or extra key is 400, and every value is
+checked by type (``bool`` is not an integer here, a list is not a set) and
+range (unsigned integers fit in 64 bits, share numbers in 0..255, at most
+256 shares and 30 test or read vectors per request, as upstream's CDDL says).
+
+Answer builders produce exactly the keys the stock client's CDDL schemas
+allow: its maps are closed, so an extra key would make it drop the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from twisted.web import http
+
+from tahoe_cloud.errors import InvalidRequest
+from tahoe_cloud.http.errors import HTTPError
+from tahoe_cloud.identifiers import validate_share_number
+from tahoe_cloud.server.messages import (
+    AllocationResult,
+    ImmutableWriteResult,
+    ReadTestWriteResult,
+    ReadVector,
+    TestVector,
+    TestWriteVectors,
+    VersionInfo,
+    WriteVector,
+)
+
+MAX_UINT = 2**64 - 1
+MAX_SHARES = 256
+MAX_TEST_VECTORS = 30
+MAX_READ_VECTORS = 30
+#: upstream's ``tstr .size (1..32765)``: the UTF-8 length of a corruption reason.
+MAX_REASON_BYTES = 32765
+
+V1 = b"http://allmydata.org/tahoe/protocols/storage/v1"
+
+
+def _bad(where: str, problem: str) -> HTTPError:
+    return HTTPError(http.BAD_REQUEST, f"{where}: {problem}")
+
+
+def expect_map(value: object, where: str, keys: set[str]) -> dict[str, Any]:
+    """``value`` as a map with exactly the text keys ``keys``."""
+    if not isinstance(value, dict):
+        raise _bad(where, "expected a map")
+    if set(value) != keys or not all(isinstance(k, str) for k in value):
+        raise _bad(where, "expected exactly the keys " + ", ".join(sorted(keys)))
+    return value
+
+
+def expect_uint(value: object, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_UINT:
+        raise _bad(where, "expected an unsigned 64-bit integer")
+    return value
+
+
+def _bytes(value: object, where: str) -> bytes:
+    if not isinstance(value, bytes):
+        raise _bad(where, "expected a byte string")
+    return value
+
+
+def _list(value: object, where: str, limit: int | None = None) -> list[Any]:
+    if not isinstance(value, list):
+        raise _bad(where, "expected an array")
+    if limit is not None and len(value) > limit:
+        raise _bad(where, f"at most {limit} entries allowed")
+    return value
+
+
+def _share_number(value: object, where: str) -> int:
+    try:
+        return validate_share_number(value)
+    except InvalidRequest as e:
+        raise _bad(where, str(e)) from None
+
+
+# --- requests ---------------------------------------------------------------
+
+
+def parse_allocate(body: object) -> tuple[frozenset[int], int]:
+    """``{"share-numbers": #6.258([* uint]), "allocated-size": uint}``."""
+    info = expect_map(body, "allocate", {"share-numbers", "allocated-size"})
+    shares = info["share-numbers"]
+    # cbor2 decodes tag 258 to a set (or frozenset); a plain array is refused.
+    if not isinstance(shares, set | frozenset):
+        raise _bad("share-numbers", "expected a set (CBOR tag 258)")
+    if len(shares) > MAX_SHARES:
+        raise _bad("share-numbers", f"at most {MAX_SHARES} shares")
+    numbers = frozenset(_share_number(n, "share-numbers") for n in shares)
+    return numbers, expect_uint(info["allocated-size"], "allocated-size")
+
+
+def parse_corrupt(body: object) -> bytes:
+    """``{"reason": tstr}`` of 1..32765 UTF-8 bytes; returns the UTF-8 bytes."""
+    info = expect_map(body, "corrupt", {"reason"})
+    reason = info["reason"]
+    if not isinstance(reason, str):
+        raise _bad("reason", "expected a text string")
+    encoded = reason.encode("utf-8", errors="surrogatepass")
+    if not 1 <= len(encoded) <= MAX_REASON_BYTES:
+        raise _bad("reason", f"must be 1..{MAX_REASON_BYTES} bytes")
+    return encoded
+
+
+def _test_vector(value: object) -> TestVector:
+    vector = expect_map(value, "test vector", {"offset", "size", "specimen"})
+    return TestVector(
+        offset=expect_uint(vector["offset"], "test offset"),
+        size=expect_uint(vector["size"], "test size"),
+        specimen=_bytes(vector["specimen"], "test specimen"),
+    )
+
+
+def _write_vector(value: object) -> WriteVector:
+    vector = expect_map(value, "write vector", {"offset", "data"})
+    return WriteVector(
+        offset=expect_uint(vector["offset"], "write offset"),
+        data=_bytes(vector["data"], "write data"),
+    )
+
+
+def _test_write_vectors(value: object) -> TestWriteVectors:
+    vectors = expect_map(value, "test-write-vectors entry", {"test", "write", "new-length"})
+    new_length = vectors["new-length"]
+    return TestWriteVectors(
+        tests=tuple(_test_vector(v) for v in _list(vectors["test"], "test", MAX_TEST_VECTORS)),
+        writes=tuple(_write_vector(v) for v in _list(vectors["write"], "write")),
+        new_length=None if new_length is None else expect_uint(new_length, "new-length"),
+    )
+
+
+def parse_read_test_write(body: object) -> tuple[dict[int, TestWriteVectors], list[ReadVector]]:
+    """The read-test-write request: per-share test/write vectors and one read vector."""
+    info = expect_map(body, "read-test-write", {"test-write-vectors", "read-vector"})
+    per_share = info["test-write-vectors"]
+    if not isinstance(per_share, dict):
+        raise _bad("test-write-vectors", "expected a map")
+    if len(per_share) > MAX_SHARES:
+        raise _bad("test-write-vectors", f"at most {MAX_SHARES} shares")
+    vectors = {
+        _share_number(shnum, "test-write-vectors"): _test_write_vectors(twv)
+        for shnum, twv in per_share.items()
+    }
+    reads = []
+    for entry in _list(info["read-vector"], "read-vector", MAX_READ_VECTORS):
+        read = expect_map(entry, "read vector", {"offset", "size"})
+        reads.append(
+            ReadVector(
+                offset=expect_uint(read["offset"], "read offset"),
+                size=expect_uint(read["size"], "read size"),
+            )
+        )
+    return vectors, reads
+
+
+# --- answers ----------------------------------------------------------------
+
+
+def version_answer(info: VersionInfo) -> dict[bytes, object]:
+    """The version map: byte-string keys, exactly these three numbers and the version."""
+    return {
+        V1: {
+            b"maximum-immutable-share-size": info.maximum_immutable_share_size,
+            b"maximum-mutable-share-size": info.maximum_mutable_share_size,
+            b"available-space": info.available_space,
+        },
+        b"application-version": info.application_version,
+    }
+
+
+def allocate_answer(result: AllocationResult) -> dict[str, object]:
+    return {"already-have": set(result.already_have), "allocated": set(result.allocated)}
+
+
+def write_answer(result: ImmutableWriteResult) -> dict[str, object]:
+    return {"required": [{"begin": r.begin, "end": r.end} for r in result.required]}
+
+
+def read_test_write_answer(result: ReadTestWriteResult) -> dict[str, object]:
+    data: Mapping[int, object] = {
+        shnum: [bytes(chunk) for chunk in reads] for shnum, reads in result.data.items()
+    }
+    return {"success": bool(result.success), "data": dict(data)}
+
+
+def share_set_answer(shares: frozenset[int]) -> set[int]:
+    return set(shares)
