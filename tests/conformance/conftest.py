@@ -1,5 +1,8 @@
 """Fixtures of the conformance suite: every test runs once per backend in ``MAKERS``.
 
+``backend`` is started once and stopped once per test; servers are built over
+it with ``support.make_server`` (which lends it through ``SharedBackend``).
+
 The fixtures are synchronous and drive coroutines with ``pytest_twisted.blockon``:
 pytest-twisted's async fixtures break pytest's teardown when a fixture skips.
 """
@@ -43,7 +46,11 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IStorage
     except BackendUnavailableHere as e:
         pytest.skip(str(e))
     try:
-        yield made
+        run(made.start())
+        try:
+            yield made
+        finally:
+            run(made.stop())
     finally:
         run(context.__aexit__(None, None, None))
 

@@ -17,8 +17,30 @@ START_TIME = 1_700_000_000
 DAY = 24 * 60 * 60
 
 
+class SharedBackend:
+    """A started backend lent to one server of several: its ``start``/``stop`` do nothing.
+
+    The ``backend`` fixture starts the backend once and stops it once (the
+    interface allows no restart), so tests can run servers one after another,
+    each stopped with ``StorageServer.stop()``, over the same storage.
+    """
+
+    def __init__(self, inner: IStorageBackend) -> None:
+        self._inner = inner
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
 def make_server(backend: IStorageBackend, clock: Clock, **kwargs: Any) -> StorageServer:
-    return StorageServer(backend, nodeid=NODEID, clock=clock, **kwargs)
+    """A server over the fixture's (already started) backend."""
+    return StorageServer(SharedBackend(backend), nodeid=NODEID, clock=clock, **kwargs)  # type: ignore[arg-type]
 
 
 def new_si() -> StorageIndex:
