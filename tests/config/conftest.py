@@ -28,6 +28,4 @@ def logged() -> Iterator[Sequence[LogEvent]]:
 
 def warnings_text(events: Sequence[LogEvent]) -> list[str]:
     """The formatted text of the warning-level events."""
-    return [
-        formatEvent(e) for e in events if getattr(e.get("log_level"), "name", "") == "warn"
-    ]
+    return [formatEvent(e) for e in events if getattr(e.get("log_level"), "name", "") == "warn"]

@@ -132,8 +132,10 @@ def test_cutoff_date_mode_checked_even_when_disabled() -> None:
 
 
 def test_keys_of_the_other_mode_are_ignored_with_a_warning(logged: Sequence[LogEvent]) -> None:
-    storage("expire.mode = cutoff-date\nexpire.cutoff_date = 2024-01-01\n"
-            "expire.override_lease_duration = 30 days\n")
+    storage(
+        "expire.mode = cutoff-date\nexpire.cutoff_date = 2024-01-01\n"
+        "expire.override_lease_duration = 30 days\n"
+    )
     storage("expire.mode = age\nexpire.cutoff_date = 2024-01-01\n")
     first, second = warnings_text(logged)
     assert "'expire.override_lease_duration' is ignored" in first

@@ -35,7 +35,9 @@ def test_sizes(text: str, value: int) -> None:
     assert parse_size(text) == value
 
 
-@pytest.mark.parametrize("text", ["1.5GB", "1 G", "-1", "G", "1X", "1GiBB", "1_000", "+5", "١"])
+@pytest.mark.parametrize(
+    "text", ["1.5GB", "1 G", "-1", "G", "1X", "1GiBB", "1_000", "+5", "\u0661"]
+)
 def test_bad_sizes(text: str) -> None:
     with pytest.raises(ValueError, match="expected a size"):
         parse_size(text)
@@ -124,10 +126,14 @@ def _ours(parse, text):  # type: ignore[no-untyped-def]
 def test_same_as_upstream(upstream_venv: Path) -> None:
     """Run upstream's own parsers on the same inputs: the accepted ones mean the same."""
     inputs = {
-        "sizes": ["0", "1", "1K", "1k", "1KB", "1KiB", "1MiB", "5G", "5gb", "2T", "1P", "1EiB"]
-        + ["9i", "9iB", "1.5G", "1 G", "G", "1X", "1GiBB"],
-        "durations": ["60 days", "1 day", "60days", "2 months", "1 month", "3mo", "3 mos"]
-        + ["1 year", "2 years", "0 days", "60", "60 Days", "1 dayss", "days"],
+        "sizes": [
+            *("0", "1", "1K", "1k", "1KB", "1KiB", "1MiB", "5G", "5gb", "2T", "1P", "1EiB"),
+            *("9i", "9iB", "1.5G", "1 G", "G", "1X", "1GiBB"),
+        ],
+        "durations": [
+            *("60 days", "1 day", "60days", "2 months", "1 month", "3mo", "3 mos"),
+            *("1 year", "2 years", "0 days", "60", "60 Days", "1 dayss", "days"),
+        ],
         "dates": ["2024-02-29", "1970-01-01", "2001-09-09", "2024-2-1", "x"],
     }
     result = subprocess.run(
