@@ -102,9 +102,9 @@ def abort_staged(staged: Path, incoming_root: Path) -> None:
     fileio.remove_empty_dirs(staged.parent, incoming_root)
 
 
-def _open_share(path: Path) -> tuple[int, fmt.ImmutableHeader, int]:
+def _open_share(path: Path, mode: int = os.O_RDONLY) -> tuple[int, fmt.ImmutableHeader, int]:
     """(fd, header, data length) of a completed share; the caller closes fd."""
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(path, mode)
     try:
         header = fmt.parse_header(fileio.read_at(fd, 0, fmt.HEADER_SIZE))
         length = fmt.data_length(os.fstat(fd).st_size, header.lease_count)
@@ -143,7 +143,7 @@ def read_leases(path: Path) -> list[Lease]:
 
 def write_leases(path: Path, leases: Sequence[Lease]) -> None:
     """Replace the leases of a completed share, keeping its container version."""
-    fd, header, length = _open_share(path)
+    fd, header, length = _open_share(path, os.O_RDWR)
     try:
         area = fmt.encode_leases(header.version, leases)
         if len(leases) == header.lease_count:
