@@ -1,0 +1,144 @@
+"""A stock Tahoe-LAFS 1.20 client against real ``tahoe-cloud run`` processes.
+
+One grid for the module: two tahoe-cloud nodes (disk backend) and one
+introducer-less stock client encoding 3-of-10 with happiness 2, so every
+upload is spread over both nodes. The tests run in file order and share what
+they stored: the restart test reads back everything the earlier ones wrote.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.stock_client import CloudNode, StockClient
+
+pytestmark = [pytest.mark.upstream, pytest.mark.slow]
+
+
+class Grid:
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.nodes = [CloudNode(base / f"node{i}", nickname=f"cloud{i}") for i in (1, 2)]
+        for node in self.nodes:
+            node.start()
+        self.client = StockClient(base / "client", needed=3, happy=2, total=10)
+        self.client.set_servers(node.announcement() for node in self.nodes)
+        self.client.start()
+        self.client.tahoe("create-alias", "interop")
+        # Everything stored by the tests, read back again after the restart.
+        self.stored: dict[str, bytes] = {}
+
+    def put(self, data: bytes, *extra: str) -> str:
+        path = self.base / f"upload-{hashlib.sha256(data).hexdigest()[:16]}"
+        path.write_bytes(data)
+        cap = self.client.tahoe("put", *extra, str(path)).strip().splitlines()[-1]
+        self.stored[cap] = data
+        return cap
+
+    def get(self, cap: str) -> bytes:
+        out = self.base / "download"
+        self.client.tahoe("get", cap, str(out))
+        return out.read_bytes()
+
+    def stop(self) -> None:
+        self.client.stop()
+        for node in self.nodes:
+            if node.process is not None and node.process.running():
+                node.stop()
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Grid]:
+    g = Grid(tmp_path_factory.mktemp("grid"))
+    try:
+        yield g
+    finally:
+        g.stop()
+
+
+@pytest.mark.parametrize("size", [1_000_000, 20_000_000])
+def test_put_get_random_file(grid: Grid, size: int) -> None:
+    data = os.urandom(size)
+    cap = grid.put(data)
+    assert cap.startswith("URI:CHK:")
+    assert grid.get(cap) == data
+
+
+def test_directory_mkdir_cp_ls(grid: Grid) -> None:
+    grid.client.tahoe("mkdir", "interop:docs")
+    local = grid.base / "note.txt"
+    local.write_bytes(b"a small note\n")
+    grid.client.tahoe("cp", str(local), "interop:docs/note.txt")
+    assert grid.client.tahoe("ls", "interop:docs").split() == ["note.txt"]
+    assert grid.client.tahoe("get", "interop:docs/note.txt") == "a small note\n"
+
+
+def test_mutable_file_overwritten_and_read_back(grid: Grid) -> None:
+    first, second = os.urandom(5000), os.urandom(7000)
+    cap = grid.put(first, "--mutable")
+    assert cap.startswith("URI:SSK:")
+    assert grid.get(cap) == first
+    path = grid.base / "second"
+    path.write_bytes(second)
+    grid.client.tahoe("put", str(path), cap)
+    grid.stored[cap] = second
+    assert grid.get(cap) == second
+
+
+def test_upload_is_spread_over_both_nodes(grid: Grid) -> None:
+    data = os.urandom(100_000)
+    cap = grid.put(data)
+    report = json.loads(grid.client.tahoe("check", "--raw", cap))
+    results = report["results"]
+    assert results["healthy"] is True
+    assert results["count-shares-good"] == 10
+    holders = {server for server, _share in _sharemap_pairs(results["sharemap"])}
+    assert len(holders) == 2
+    # And on disk: each node stores some of the ten shares.
+    counts = [_share_files(node.nodedir) for node in grid.nodes]
+    assert all(c > 0 for c in counts)
+
+
+def _sharemap_pairs(sharemap: dict[str, list[str]]) -> list[tuple[str, str]]:
+    return [(server, share) for share, servers in sharemap.items() for server in servers]
+
+
+def _share_files(nodedir: Path) -> int:
+    shares = nodedir / "storage" / "shares"
+    return sum(1 for p in shares.glob("*/*/*") if p.is_file() and p.parts[-3] != "incoming")
+
+
+def test_deep_check_verify_add_lease_is_healthy(grid: Grid) -> None:
+    out = grid.client.tahoe("deep-check", "--verify", "--add-lease", "interop:")
+    # "done: N objects checked, N healthy, 0 unhealthy" (wording of the 1.20 CLI).
+    summary = out.strip().splitlines()[-1]
+    assert "objects checked" in summary, out
+    checked = int(summary.split()[1])
+    assert checked >= 3
+    assert f"{checked} healthy" in summary, out
+
+
+def test_everything_readable_after_the_nodes_restart(grid: Grid) -> None:
+    for node in grid.nodes:
+        assert node.stop() == 0
+    for node in grid.nodes:
+        node.start()
+    grid.client.wait_connected(2)
+    assert grid.stored
+    for cap, data in grid.stored.items():
+        assert grid.get(cap) == data
+    assert grid.client.tahoe("get", "interop:docs/note.txt") == "a small note\n"
+
+
+def test_sigint_stops_a_node_cleanly(grid: Grid) -> None:
+    node = grid.nodes[0]
+    assert node.process is not None
+    assert node.process.stop(signal.SIGINT) == 0
+    assert "storage node stopped" in node.process.output()
