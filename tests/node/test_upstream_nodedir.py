@@ -1,4 +1,4 @@
-"""Reading an upstream Tahoe-LAFS node directory's identity (files laid out as upstream writes them)."""
+"""Reading an upstream node directory's identity (files laid out as upstream writes them)."""
 
 from __future__ import annotations
 
