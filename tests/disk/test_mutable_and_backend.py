@@ -170,3 +170,28 @@ def test_create_backend_from_config(tmp_path: Path) -> None:
     assert backend.reserved_space == 123
     assert backend.name == "disk"
     assert backend.maximum_mutable_share_size == 69105 * 10**12
+
+
+@pytest_twisted.ensureDeferred
+async def test_objects_provide_the_backend_interfaces(
+    backend: DiskBackend, si: StorageIndex
+) -> None:
+    from zope.interface.verify import verifyObject
+
+    from tahoe_cloud.backends.interfaces import (
+        IImmutableShare,
+        IImmutableUpload,
+        IMutableShare,
+        IShareSet,
+        IStorageBackend,
+    )
+
+    assert verifyObject(IStorageBackend, backend)
+    shares = backend.get_shareset(si)
+    assert verifyObject(IShareSet, shares)
+    up = await shares.start_immutable_upload(0, 1)
+    assert verifyObject(IImmutableUpload, up)
+    await up.write(0, b"z")
+    await up.publish([])
+    assert verifyObject(IImmutableShare, await shares.open_immutable(0))
+    assert verifyObject(IMutableShare, shares.new_mutable(1, ENABLER))

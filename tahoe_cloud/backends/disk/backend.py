@@ -19,7 +19,7 @@ import shutil
 import time
 from pathlib import Path
 
-from twisted.internet.interfaces import IReactorFromThreads
+from twisted.internet.interfaces import IReactorCore, IReactorFromThreads
 from zope.interface import implementer
 
 from tahoe_cloud.backends.disk import advisories, fileio
@@ -88,12 +88,19 @@ class DiskBackend:
         self.layout = Layout(Path(storage_dir).absolute())
         self.reserved_space = reserved_space
         self._pool = IOPool(reactor, max_threads)
+        self._shutdown_trigger: object = None
 
     def __repr__(self) -> str:
         return f"DiskBackend({str(self.layout.storage_dir)!r})"
 
     async def start(self) -> None:
         self._pool.start()
+        if IReactorCore.providedBy(self._reactor) and self._shutdown_trigger is None:
+            # If the process exits without stop(), still join the pool's
+            # threads, or the interpreter would wait on them forever.
+            self._shutdown_trigger = self._reactor.addSystemEventTrigger(
+                "during", "shutdown", self._pool.stop
+            )
         try:
             await run_io(
                 self._pool,
@@ -103,12 +110,15 @@ class DiskBackend:
                 self.layout,
             )
         except BaseException:
-            self._pool.stop()
+            await self.stop()
             raise
 
     async def stop(self) -> None:
         # ThreadPool.stop() joins its threads after queued work is done; the
         # work items are single file operations, so this wait is short.
+        if self._shutdown_trigger is not None:
+            self._reactor.removeSystemEventTrigger(self._shutdown_trigger)  # type: ignore[attr-defined]
+            self._shutdown_trigger = None
         self._pool.stop()
 
     def get_shareset(self, storage_index: StorageIndex) -> IShareSet:
