@@ -9,11 +9,12 @@ before the body. So:
   exact range read: 206, or 204 when nothing is left at that offset (the
   stock downloader probes past the end and needs 204, since an HTTP range
   cannot be empty);
-- a longer range is answered in full when its last byte exists (one 1-byte
-  probe), and streamed piece by piece with back-pressure; otherwise the share
-  ends inside it and the first ``BUFFERED_READ`` bytes are answered (the stock
-  client accepts fewer bytes than it asked for, as the reference server's
-  truncation at the end of a share already implies);
+- a longer range starts the same way; if the share goes on past those bytes,
+  a 1-byte probe at the range's last byte tells whether the whole range
+  exists, and if not a binary search of 1-byte probes finds where the share
+  ends (only for ranges over ``BUFFERED_READ`` that run past the end, which
+  the stock client does not ask for). The answer is then streamed piece by
+  piece with back-pressure, with an exact ``Content-Range``;
 - without a ``Range`` header the whole share is streamed with 200.
 
 A missing share is 404 (``ShareNotFound`` from the core) before any header
@@ -28,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from twisted.web import http
 
 from tahoe_cloud.http.body import PIECE
-from tahoe_cloud.http.dispatch import OCTETS, Answer, Throttle, WebRequest
+from tahoe_cloud.http.dispatch import OCTETS, Answer, Streamer, Throttle, WebRequest
 from tahoe_cloud.http.errors import HTTPError
 from tahoe_cloud.http.ranges import format_content_range, parse_range
 
@@ -67,12 +68,23 @@ def _partial(begin: int, data: bytes) -> Answer:
     )
 
 
-def _streamer(
-    read: ReadFn, begin: int, end: int | None
-) -> Callable[[WebRequest, Throttle], Awaitable[None]]:
-    """Writes ``[begin, end)`` (or to the end of the share when ``end`` is None)."""
+async def _share_end(read: ReadFn, present: int, absent: int) -> int:
+    """The share's length, given that byte ``present`` exists and byte ``absent`` does not."""
+    while absent - present > 1:
+        middle = (present + absent) // 2
+        if await read(middle, 1):
+            present = middle
+        else:
+            absent = middle
+    return absent
+
+
+def _streamer(read: ReadFn, head: bytes, begin: int, end: int | None) -> Streamer:
+    """Writes ``head``, then ``[begin, end)`` (to the end of the share when ``end`` is None)."""
 
     async def stream(request: WebRequest, throttle: Throttle) -> None:
+        if head:
+            request.write(head)
         offset = begin
         while end is None or offset < end:
             await throttle.ready()
@@ -100,15 +112,20 @@ async def read_share(request: WebRequest, read: ReadFn) -> Answer:
     if span is None:
         # Learn early whether the share exists, so a missing one is a clean 404.
         await read(0, 0)
-        return Answer(http.OK, content_type=OCTETS, stream=_streamer(read, 0, None))
+        return Answer(http.OK, content_type=OCTETS, stream=_streamer(read, b"", 0, None))
     begin, end = span
-    if end - begin <= BUFFERED_READ:
-        return _partial(begin, await _read_up_to(read, begin, end - begin))
-    if await read(end - 1, 1):
-        return Answer(
-            http.PARTIAL_CONTENT,
-            content_type=OCTETS,
-            headers=((b"content-range", format_content_range(begin, end)),),
-            stream=_streamer(read, begin, end),
-        )
-    return _partial(begin, await _read_up_to(read, begin, BUFFERED_READ))
+    buffered = min(end - begin, BUFFERED_READ)
+    head = await _read_up_to(read, begin, buffered)
+    if len(head) < buffered or end - begin <= BUFFERED_READ:
+        return _partial(begin, head)
+    # A long range, and the share goes on past what was buffered: find where
+    # the answer stops (one probe, or a binary search when the share ends
+    # inside the range), then stream the rest.
+    last = begin + len(head) - 1
+    stop = end if await read(end - 1, 1) else await _share_end(read, last, end - 1)
+    return Answer(
+        http.PARTIAL_CONTENT,
+        content_type=OCTETS,
+        headers=((b"content-range", format_content_range(begin, stop)),),
+        stream=_streamer(read, head, begin + len(head), stop),
+    )
