@@ -100,6 +100,11 @@ class CloudNode:
         parsed: dict[str, object] = yaml.safe_load(out.stdout)
         return parsed
 
+    def announcement_nurl(self) -> str:
+        (entry,) = self.announcement().values()
+        nurls: list[str] = entry["ann"]["anonymous-storage-NURLs"]  # type: ignore[index]
+        return nurls[0]
+
     def start(self) -> None:
         self.runs += 1
         log = self.nodedir.parent / f"{self.nodedir.name}.run{self.runs}.out"
