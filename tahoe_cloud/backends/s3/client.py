@@ -58,6 +58,7 @@ class S3Client:
         headers: Mapping[str, str] | None = None,
         body: bytes = b"",
         ok: tuple[int, ...] = (200,),
+        retrier: Retrier | None = None,
     ) -> HTTPResponse:
         """Send ``method`` on ``key`` (or the bucket) until it succeeds or fails for good.
 
@@ -82,20 +83,21 @@ class S3Client:
                 server_date=response.header("date"),
             )
 
-        return await self.retrier.run(attempt)
+        return await (retrier or self.retrier).run(attempt)
 
     # --- bucket operations ------------------------------------------------------
 
-    async def head_bucket(self) -> None:
+    async def head_bucket(self, *, retrier: Retrier | None = None) -> HTTPResponse:
         """Check the bucket exists and the credentials may use it (one HEAD)."""
         try:
-            await self.call("HeadBucket", "HEAD")
+            return await self.call("HeadBucket", "HEAD", retrier=retrier)
         except S3Error as e:
             if e.status == 404 and e.code in (None, "NotFound"):
                 raise S3Error("HeadBucket", 404, "NoSuchBucket", "") from None
             if e.code is None and not e.transient:
                 # HEAD answers carry no body: ask again with a GET to learn why.
-                await self.call("ListObjectsV2", "GET", query={"list-type": "2", "max-keys": "0"})
+                query = {"list-type": "2", "max-keys": "0"}
+                await self.call("ListObjectsV2", "GET", query=query, retrier=retrier)
             raise
 
     async def create_bucket(self) -> bool:

@@ -43,7 +43,13 @@ async def create_multipart_upload(client: S3Client, key: str) -> str:
 
 
 async def upload_part(
-    client: S3Client, key: str, upload_id: str, part_number: int, body: bytes
+    client: S3Client,
+    key: str,
+    upload_id: str,
+    part_number: int,
+    body: bytes,
+    *,
+    md5: str | None = None,
 ) -> str:
     """Upload part ``part_number`` (1-based) with its Content-MD5; return its ETag."""
     response = await client.call(
@@ -51,7 +57,7 @@ async def upload_part(
         "PUT",
         key,
         query={"partNumber": str(part_number), "uploadId": upload_id},
-        headers={"Content-MD5": content_md5(body)},
+        headers={"Content-MD5": md5 or content_md5(body)},
         body=body,
     )
     return response.header("etag") or ""

@@ -37,6 +37,7 @@ async def put_object(
     if_match: str | None = None,
     if_none_match: bool = False,
     content_type: str = "application/octet-stream",
+    md5: str | None = None,
 ) -> str:
     """Store ``body`` at ``key``; return the new ETag.
 
@@ -44,7 +45,7 @@ async def put_object(
     replaces only the version with that ETag (412 otherwise): a
     compare-and-swap that a second writer cannot silently clobber.
     """
-    headers = {"Content-MD5": content_md5(body), "Content-Type": content_type}
+    headers = {"Content-MD5": md5 or content_md5(body), "Content-Type": content_type}
     if if_match is not None:
         headers["If-Match"] = if_match
     if if_none_match:

@@ -1,0 +1,330 @@
+"""``S3Backend``: the ``IStorageBackend`` keeping shares in an S3 bucket.
+
+Start-up does, in order: the service check (URL, credentials, bucket,
+clock), the ownership marker (one server per bucket and prefix), a fresh
+local spool directory for uploads, and aborting multipart uploads a crash
+left behind. When ``s3.quota`` is set it also measures the bytes stored
+(one LIST per 1,000 objects, at start only) and keeps the count up to date
+from its own writes.
+
+Small bounded caches save requests on hot paths: the size of each immutable
+share (filled by listings and publishes; immutable shares never change) and
+the head of recently used mutable shares (their ETag guards every write, so
+a stale head can never clobber a share: the conditional PUT fails instead).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+import socket
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from tahoe_cloud.backends.interfaces import IStorageBackend, ShareKind
+from tahoe_cloud.backends.s3 import multipart as mp
+from tahoe_cloud.backends.s3.admin import StartupCheck, check_service
+from tahoe_cloud.backends.s3.client import S3Client
+from tahoe_cloud.backends.s3.errors import S3Error, to_backend_error
+from tahoe_cloud.backends.s3.keys import KeyLayout
+from tahoe_cloud.backends.s3.listing import list_objects
+from tahoe_cloud.backends.s3.objects import delete_objects, get_object, put_object
+from tahoe_cloud.backends.s3.records import MutableHead, decode_head
+from tahoe_cloud.backends.s3.shareset import S3ShareSet
+from tahoe_cloud.errors import BackendError, ConfigError, InvalidRequest
+from tahoe_cloud.identifiers import StorageIndex
+
+log = Logger()
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+# Upstream's limit (allmydata.mutable.layout.MAX_MUTABLE_SHARE_SIZE).
+MAX_MUTABLE_SHARE_SIZE = 69_105 * 1000**4
+# Reported as available space when no s3.quota is set: 1 PiB. S3 itself has no
+# limit; this is large enough never to refuse a share, and an honest-looking number.
+UNLIMITED_SPACE = 2**50
+
+DEFAULT_INLINE_LIMIT = 128 * 1024
+DEFAULT_CHUNK_SIZE = 1024 * 1024
+DEFAULT_MULTIPART_THRESHOLD = 64 * 1024 * 1024
+DEFAULT_PART_SIZE = 16 * 1024 * 1024
+DEFAULT_PARALLEL_PARTS = 4
+CACHE_ENTRIES = 10_000
+
+
+class _LRU(OrderedDict[K, V]):
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self._limit = limit
+
+    def put(self, key: K, value: V) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self._limit:
+            self.popitem(last=False)
+
+    def fetch(self, key: K) -> V | None:
+        value = self.get(key)
+        if value is not None:
+            self.move_to_end(key)
+        return value
+
+
+@implementer(IStorageBackend)
+class S3Backend:
+    name = "cloud.s3"
+
+    def __init__(
+        self,
+        client: S3Client,
+        *,
+        spool_dir: Path,
+        node_id: str,
+        keys: KeyLayout | None = None,
+        quota: int | None = None,
+        override_marker: bool = False,
+        config_error: Callable[[S3Error], ConfigError | None] | None = None,
+        inline_limit: int = DEFAULT_INLINE_LIMIT,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
+        part_size: int = DEFAULT_PART_SIZE,
+        parallel_parts: int = DEFAULT_PARALLEL_PARTS,
+        maximum_mutable_share_size: int = MAX_MUTABLE_SHARE_SIZE,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.keys = keys or KeyLayout()
+        self.spool_dir = spool_dir
+        self.node_id = node_id
+        self.quota = quota
+        self.override_marker = override_marker
+        self._config_error = config_error
+        self.inline_limit = inline_limit
+        self.chunk_size = chunk_size
+        self.multipart_threshold = multipart_threshold
+        self.part_size = part_size
+        self.parallel_parts = parallel_parts
+        self.maximum_mutable_share_size = maximum_mutable_share_size
+        self._clock = clock
+        self._sizes: _LRU[tuple[StorageIndex, int], int] = _LRU(CACHE_ENTRIES)
+        self._heads: _LRU[tuple[StorageIndex, int], tuple[str, MutableHead]] = _LRU(CACHE_ENTRIES)
+        self.used: int | None = None
+        self.startup: StartupCheck | None = None
+
+    def __repr__(self) -> str:
+        return f"<S3Backend {self.client!r} prefix={self.keys.prefix!r}>"
+
+    # --- life cycle -----------------------------------------------------------
+
+    async def start(self) -> None:
+        try:
+            self.startup = await check_service(self.client, self._clock)
+            await self._claim_marker()
+            self._reset_spool()
+            await self.abort_orphan_uploads()
+            if self.quota is not None:
+                self.used = await self.measure_usage()
+        except S3Error as e:
+            if self._config_error is not None and (mapped := self._config_error(e)) is not None:
+                raise mapped from None
+            raise to_backend_error(e) from None
+
+    async def stop(self) -> None:
+        await self.client.close()
+
+    def _reset_spool(self) -> None:
+        """Uploads do not survive a restart (as upstream's incoming/): start with an empty spool."""
+        try:
+            if self.spool_dir.exists():
+                shutil.rmtree(self.spool_dir)
+            self.spool_dir.mkdir(parents=True, mode=0o700)
+        except OSError as e:
+            raise BackendError(
+                f"cannot prepare the upload spool {self.spool_dir}: {e.strerror}"
+            ) from None
+
+    async def _claim_marker(self) -> None:
+        """One server per bucket and prefix: write our marker, or refuse another node's."""
+        key = self.keys.marker
+        mine = {
+            "node": self.node_id,
+            "host": socket.gethostname(),
+            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        }
+        body = json.dumps(mine, indent=1).encode() + b"\n"
+        try:
+            found = await get_object(self.client, key)
+        except S3Error as e:
+            if not e.not_found:
+                raise
+            await put_object(
+                self.client, key, body, if_none_match=True, content_type="application/json"
+            )
+            log.info("S3: claimed {bucket}/{key} for this node", bucket=self.client.bucket, key=key)
+            return
+        try:
+            theirs: Any = json.loads(found.body)
+            owner = str(theirs["node"])
+        except (ValueError, KeyError, TypeError):
+            theirs, owner = {}, "<unreadable marker>"
+        if owner == self.node_id:
+            return
+        where = f"bucket {self.client.bucket!r}" + (
+            f", prefix {self.keys.prefix!r}" if self.keys.prefix else ""
+        )
+        if not self.override_marker:
+            raise BackendError(
+                f"{where} belongs to another storage server (node {owner!r} on host"
+                f" {theirs.get('host', '?')!r}, marker object {key!r}). Two servers must not share"
+                " a bucket and prefix: use another s3.prefix, or, if that server is gone for good,"
+                " set [storage] s3.override_marker = true once to take the bucket over."
+            )
+        log.warn("S3: taking over {where} from node {owner}", where=where, owner=owner)
+        await put_object(
+            self.client, key, body, if_match=found.etag, content_type="application/json"
+        )
+
+    async def abort_orphan_uploads(self) -> int:
+        """Abort multipart uploads a crash left behind (they hold storage but are invisible)."""
+        pending = [u async for u in mp.list_multipart_uploads(self.client, self.keys.shares_root)]
+        for upload in pending:
+            await mp.abort_multipart_upload(self.client, upload.key, upload.upload_id)
+        if pending:
+            log.info("S3: aborted {n} unfinished multipart upload(s)", n=len(pending))
+        return len(pending)
+
+    async def measure_usage(self) -> int:
+        total = 0
+        for root in (self.keys.shares_root, self.keys.chunks_root):
+            async for obj in list_objects(self.client, root):
+                total += obj.size
+        return total
+
+    async def collect_orphans(self) -> int:
+        """Delete mutable chunks no head refers to (left by a crash mid-write); return how many.
+
+        Costs one LIST per 1,000 chunks plus one GET per mutable share that
+        has chunks: an occasional maintenance task, not a start-up step.
+        """
+        groups: dict[str, list[str]] = {}
+        root = self.keys.chunks_root
+        async for obj in list_objects(self.client, root):
+            parts = obj.key[len(root) :].split("/")
+            if len(parts) == 4:
+                groups.setdefault("/".join(parts[:3]), []).append(obj.key)
+        garbage: list[str] = []
+        for group, chunk_keys in groups.items():
+            _pp, si_text, shnum = group.split("/")
+            try:
+                si = StorageIndex.from_text(si_text)
+                head_key = self.keys.mutable_head(si, int(shnum))
+            except (ValueError, InvalidRequest):
+                log.debug("S3: ignoring foreign chunk group {group}", group=group)
+                continue
+            referenced: set[str] = set()
+            try:
+                result = await get_object(self.client, head_key)
+                head = decode_head(result.body, head_key)
+                referenced = {
+                    self.keys.chunk(si, int(shnum), i, gen)
+                    for i, gen in enumerate(head.chunks)
+                    if gen is not None
+                }
+            except S3Error as e:
+                if not e.not_found:
+                    raise
+            garbage.extend(k for k in chunk_keys if k not in referenced)
+        await delete_objects(self.client, garbage)
+        return len(garbage)
+
+    def log_orphans(self, count: int) -> None:
+        log.warn("S3: could not delete {n} superseded chunk(s); collect_orphans will", n=count)
+
+    # --- IStorageBackend --------------------------------------------------------
+
+    def get_shareset(self, storage_index: StorageIndex) -> S3ShareSet:
+        return S3ShareSet(self, storage_index)
+
+    async def available_space(self) -> int:
+        if self.quota is None:
+            return UNLIMITED_SPACE
+        return max(0, self.quota - (self.used or 0))
+
+    async def add_corruption_advisory(
+        self, kind: ShareKind, storage_index: StorageIndex, share_number: int, reason: bytes
+    ) -> None:
+        now = datetime.datetime.fromtimestamp(self._clock(), datetime.UTC)
+        when = now.strftime("%Y-%m-%dT%H%M%S.%fZ")
+        key = self.keys.advisory(when, storage_index, share_number)
+        text = (
+            (
+                "report: Share Corruption\n"
+                f"type: {kind.value}\nstorage_index: {storage_index.text}\n"
+                f"share_number: {share_number}\n\n"
+            ).encode()
+            + reason
+            + b"\n"
+        )
+        try:
+            await put_object(self.client, key, text, content_type="text/plain; charset=utf-8")
+        except S3Error as e:
+            raise to_backend_error(e) from None
+        log.info(
+            "corruption advisory for {kind} share {si}:{n} stored as {key}",
+            kind=kind.value,
+            si=storage_index.text,
+            n=share_number,
+            key=key,
+        )
+
+    # --- caches and accounting (used by shares and sharesets) ----------------------
+
+    def _account(self, delta: int) -> None:
+        if self.used is not None:
+            self.used = max(0, self.used + delta)
+
+    def note_immutable(self, si: StorageIndex, shnum: int, size: int, *, new: bool = False) -> None:
+        self._sizes.put((si, shnum), size)
+        if new:
+            self._account(size)
+
+    def cached_size(self, si: StorageIndex, shnum: int) -> int | None:
+        return self._sizes.fetch((si, shnum))
+
+    def forget_immutable(self, si: StorageIndex, shnum: int) -> None:
+        size = self._sizes.pop((si, shnum), None)
+        if size is not None:
+            self._account(-size)
+
+    def cached_head(self, si: StorageIndex, shnum: int) -> tuple[str, MutableHead] | None:
+        return self._heads.fetch((si, shnum))
+
+    def remember_head(self, si: StorageIndex, shnum: int, etag: str, head: MutableHead) -> None:
+        self._heads.put((si, shnum), (etag, head))
+
+    def note_mutable(
+        self, si: StorageIndex, shnum: int, etag: str, head: MutableHead, old_length: int
+    ) -> None:
+        self.remember_head(si, shnum, etag, head)
+        self._account(head.length - old_length)
+
+    def forget_mutable(self, si: StorageIndex, shnum: int, *, freed: int = 0) -> None:
+        self._heads.pop((si, shnum), None)
+        self._account(-freed)
+
+
+def default_spool_dir(storage_dir: Path) -> Path:
+    return storage_dir / "s3-spool"
+
+
+def new_node_id() -> str:
+    return os.urandom(16).hex()

@@ -1,0 +1,98 @@
+"""The key layout of a tahoe-cloud S3 bucket (under an optional ``s3.prefix``).
+
+``{p}`` is ``s3.prefix`` (empty by default), ``{pp}`` the storage index's first
+two base32 characters (1,024 prefixes, spreading S3's per-prefix request
+rate), ``{si}`` the 26-character storage index, ``{n}`` a decimal share number::
+
+    {p}tahoe-cloud-node                          marker: which node owns this bucket/prefix
+    {p}shares/{pp}/{si}/{n}                      a completed immutable share (its data, as is)
+    {p}shares/{pp}/{si}/{n}.mutable              a mutable share's head (CBOR: write enabler,
+                                                 length, inline data or chunk list)
+    {p}mutable-chunks/{pp}/{si}/{n}/{i}-{gen}    chunk i of a large mutable share (immutable
+                                                 objects; a write makes new ones)
+    {p}leases/{pp}/{si}                          the leases of every share of {si} (CBOR)
+    {p}corruption-advisories/{time}--{si}-{n}    a client's corruption report (text)
+
+A share name is parsed strictly (``0`` .. ``255``, no leading zeros, only
+the two suffixes above), so share 1 is never confused with shares 10-19, and
+an object that is not ours is ignored rather than misread. Listing the
+shares of one storage index lists ``{p}shares/{pp}/{si}/`` (trailing slash:
+never another index).
+"""
+
+from __future__ import annotations
+
+import re
+
+from attrs import frozen
+
+from tahoe_cloud.backends.interfaces import ShareKind
+from tahoe_cloud.identifiers import StorageIndex
+
+MUTABLE_SUFFIX = ".mutable"
+MARKER_NAME = "tahoe-cloud-node"
+
+_SHARE_NAME = re.compile(r"(0|[1-9][0-9]{0,2})(\.mutable)?\Z")
+_PREFIX = re.compile(r"[A-Za-z0-9!_.*'()/-]*\Z")
+
+
+def validate_prefix(prefix: str) -> str:
+    """A key prefix of safe characters, no ``//`` or leading ``/``; given a trailing ``/``."""
+    if not _PREFIX.match(prefix) or prefix.startswith("/") or "//" in prefix:
+        raise ValueError(
+            "use letters, digits and !_.*'()/- only, not starting with '/' and without '//'"
+        )
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    return prefix
+
+
+def parse_share_name(name: str) -> tuple[int, ShareKind] | None:
+    """``"7"`` -> (7, IMMUTABLE), ``"7.mutable"`` -> (7, MUTABLE); anything else -> None."""
+    m = _SHARE_NAME.match(name)
+    if m is None:
+        return None
+    number = int(m.group(1))
+    if number > 255:
+        return None
+    return number, (ShareKind.MUTABLE if m.group(2) else ShareKind.IMMUTABLE)
+
+
+@frozen
+class KeyLayout:
+    """Builds every key; ``prefix`` is already validated (see ``validate_prefix``)."""
+
+    prefix: str = ""
+
+    @property
+    def marker(self) -> str:
+        return f"{self.prefix}{MARKER_NAME}"
+
+    @property
+    def shares_root(self) -> str:
+        return f"{self.prefix}shares/"
+
+    @property
+    def chunks_root(self) -> str:
+        return f"{self.prefix}mutable-chunks/"
+
+    def shares_of(self, si: StorageIndex) -> str:
+        return f"{self.prefix}shares/{si.prefix}/{si.text}/"
+
+    def immutable(self, si: StorageIndex, shnum: int) -> str:
+        return f"{self.shares_of(si)}{shnum}"
+
+    def mutable_head(self, si: StorageIndex, shnum: int) -> str:
+        return f"{self.shares_of(si)}{shnum}{MUTABLE_SUFFIX}"
+
+    def chunks_of(self, si: StorageIndex, shnum: int) -> str:
+        return f"{self.prefix}mutable-chunks/{si.prefix}/{si.text}/{shnum}/"
+
+    def chunk(self, si: StorageIndex, shnum: int, index: int, gen: str) -> str:
+        return f"{self.chunks_of(si, shnum)}{index}-{gen}"
+
+    def leases(self, si: StorageIndex) -> str:
+        return f"{self.prefix}leases/{si.prefix}/{si.text}"
+
+    def advisory(self, when: str, si: StorageIndex, shnum: int) -> str:
+        return f"{self.prefix}corruption-advisories/{when}--{si.text}-{shnum}"

@@ -1,0 +1,239 @@
+"""The shares of one storage index in the bucket: listing, opening, leases, deletion.
+
+Requests per operation (see docs/s3.md for the measured counts):
+``list_shares`` is one LIST (paginated) of ``shares/{pp}/{si}/``; opening a
+share found by that listing costs nothing more (immutable sizes come from
+the listing, mutable heads from a small cache filled by reads and writes);
+``read_leases`` is one GET of the lease object (plus the LIST when this
+shareset has not listed yet); ``write_leases`` one conditional PUT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from zope.interface import implementer
+
+from tahoe_cloud.backends.interfaces import IShareSet, ShareKind
+from tahoe_cloud.backends.s3.errors import S3Error, to_backend_error
+from tahoe_cloud.backends.s3.immutable import S3ImmutableShare, S3ImmutableUpload
+from tahoe_cloud.backends.s3.keys import parse_share_name
+from tahoe_cloud.backends.s3.listing import list_objects
+from tahoe_cloud.backends.s3.mutable import S3MutableShare
+from tahoe_cloud.backends.s3.objects import (
+    delete_object,
+    delete_objects,
+    get_object,
+    head_object,
+    put_object,
+)
+from tahoe_cloud.backends.s3.records import decode_head, decode_leases, encode_leases
+from tahoe_cloud.errors import BackendError, ShareNotFound
+from tahoe_cloud.identifiers import StorageIndex
+from tahoe_cloud.leases import Lease, WriteEnabler
+
+if TYPE_CHECKING:
+    from tahoe_cloud.backends.s3.backend import S3Backend
+
+# Conditional lease-object updates that lose a race are redone this many times.
+LEASE_UPDATE_ATTEMPTS = 3
+
+
+@implementer(IShareSet)
+class S3ShareSet:
+    def __init__(self, backend: S3Backend, storage_index: StorageIndex) -> None:
+        self.backend = backend
+        self.storage_index = storage_index
+        # What this handle has seen (the core uses one handle per locked operation).
+        self._listing: dict[int, ShareKind] | None = None
+        self._lease_doc: tuple[str | None, dict[int, list[Lease]]] | None = None
+
+    # --- listing and opening ------------------------------------------------
+
+    async def list_shares(self) -> dict[int, ShareKind]:
+        prefix = self.backend.keys.shares_of(self.storage_index)
+        listing: dict[int, ShareKind] = {}
+        try:
+            async for obj in list_objects(self.backend.client, prefix):
+                parsed = parse_share_name(obj.key[len(prefix) :])
+                if parsed is None:
+                    continue  # not a share of ours: ignored, never misread
+                number, kind = parsed
+                if listing.get(number) is ShareKind.IMMUTABLE:
+                    continue
+                listing[number] = kind
+                if kind is ShareKind.IMMUTABLE:
+                    self.backend.note_immutable(self.storage_index, number, obj.size)
+        except S3Error as e:
+            raise to_backend_error(e) from None
+        self._listing = listing
+        return dict(listing)
+
+    def note_published(self, share_number: int, kind: ShareKind) -> None:
+        if self._listing is not None:
+            self._listing[share_number] = kind
+
+    async def open_immutable(self, share_number: int) -> S3ImmutableShare:
+        si = self.storage_index
+        size = self.backend.cached_size(si, share_number)
+        if size is None:
+            if (
+                self._listing is not None
+                and self._listing.get(share_number) is not ShareKind.IMMUTABLE
+            ):
+                raise ShareNotFound(f"no immutable share {share_number}")
+            try:
+                info = await head_object(
+                    self.backend.client, self.backend.keys.immutable(si, share_number)
+                )
+            except S3Error as e:
+                raise to_backend_error(e) from None
+            if info is None:
+                raise ShareNotFound(f"no immutable share {share_number}")
+            size = info.size
+            self.backend.note_immutable(si, share_number, size)
+        return S3ImmutableShare(self.backend, si, share_number, size)
+
+    async def start_immutable_upload(
+        self, share_number: int, allocated_size: int
+    ) -> S3ImmutableUpload:
+        return S3ImmutableUpload(self, share_number, allocated_size)
+
+    async def open_mutable(self, share_number: int) -> S3MutableShare:
+        si = self.storage_index
+        cached = self.backend.cached_head(si, share_number)
+        if cached is None:
+            if (
+                self._listing is not None
+                and self._listing.get(share_number) is not ShareKind.MUTABLE
+            ):
+                raise ShareNotFound(f"no mutable share {share_number}")
+            key = self.backend.keys.mutable_head(si, share_number)
+            try:
+                result = await get_object(self.backend.client, key)
+            except S3Error as e:
+                if e.not_found:
+                    raise ShareNotFound(f"no mutable share {share_number}") from None
+                raise to_backend_error(e) from None
+            cached = (result.etag, decode_head(result.body, key))
+            self.backend.remember_head(si, share_number, *cached)
+        etag, head = cached
+        return S3MutableShare(self, share_number, head=head, etag=etag)
+
+    def new_mutable(self, share_number: int, write_enabler: WriteEnabler) -> S3MutableShare:
+        return S3MutableShare(
+            self, share_number, head=None, etag=None, new_write_enabler=write_enabler
+        )
+
+    # --- leases -------------------------------------------------------------
+
+    async def _load_leases(self) -> tuple[str | None, dict[int, list[Lease]]]:
+        key = self.backend.keys.leases(self.storage_index)
+        try:
+            result = await get_object(self.backend.client, key)
+        except S3Error as e:
+            if e.not_found:
+                return None, {}
+            raise to_backend_error(e) from None
+        return result.etag, decode_leases(result.body, key)
+
+    async def read_leases(self) -> dict[int, list[Lease]]:
+        listing = self._listing if self._listing is not None else await self.list_shares()
+        self._lease_doc = await self._load_leases()
+        stored = self._lease_doc[1]
+        return {n: list(stored.get(n, [])) for n in listing}
+
+    async def _update_leases(self, change: Callable[[dict[int, list[Lease]]], None]) -> None:
+        """Read-modify-write of the lease object by conditional PUT (redone on a lost race)."""
+        key = self.backend.keys.leases(self.storage_index)
+        for _ in range(LEASE_UPDATE_ATTEMPTS):
+            etag, stored = (
+                self._lease_doc if self._lease_doc is not None else await self._load_leases()
+            )
+            self._lease_doc = None
+            updated = {n: list(ls) for n, ls in stored.items()}
+            change(updated)
+            try:
+                if not updated:
+                    await delete_object(self.backend.client, key)
+                    self._lease_doc = (None, {})
+                    return
+                new_etag = await put_object(
+                    self.backend.client,
+                    key,
+                    encode_leases(updated),
+                    if_match=etag,
+                    if_none_match=etag is None,
+                )
+            except S3Error as e:
+                if e.precondition_failed:
+                    continue  # changed under us: read it again and redo the change
+                raise to_backend_error(e) from None
+            self._lease_doc = (new_etag, updated)
+            return
+        raise BackendError("the lease object keeps changing under this server; giving up")
+
+    async def write_leases(self, leases: Mapping[int, Sequence[Lease]]) -> None:
+        listing = self._listing
+
+        def change(stored: dict[int, list[Lease]]) -> None:
+            for n, share_leases in leases.items():
+                stored[n] = [lease.to_hashed() for lease in share_leases]
+            if listing is not None:
+                # Drop leases of shares that are gone (deleted, or a publish that failed).
+                for n in [n for n in stored if n not in listing and n not in leases]:
+                    del stored[n]
+
+        await self._update_leases(change)
+
+    async def set_leases_of(self, share_number: int, leases: Sequence[Lease]) -> None:
+        """Used by ``publish``: store the leases of a share about to appear."""
+
+        def change(stored: dict[int, list[Lease]]) -> None:
+            stored[share_number] = [lease.to_hashed() for lease in leases]
+
+        await self._update_leases(change)
+
+    # --- deletion -----------------------------------------------------------
+
+    async def delete_share(self, share_number: int) -> None:
+        si = self.storage_index
+        backend = self.backend
+        keys = backend.keys
+        kind = None if self._listing is None else self._listing.get(share_number)
+        try:
+            if kind is not ShareKind.MUTABLE:
+                await delete_object(backend.client, keys.immutable(si, share_number))
+                backend.forget_immutable(si, share_number)
+            if kind is not ShareKind.IMMUTABLE:
+                await self._delete_mutable(share_number)
+        except S3Error as e:
+            raise to_backend_error(e) from None
+        if self._listing is not None:
+            self._listing.pop(share_number, None)
+
+        def change(stored: dict[int, list[Lease]]) -> None:
+            stored.pop(share_number, None)
+
+        await self._update_leases(change)
+
+    async def _delete_mutable(self, share_number: int) -> None:
+        si = self.storage_index
+        backend = self.backend
+        try:
+            share = await self.open_mutable(share_number)
+        except ShareNotFound:
+            return
+        head = share.head
+        # The head goes first: from then on the share is gone, whatever happens to its chunks.
+        await delete_object(backend.client, backend.keys.mutable_head(si, share_number))
+        old_len = 0 if head is None else head.length
+        backend.forget_mutable(si, share_number, freed=old_len)
+        if head is not None and head.inline is None:
+            chunks = [
+                backend.keys.chunk(si, share_number, i, gen)
+                for i, gen in enumerate(head.chunks)
+                if gen is not None
+            ]
+            await delete_objects(backend.client, chunks)

@@ -1,0 +1,56 @@
+"""Build an ``S3Backend`` on moto for tests, including the conformance suite's maker.
+
+The conformance suite's fixtures are function-scoped, so the moto server used
+by ``s3_backend`` is started once per test process on first use and stopped
+at exit; each backend gets a bucket of its own.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from twisted.internet import reactor
+
+from tahoe_cloud.backends.interfaces import IStorageBackend
+from tahoe_cloud.backends.s3.backend import S3Backend
+from tahoe_cloud.backends.s3.client import S3Client
+from tahoe_cloud.backends.s3.keys import KeyLayout
+from tests.s3.moto import MotoServer, run_moto
+
+_shared: MotoServer | None = None
+_stack = contextlib.ExitStack()
+atexit.register(_stack.close)
+
+
+def shared_moto() -> MotoServer:
+    """One plain moto server for this test process (started on first use)."""
+    global _shared
+    if _shared is None:
+        _shared = _stack.enter_context(run_moto())
+    return _shared
+
+
+def make_backend(client: S3Client, directory: Path, **kwargs: Any) -> S3Backend:
+    kwargs.setdefault("node_id", "test-node")
+    return S3Backend(client, spool_dir=directory / "s3-spool", **kwargs)
+
+
+@asynccontextmanager
+async def s3_backend(directory: Path) -> AsyncIterator[IStorageBackend]:
+    """The conformance suite's maker: a backend on a new bucket, small chunks to exercise them."""
+    from tests.s3.conftest import make_client, new_bucket_name
+
+    client = make_client(shared_moto(), new_bucket_name())
+    await client.create_bucket()
+    backend = make_backend(
+        client, directory, keys=KeyLayout("some/prefix/"), inline_limit=1024, chunk_size=4096
+    )
+    yield backend
+
+
+__all__ = ["make_backend", "reactor", "s3_backend", "shared_moto"]
