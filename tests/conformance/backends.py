@@ -43,7 +43,18 @@ async def disk_backend(directory: Path) -> AsyncIterator[IStorageBackend]:
     yield DiskBackend(storage_dir=directory / "storage")
 
 
+@asynccontextmanager
+async def s3_backend(directory: Path) -> AsyncIterator[IStorageBackend]:
+    try:
+        from tests.s3.makers import s3_backend as make
+    except ImportError as e:
+        raise BackendUnavailableHere(f"cloud.s3 backend not importable: {e}") from e
+    async with make(directory) as backend:
+        yield backend
+
+
 MAKERS: dict[str, BackendMaker] = {
     "memory": memory_backend,
     "disk": disk_backend,
+    "cloud.s3": s3_backend,
 }
