@@ -221,6 +221,12 @@ async def test_upstream_reads_what_disk_backend_wrote(tmp_path: Path) -> None:
             for x in share["leases"]
         ]
 
+    for per_si in result.values():
+        # Upstream's server-level view agrees with the share files.
+        server_view = per_si.pop("server_leases")
+        first = next(iter(per_si.values()))
+        assert server_view == first["leases"]
+
     imm = result[imm_si.raw.hex()]
     assert sorted(imm) == ["0", "5"]
     for sh, data in imm_data.items():
@@ -251,6 +257,56 @@ async def test_upstream_reads_what_disk_backend_wrote(tmp_path: Path) -> None:
     assert mv1_share["version"] == 1
     assert bytes.fromhex(mv1_share["data"]) == b"v1 mutable grown"
     assert leases_of(mv1_share) == [(1, T0 + n, n - 20, n - 20, False) for n in range(20, 26)]
+
+    # Upstream keeps working on what we wrote: it adds leases and writes to mutables ...
+    everything = [imm_si, imm_v1_si, mut_si, mut_v1_si]
+    modify = {
+        "storage_dir": str(storage),
+        "now": T0 + 1000,
+        "add_lease": [
+            {
+                "si": si.raw.hex(),
+                "renew": secret(b"renew", 77).hex(),
+                "cancel": secret(b"cancel", 77).hex(),
+            }
+            for si in everything
+        ],
+        "mutable_writes": [
+            {
+                "si": si.raw.hex(),
+                "write_enabler": we.hex(),
+                "renew": secret(b"renew", n).hex(),
+                "cancel": secret(b"cancel", n).hex(),
+                "shnum": sh,
+                "offset": offset,
+                "data": b"upstream was here".hex(),
+            }
+            for si, sh, offset, n in ((mut_si, 1, 1000, 10), (mut_v1_si, 3, 16, 20))
+        ],
+    }
+    done = run_upstream_python(SCRIPTS / "upstream_modify.py", input=json.dumps(modify))
+    new_expiration = json.loads(done.stdout)["expiration"]
+
+    # ... and our backend reads the result.
+    backend = DiskBackend(storage_dir=storage)
+    await backend.start()
+    try:
+        for si in everything:
+            shares = backend.get_shareset(si)
+            for sh, stored in (await shares.read_leases()).items():
+                last = stored[-1]
+                assert last.renew_secret_matches(secret(b"renew", 77)), (si, sh)
+                assert last.expiration == new_expiration
+                assert last.hashed == (si not in (imm_v1_si, mut_v1_si))
+        share1 = await backend.get_shareset(mut_si).open_mutable(1)
+        assert await share1.read(995, 100) == ((b"tail" * 25)[-5:] + b"upstream was here")
+        share3 = await backend.get_shareset(mut_v1_si).open_mutable(3)
+        assert await share3.read(0, 100) == b"v1 mutable grownupstream was here"
+        renewed = (await backend.get_shareset(mut_si).read_leases())[1][0]
+        assert renewed.renew_secret_matches(secret(b"renew", 10))
+        assert renewed.expiration == new_expiration  # the write renewed lease 10
+    finally:
+        await backend.stop()
 
 
 @pytest_twisted.ensureDeferred

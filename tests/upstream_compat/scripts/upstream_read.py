@@ -10,7 +10,8 @@ and prints, for every storage index, what upstream's StorageServer sees:
 each share's container version, data (immutable: get_buckets + read;
 mutable: slot_readv) and leases in upstream's order, with the index of the
 candidate secret each lease's renew/cancel secret matches (upstream's own
-constant-time check), so no secret is echoed back.
+constant-time check), so no secret is echoed back. ``server_leases`` is what
+upstream's server-level view (get_leases / get_slot_leases) reports.
 """
 
 import json
@@ -74,6 +75,12 @@ def main():
                     "write_enabler_matches": enabler.hex() == entry.get("write_enabler"),
                     "leases": describe_leases(msf.get_leases(), renew, cancel),
                 }
+        # The server-level lease views (upstream reports the first share's leases).
+        if entry["kind"] == "immutable":
+            server_leases = ss.get_leases(si)
+        else:
+            server_leases = ss.get_slot_leases(si)
+        shares["server_leases"] = describe_leases(server_leases, renew, cancel)
         result[entry["si"]] = {str(k): v for k, v in shares.items()}
     json.dump(result, sys.stdout)
 
