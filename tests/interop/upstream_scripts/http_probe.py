@@ -14,10 +14,6 @@ Reads one JSON object on stdin (so no secret is on a command line):
 import json
 import sys
 
-from hyperlink import DecodedURL
-from twisted.internet.defer import ensureDeferred
-from twisted.internet.task import react
-
 from allmydata.storage.http_client import (
     ClientException,
     ReadVector,
@@ -28,6 +24,9 @@ from allmydata.storage.http_client import (
     TestWriteVectors,
     WriteVector,
 )
+from hyperlink import DecodedURL
+from twisted.internet.defer import ensureDeferred
+from twisted.internet.task import react
 
 
 async def client_for(reactor, nurl):
