@@ -118,7 +118,11 @@ def remove_empty_dirs(path: Path, stop: Path) -> None:
 
 
 def replace_atomically(tmp: Path, final: Path) -> None:
-    """fsync ``tmp``'s data is the caller's job; rename it over ``final`` durably."""
+    """Rename ``tmp`` over ``final`` and make the rename durable.
+
+    The caller has already fsynced ``tmp``, so after a crash ``final`` holds
+    either its old content or all of the new one.
+    """
     os.replace(tmp, final)
     fsync_dir(final.parent)
 

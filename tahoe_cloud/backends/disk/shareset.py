@@ -53,7 +53,7 @@ def list_shares(directory: Path) -> dict[int, tuple[ShareKind, Path]]:
         return found
     for entry in entries:
         number = share_number_from_name(entry.name)
-        if number is None or not entry.is_file(follow_symlinks=False):
+        if number is None or not entry.is_file():
             continue
         path = Path(entry.path)
         try:
