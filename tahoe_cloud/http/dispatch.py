@@ -182,7 +182,8 @@ class AsyncLeaf(Resource):
             request.setHeader(b"content-type", answer.content_type)
         for name, value in answer.headers:
             request.setHeader(name, value)
-        if answer.stream is None:
+        if answer.stream is None and answer.code not in (http.NO_CONTENT, http.NOT_MODIFIED):
+            # (RFC 9110: no Content-Length on a 204.)
             request.setHeader(b"content-length", b"%d" % len(answer.body))
 
     async def _send_stream(self, request: WebRequest, answer: Answer, gone: list[Failure]) -> None:

@@ -126,6 +126,9 @@ async def read_share(request: WebRequest, read: ReadFn) -> Answer:
     return Answer(
         http.PARTIAL_CONTENT,
         content_type=OCTETS,
-        headers=((b"content-range", format_content_range(begin, stop)),),
+        headers=(
+            (b"content-range", format_content_range(begin, stop)),
+            (b"content-length", b"%d" % (stop - begin)),
+        ),
         stream=_streamer(read, head, begin + len(head), stop),
     )

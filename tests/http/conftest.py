@@ -100,16 +100,27 @@ class Gbs:
         return Reply(response.code, response.headers, content)
 
     async def allocate(
-        self, si: StorageIndex, shares: set[int], size: int, upload: bytes = b"u" * 20, lease: bytes = b"r" * 32
+        self,
+        si: StorageIndex,
+        shares: set[int],
+        size: int,
+        upload: bytes = b"u" * 20,
+        lease: bytes = b"r" * 32,
     ) -> Reply:
         return await self.request(
             "POST",
             f"/storage/v1/immutable/{si.text}",
-            secrets={"lease-renew-secret": lease, "lease-cancel-secret": b"c" * 32, "upload-secret": upload},
+            secrets={
+                "lease-renew-secret": lease,
+                "lease-cancel-secret": b"c" * 32,
+                "upload-secret": upload,
+            },
             cbor={"share-numbers": shares, "allocated-size": size},
         )
 
-    async def write(self, si: StorageIndex, shnum: int, offset: int, data: bytes, upload: bytes = b"u" * 20) -> Reply:
+    async def write(
+        self, si: StorageIndex, shnum: int, offset: int, data: bytes, upload: bytes = b"u" * 20
+    ) -> Reply:
         return await self.request(
             "PATCH",
             f"/storage/v1/immutable/{si.text}/{shnum}",
@@ -123,11 +134,17 @@ class Gbs:
         reply = await self.write(si, shnum, 0, data)
         assert reply.code == 201, reply
 
-    async def rtw(self, si: StorageIndex, vectors: dict[int, Any], reads: list[Any], we: bytes = b"w" * 32) -> Reply:
+    async def rtw(
+        self, si: StorageIndex, vectors: dict[int, Any], reads: list[Any], we: bytes = b"w" * 32
+    ) -> Reply:
         return await self.request(
             "POST",
             f"/storage/v1/mutable/{si.text}/read-test-write",
-            secrets={"write-enabler": we, "lease-renew-secret": b"r" * 32, "lease-cancel-secret": b"c" * 32},
+            secrets={
+                "write-enabler": we,
+                "lease-renew-secret": b"r" * 32,
+                "lease-cancel-secret": b"c" * 32,
+            },
             cbor={"test-write-vectors": vectors, "read-vector": reads},
         )
 

@@ -51,7 +51,9 @@ async def test_two_authorization_headers_are_401(gbs: Gbs) -> None:
     from base64 import b64encode
 
     good = b"Tahoe-LAFS " + b64encode(SWISSNUM)
-    reply = await gbs.request("GET", "/storage/v1/version", headers={"authorization": [good, good]}, auth=None)
+    reply = await gbs.request(
+        "GET", "/storage/v1/version", headers={"authorization": [good, good]}, auth=None
+    )
     assert reply.code == 401
 
 
@@ -130,7 +132,9 @@ async def test_large_range_streams(gbs: Gbs) -> None:
     for offset in range(0, len(data), 1024 * 1024):
         await gbs.write(si, 3, offset, data[offset : offset + 1024 * 1024])
     full = await gbs.request(
-        "GET", f"/storage/v1/immutable/{si.text}/3", headers={"range": [b"bytes=1-%d" % (len(data) - 1)]}
+        "GET",
+        f"/storage/v1/immutable/{si.text}/3",
+        headers={"range": [b"bytes=1-%d" % (len(data) - 1)]},
     )
     assert full.code == 206
     assert full.header("content-range") == f"bytes 1-{len(data) - 1}/*"
@@ -138,7 +142,9 @@ async def test_large_range_streams(gbs: Gbs) -> None:
     # Longer than the share and than the buffered limit: the share's end is found.
     for first, last in [(0, 2 * len(data)), (5, len(data) + 1), (100, 10 * len(data))]:
         over = await gbs.request(
-            "GET", f"/storage/v1/immutable/{si.text}/3", headers={"range": [b"bytes=%d-%d" % (first, last)]}
+            "GET",
+            f"/storage/v1/immutable/{si.text}/3",
+            headers={"range": [b"bytes=%d-%d" % (first, last)]},
         )
         assert over.code == 206
         assert over.header("content-range") == f"bytes {first}-{len(data) - 1}/*"
@@ -148,7 +154,9 @@ async def test_large_range_streams(gbs: Gbs) -> None:
 @pytest_twisted.ensureDeferred
 async def test_missing_share_read_is_404(gbs: Gbs) -> None:
     si = new_si()
-    reply = await gbs.request("GET", f"/storage/v1/immutable/{si.text}/0", headers={"range": [b"bytes=0-9"]})
+    reply = await gbs.request(
+        "GET", f"/storage/v1/immutable/{si.text}/0", headers={"range": [b"bytes=0-9"]}
+    )
     assert reply.code == 404
     assert (await gbs.request("GET", f"/storage/v1/immutable/{si.text}/shares")).cbor() == set()
 
@@ -164,7 +172,10 @@ async def test_write_errors(gbs: Gbs) -> None:
     assert (await gbs.write(si, 0, 5, b"fghij", upload=b"v" * 20)).code == 401
     assert (await gbs.write(si, 1, 0, b"a")).code == 404
     no_range = await gbs.request(
-        "PATCH", f"/storage/v1/immutable/{si.text}/0", secrets={"upload-secret": b"u" * 20}, body=b"abc"
+        "PATCH",
+        f"/storage/v1/immutable/{si.text}/0",
+        secrets={"upload-secret": b"u" * 20},
+        body=b"abc",
     )
     assert no_range.code == 416
     mismatch = await gbs.request(
@@ -182,12 +193,18 @@ async def test_abort(gbs: Gbs) -> None:
     si = new_si()
     await gbs.allocate(si, {0, 1}, 4)
     path = f"/storage/v1/immutable/{si.text}"
-    assert (await gbs.request("PUT", f"{path}/0/abort", secrets={"upload-secret": b"v" * 20})).code == 401
+    assert (
+        await gbs.request("PUT", f"{path}/0/abort", secrets={"upload-secret": b"v" * 20})
+    ).code == 401
     reply = await gbs.request("PUT", f"{path}/0/abort", secrets={"upload-secret": b"u" * 20})
     assert reply.code == 200
-    assert (await gbs.request("PUT", f"{path}/0/abort", secrets={"upload-secret": b"u" * 20})).code == 404
+    assert (
+        await gbs.request("PUT", f"{path}/0/abort", secrets={"upload-secret": b"u" * 20})
+    ).code == 404
     assert (await gbs.write(si, 1, 0, b"abcd")).code == 201
-    assert (await gbs.request("PUT", f"{path}/1/abort", secrets={"upload-secret": b"u" * 20})).code == 405
+    assert (
+        await gbs.request("PUT", f"{path}/1/abort", secrets={"upload-secret": b"u" * 20})
+    ).code == 405
     # The aborted share can be allocated again.
     assert (await gbs.allocate(si, {0}, 4)).cbor() == {"already-have": {1}, "allocated": {0}}
 
@@ -218,5 +235,7 @@ async def test_lease_endpoint(gbs: Gbs) -> None:
     leases = await gbs.server.get_leases(si)
     assert len(leases[0]) == 2
     assert leases[0][1].expiration - leases[0][0].expiration == 100
-    missing = await gbs.request("PUT", f"/storage/v1/lease/{si.text}", secrets={"lease-renew-secret": b"r" * 32})
+    missing = await gbs.request(
+        "PUT", f"/storage/v1/lease/{si.text}", secrets={"lease-renew-secret": b"r" * 32}
+    )
     assert missing.code == 400

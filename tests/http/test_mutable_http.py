@@ -8,14 +8,25 @@ from tahoe_cloud.leases import hash_lease_secret
 from tests.http.conftest import START_TIME, Gbs, new_si
 
 
-def write(offset: int, data: bytes, new_length: int | None = None, tests: list[dict[str, object]] | None = None) -> dict[str, object]:
-    return {"test": tests or [], "write": [{"offset": offset, "data": data}], "new-length": new_length}
+def write(
+    offset: int,
+    data: bytes,
+    new_length: int | None = None,
+    tests: list[dict[str, object]] | None = None,
+) -> dict[str, object]:
+    return {
+        "test": tests or [],
+        "write": [{"offset": offset, "data": data}],
+        "new-length": new_length,
+    }
 
 
 @pytest_twisted.ensureDeferred
 async def test_read_test_write_round_trip(gbs: Gbs) -> None:
     si = new_si()
-    reply = await gbs.rtw(si, {0: write(0, b"hello world"), 3: write(0, b"three")}, [{"offset": 0, "size": 5}])
+    reply = await gbs.rtw(
+        si, {0: write(0, b"hello world"), 3: write(0, b"three")}, [{"offset": 0, "size": 5}]
+    )
     assert reply.code == 200
     assert reply.cbor() == {"success": True, "data": {}}
 
@@ -28,17 +39,25 @@ async def test_read_test_write_round_trip(gbs: Gbs) -> None:
     reply = await gbs.rtw(si, {0: write(0, b"XXXXX", tests=[failing])}, [{"offset": 0, "size": 5}])
     assert reply.cbor() == {"success": False, "data": {0: [b"hello"], 3: [b"three"]}}
     passing = {"offset": 0, "size": 5, "specimen": b"hello"}
-    reply = await gbs.rtw(si, {0: write(0, b"HELLO", tests=[passing])}, [{"offset": 6, "size": 100}])
+    reply = await gbs.rtw(
+        si, {0: write(0, b"HELLO", tests=[passing])}, [{"offset": 6, "size": 100}]
+    )
     assert reply.cbor() == {"success": True, "data": {0: [b"world"], 3: [b""]}}
 
-    read = await gbs.request("GET", f"/storage/v1/mutable/{si.text}/0", headers={"range": [b"bytes=0-4"]})
+    read = await gbs.request(
+        "GET", f"/storage/v1/mutable/{si.text}/0", headers={"range": [b"bytes=0-4"]}
+    )
     assert read.code == 206
     assert read.header("content-type") == "application/octet-stream"
     assert read.header("content-range") == "bytes 0-4/*"
     assert read.body == b"HELLO"
-    probe = await gbs.request("GET", f"/storage/v1/mutable/{si.text}/0", headers={"range": [b"bytes=11-20"]})
+    probe = await gbs.request(
+        "GET", f"/storage/v1/mutable/{si.text}/0", headers={"range": [b"bytes=11-20"]}
+    )
     assert probe.code == 204
-    missing = await gbs.request("GET", f"/storage/v1/mutable/{si.text}/1", headers={"range": [b"bytes=0-4"]})
+    missing = await gbs.request(
+        "GET", f"/storage/v1/mutable/{si.text}/1", headers={"range": [b"bytes=0-4"]}
+    )
     assert missing.code == 404
 
     # new-length 0 deletes the share.
@@ -75,10 +94,18 @@ async def test_rtw_schema_errors_are_400(gbs: Gbs) -> None:
         {"test-write-vectors": {-1: good}, "read-vector": []},
         {"test-write-vectors": {"0": good}, "read-vector": []},
         {"test-write-vectors": {0: {**good, "new-length": -1}}, "read-vector": []},
-        {"test-write-vectors": {0: {**good, "write": [{"offset": 0, "data": "text"}]}}, "read-vector": []},
+        {
+            "test-write-vectors": {0: {**good, "write": [{"offset": 0, "data": "text"}]}},
+            "read-vector": [],
+        },
         {"test-write-vectors": {0: {"test": [], "write": []}}, "read-vector": []},
         {"test-write-vectors": {}, "read-vector": [{"offset": 0, "size": 1}] * 31},
-        {"test-write-vectors": {0: {**good, "test": [{"offset": 0, "size": 0, "specimen": b""}] * 31}}, "read-vector": []},
+        {
+            "test-write-vectors": {
+                0: {**good, "test": [{"offset": 0, "size": 0, "specimen": b""}] * 31}
+            },
+            "read-vector": [],
+        },
         {"test-write-vectors": {}, "read-vector": [{"offset": True, "size": 1}]},
         {"test-write-vectors": {}, "read-vector": [{"offset": 2**64, "size": 1}]},
         [],
@@ -86,7 +113,11 @@ async def test_rtw_schema_errors_are_400(gbs: Gbs) -> None:
         reply = await gbs.request(
             "POST",
             f"/storage/v1/mutable/{si.text}/read-test-write",
-            secrets={"write-enabler": b"w" * 32, "lease-renew-secret": b"r" * 32, "lease-cancel-secret": b"c" * 32},
+            secrets={
+                "write-enabler": b"w" * 32,
+                "lease-renew-secret": b"r" * 32,
+                "lease-cancel-secret": b"c" * 32,
+            },
             cbor=body,
         )
         assert reply.code == 400, body
@@ -110,7 +141,9 @@ async def test_lease_view(gbs: Gbs, lease_view: Gbs) -> None:
     assert advanced.code == 204
     assert lease_view.clock.seconds() == START_TIME + 17
 
-    assert (await lease_view.request("GET", f"/leases/{si.text}", auth=b"Tahoe-LAFS eA==")).code == 401
+    assert (
+        await lease_view.request("GET", f"/leases/{si.text}", auth=b"Tahoe-LAFS eA==")
+    ).code == 401
     assert (await lease_view.request("GET", "/leases/notanindex")).code == 400
     # The storage listener does not serve the view.
     assert (await gbs.request("GET", f"/leases/{si.text}")).code == 404

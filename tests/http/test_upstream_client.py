@@ -34,7 +34,12 @@ def test_stock_client_accepts_every_answer() -> None:
         assert server.stdout is not None
         port = int(server.stdout.readline())
         check = subprocess.run(
-            [str(UPSTREAM_PYTHON), str(HERE / "upstream_client_check.py"), f"http://127.0.0.1:{port}", SWISSNUM],
+            [
+                str(UPSTREAM_PYTHON),
+                str(HERE / "upstream_client_check.py"),
+                f"http://127.0.0.1:{port}",
+                SWISSNUM,
+            ],
             capture_output=True,
             text=True,
             timeout=300,

@@ -24,7 +24,10 @@ def _raw(kind: str, value: bytes) -> bytes:
     "secret_lines",
     [
         [],  # all missing
-        [_raw("lease-renew-secret", b64encode(R)), _raw("lease-cancel-secret", b64encode(C))],  # upload missing
+        [
+            _raw("lease-renew-secret", b64encode(R)),
+            _raw("lease-cancel-secret", b64encode(C)),
+        ],  # upload missing
         [
             _raw("lease-renew-secret", b64encode(R)),
             _raw("lease-cancel-secret", b64encode(C)),
@@ -37,13 +40,41 @@ def _raw(kind: str, value: bytes) -> bytes:
             _raw("lease-cancel-secret", b64encode(C)),
             _raw("upload-secret", b64encode(U)),
         ],  # duplicate
-        [_raw("lease-renew-secret", b""), _raw("lease-cancel-secret", b64encode(C)), _raw("upload-secret", b64encode(U))],
-        [_raw("lease-renew-secret", b"!!!!"), _raw("lease-cancel-secret", b64encode(C)), _raw("upload-secret", b64encode(U))],
-        [_raw("lease-renew-secret", b64encode(R[:31])), _raw("lease-cancel-secret", b64encode(C)), _raw("upload-secret", b64encode(U))],
-        [_raw("lease-renew-secret", b64encode(R)), _raw("lease-cancel-secret", b64encode(C)), _raw("upload-secret", b64encode(b"x" * 100))],
-        [_raw("lease-renew-secret", b64encode(R)), _raw("lease-cancel-secret", b64encode(C)), _raw("upload", b64encode(U))],
-        [b"lease-renew-secret", _raw("lease-cancel-secret", b64encode(C)), _raw("upload-secret", b64encode(U))],
-        [_raw("lease-renew-secret", b64encode(R) + b" extra"), _raw("lease-cancel-secret", b64encode(C)), _raw("upload-secret", b64encode(U))],
+        [
+            _raw("lease-renew-secret", b""),
+            _raw("lease-cancel-secret", b64encode(C)),
+            _raw("upload-secret", b64encode(U)),
+        ],
+        [
+            _raw("lease-renew-secret", b"!!!!"),
+            _raw("lease-cancel-secret", b64encode(C)),
+            _raw("upload-secret", b64encode(U)),
+        ],
+        [
+            _raw("lease-renew-secret", b64encode(R[:31])),
+            _raw("lease-cancel-secret", b64encode(C)),
+            _raw("upload-secret", b64encode(U)),
+        ],
+        [
+            _raw("lease-renew-secret", b64encode(R)),
+            _raw("lease-cancel-secret", b64encode(C)),
+            _raw("upload-secret", b64encode(b"x" * 100)),
+        ],
+        [
+            _raw("lease-renew-secret", b64encode(R)),
+            _raw("lease-cancel-secret", b64encode(C)),
+            _raw("upload", b64encode(U)),
+        ],
+        [
+            b"lease-renew-secret",
+            _raw("lease-cancel-secret", b64encode(C)),
+            _raw("upload-secret", b64encode(U)),
+        ],
+        [
+            _raw("lease-renew-secret", b64encode(R) + b" extra"),
+            _raw("lease-cancel-secret", b64encode(C)),
+            _raw("upload-secret", b64encode(U)),
+        ],
     ],
 )
 @pytest_twisted.ensureDeferred
@@ -74,7 +105,9 @@ async def test_allocate_secret_problems_are_400(gbs: Gbs, secret_lines: list[byt
 )
 @pytest_twisted.ensureDeferred
 async def test_bad_identifiers_are_400(gbs: Gbs, path: str) -> None:
-    reply = await gbs.request("GET", path.format(si=new_si().text), headers={"range": [b"bytes=0-1"]})
+    reply = await gbs.request(
+        "GET", path.format(si=new_si().text), headers={"range": [b"bytes=0-1"]}
+    )
     assert reply.code == 400
 
 
@@ -107,19 +140,35 @@ async def test_content_type_and_size(gbs: Gbs) -> None:
     path = f"/storage/v1/immutable/{si.text}"
     secrets = {"lease-renew-secret": R, "lease-cancel-secret": C, "upload-secret": U}
     body = cbor2.dumps({"share-numbers": {0}, "allocated-size": 10})
-    json = await gbs.request("POST", path, secrets=secrets, body=body, headers={"content-type": [b"application/json"]})
+    json = await gbs.request(
+        "POST", path, secrets=secrets, body=body, headers={"content-type": [b"application/json"]}
+    )
     assert json.code == 415
     with_params = await gbs.request(
-        "POST", path, secrets=secrets, body=body, headers={"content-type": [b"Application/CBOR; x=y"]}
+        "POST",
+        path,
+        secrets=secrets,
+        body=body,
+        headers={"content-type": [b"Application/CBOR; x=y"]},
     )
     assert with_params.code == 200
-    missing = await gbs.request("POST", f"/storage/v1/immutable/{new_si().text}", secrets=secrets, body=body)
+    missing = await gbs.request(
+        "POST", f"/storage/v1/immutable/{new_si().text}", secrets=secrets, body=body
+    )
     assert missing.code == 200
     big = {"share-numbers": {0}, "allocated-size": 10, "pad": b"x" * 9000}
     assert (await gbs.request("POST", path, secrets=secrets, cbor=big)).code == 413
-    for bad in [b"", b"\xff", body + b"\x00", b"\x5f\x41\x00\xff", cbor2.dumps({"share-numbers": [0], "allocated-size": 10})]:
+    for bad in [
+        b"",
+        b"\xff",
+        body + b"\x00",
+        b"\x5f\x41\x00\xff",
+        cbor2.dumps({"share-numbers": [0], "allocated-size": 10}),
+    ]:
         assert (await gbs.request("POST", path, secrets=secrets, body=bad)).code == 400, bad
-    not_acceptable = await gbs.request("GET", "/storage/v1/version", headers={"accept": [b"text/html"]})
+    not_acceptable = await gbs.request(
+        "GET", "/storage/v1/version", headers={"accept": [b"text/html"]}
+    )
     assert not_acceptable.code == 406
 
 
@@ -129,6 +178,15 @@ async def test_oversized_patch_is_413_and_not_stored(gbs: Gbs, limits: Limits) -
     await gbs.allocate(si, {0}, limits.largest + 10)
     reply = await gbs.write(si, 0, 0, b"x" * (limits.immutable_write + 1))
     assert reply.code == 413
+
+
+@pytest_twisted.ensureDeferred
+async def test_declared_length_over_the_site_limit_is_413(gbs: Gbs, limits: Limits) -> None:
+    si = new_si()
+    await gbs.allocate(si, {0}, 10)
+    reply = await gbs.write(si, 0, 0, b"x" * (limits.largest + 1))
+    assert reply.code == 413
+    assert (await gbs.request("GET", f"/storage/v1/immutable/{si.text}/shares")).cbor() == set()
 
 
 @pytest.fixture
@@ -191,7 +249,8 @@ async def test_client_disconnect_leaves_no_unhandled_error(gbs: Gbs) -> None:
         await gbs.upload(si, 0, b"z" * 50000)
         head = (
             f"GET /storage/v1/immutable/{si.text}/0 HTTP/1.1\r\nHost: x\r\n"
-            f"Authorization: Tahoe-LAFS {b64encode(SWISSNUM).decode()}\r\nRange: bytes=0-49999\r\n\r\n"
+            f"Authorization: Tahoe-LAFS {b64encode(SWISSNUM).decode()}\r\n"
+            "Range: bytes=0-49999\r\n\r\n"
         ).encode()
         await _raw_exchange(gbs, head, close_early=True)
         await _raw_exchange(gbs, head[:40], close_early=True)

@@ -13,12 +13,6 @@ from __future__ import annotations
 import os
 import sys
 
-from hyperlink import DecodedURL
-from treq.client import HTTPClient
-from twisted.internet.defer import ensureDeferred
-from twisted.internet.task import react
-from twisted.web.client import Agent, HTTPConnectionPool
-
 from allmydata.storage.http_client import (
     ClientException,
     ReadVector,
@@ -32,6 +26,11 @@ from allmydata.storage.http_client import (
 )
 from allmydata.storage.http_common import response_is_not_html
 from allmydata.storage_client import _HTTPStorageServer
+from hyperlink import DecodedURL
+from treq.client import HTTPClient
+from twisted.internet.defer import ensureDeferred
+from twisted.internet.task import react
+from twisted.web.client import Agent, HTTPConnectionPool
 
 
 def step(name: str) -> None:
@@ -41,7 +40,11 @@ def step(name: str) -> None:
 async def check(reactor, base: str, swissnum: bytes) -> None:
     pool = HTTPConnectionPool(reactor, persistent=False)
     client = StorageClient(
-        DecodedURL.from_text(base), swissnum, HTTPClient(Agent(reactor, pool=pool)), pool, reactor,
+        DecodedURL.from_text(base),
+        swissnum,
+        HTTPClient(Agent(reactor, pool=pool)),
+        pool,
+        reactor,
         response_is_not_html,
     )
     general = StorageClientGeneral(client)
@@ -65,7 +68,9 @@ async def check(reactor, base: str, swissnum: bytes) -> None:
         progress = await imm.write_share_chunk(si, 0, upload, offset, data[offset : offset + chunk])
     assert progress.finished, progress
     progress = await imm.write_share_chunk(si, 1, upload, 0, data[:100])
-    assert not progress.finished and [(r.start, r.stop) for r in progress.required.ranges()] == [(100, len(data))], progress
+    assert not progress.finished and [(r.start, r.stop) for r in progress.required.ranges()] == [
+        (100, len(data))
+    ], progress
     step("write_share_chunk: 200 with required ranges, 201 when complete")
 
     try:
@@ -95,7 +100,9 @@ async def check(reactor, base: str, swissnum: bytes) -> None:
     assert await imm.read_share_chunk(si, 0, len(data) - 5, 100) == data[-5:]
     assert await imm.read_share_chunk(si, 0, len(data), 100) == b""
     assert await imm.read_share_chunk(si, 0, len(data) + 1000, 100) == b""
-    step("immutable read_share_chunk: 206 (exact, whole 5 MiB streamed, truncated), 204 past the end")
+    step(
+        "immutable read_share_chunk: 206 (exact, whole 5 MiB streamed, truncated), 204 past the end"
+    )
 
     await imm.advise_corrupt_share(si, 0, "checksum mismatch")
     step("immutable advise_corrupt_share")
@@ -106,29 +113,52 @@ async def check(reactor, base: str, swissnum: bytes) -> None:
 
     msi, we = os.urandom(16), os.urandom(32)
     result = await mut.read_test_write_chunks(
-        msi, we, renew, cancel,
-        {0: TestWriteVectors(write_vectors=[WriteVector(0, b"mutable data 0")]),
-         5: TestWriteVectors(write_vectors=[WriteVector(0, b"mutable data 5")])},
+        msi,
+        we,
+        renew,
+        cancel,
+        {
+            0: TestWriteVectors(write_vectors=[WriteVector(0, b"mutable data 0")]),
+            5: TestWriteVectors(write_vectors=[WriteVector(0, b"mutable data 5")]),
+        },
         [ReadVector(0, 7)],
     )
     assert result.success and dict(result.reads) == {}, result
     result = await mut.read_test_write_chunks(
-        msi, we, renew, cancel,
-        {0: TestWriteVectors(test_vectors=[TestVector(0, 7, b"mutable")],
-                             write_vectors=[WriteVector(8, b"DATA")])},
+        msi,
+        we,
+        renew,
+        cancel,
+        {
+            0: TestWriteVectors(
+                test_vectors=[TestVector(0, 7, b"mutable")], write_vectors=[WriteVector(8, b"DATA")]
+            )
+        },
         [ReadVector(0, 7), ReadVector(8, 4)],
     )
-    assert result.success and dict(result.reads) == {0: [b"mutable", b"data"], 5: [b"mutable", b"data"]}, result
+    assert result.success and dict(result.reads) == {
+        0: [b"mutable", b"data"],
+        5: [b"mutable", b"data"],
+    }, result
     result = await mut.read_test_write_chunks(
-        msi, we, renew, cancel,
-        {0: TestWriteVectors(test_vectors=[TestVector(0, 3, b"nop")], write_vectors=[WriteVector(0, b"!")])},
+        msi,
+        we,
+        renew,
+        cancel,
+        {
+            0: TestWriteVectors(
+                test_vectors=[TestVector(0, 3, b"nop")], write_vectors=[WriteVector(0, b"!")]
+            )
+        },
         [],
     )
     assert not result.success
     step("read_test_write_chunks (success, reads before writes, failed test)")
 
     try:
-        await mut.read_test_write_chunks(msi, os.urandom(32), renew, cancel, {0: TestWriteVectors()}, [])
+        await mut.read_test_write_chunks(
+            msi, os.urandom(32), renew, cancel, {0: TestWriteVectors()}, []
+        )
     except ClientException as e:
         assert e.code == 401, e.code
     else:
