@@ -27,7 +27,7 @@ from tahoe_cloud.backends.interfaces import IMutableShare, ShareKind
 from tahoe_cloud.backends.s3.errors import S3Error, to_backend_error
 from tahoe_cloud.backends.s3.objects import delete_objects, get_object, put_object
 from tahoe_cloud.backends.s3.records import MutableHead, encode_head
-from tahoe_cloud.errors import BackendError
+from tahoe_cloud.errors import BackendError, BackendUnavailable
 from tahoe_cloud.leases import WriteEnabler
 from tahoe_cloud.server.messages import WriteVector
 
@@ -98,7 +98,10 @@ class S3MutableShare:
             )
             for i in range(offset // cs, (end - 1) // cs + 1)
         ]
-        results: list[bytes] = await defer.gatherResults(pieces, consumeErrors=True)
+        try:
+            results: list[bytes] = await defer.gatherResults(pieces, consumeErrors=True)
+        except defer.FirstError as e:
+            raise e.subFailure.value from None  # type: ignore[misc]
         return b"".join(results)
 
     async def _read_chunk(self, head: MutableHead, index: int, start: int, stop: int) -> bytes:
@@ -111,6 +114,12 @@ class S3MutableShare:
                 await get_object(self._backend.client, key, offset=start, size=stop - start)
             ).body
         except S3Error as e:
+            if e.not_found:
+                # Our cached head is stale: another writer replaced this chunk.
+                self._backend.forget_mutable(self._si, self.share_number)
+                raise BackendUnavailable(
+                    f"mutable share {self.share_number} changed under this server; try again"
+                ) from None
             raise to_backend_error(e) from None
         if len(body) != stop - start:
             raise BackendError(f"S3 object {key!r} is shorter than its mutable share says")

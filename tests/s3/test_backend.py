@@ -1,0 +1,417 @@
+"""The cloud.s3 backend on moto: layout, crash-safety properties, request budgets, marker, quota."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import pytest_twisted
+from twisted.internet import defer
+from twisted.internet.task import Clock
+
+from tahoe_cloud.backends.interfaces import ShareKind
+from tahoe_cloud.backends.s3 import multipart as mp
+from tahoe_cloud.backends.s3.backend import UNLIMITED_SPACE, S3Backend
+from tahoe_cloud.backends.s3.client import S3Client
+from tahoe_cloud.backends.s3.keys import KeyLayout
+from tahoe_cloud.backends.s3.listing import list_all
+from tahoe_cloud.backends.s3.objects import put_object
+from tahoe_cloud.errors import BackendError, ShareNotFound
+from tahoe_cloud.server import messages as m
+from tahoe_cloud.server.messages import ReadVector, WriteVector
+from tahoe_cloud.server.server import StorageServer
+from tests.conformance.support import (
+    NODEID,
+    START_TIME,
+    lease_secrets,
+    new_si,
+    upload_share,
+    write_enabler,
+)
+from tests.s3.conftest import make_client, new_bucket_name
+from tests.s3.makers import make_backend
+from tests.s3.moto import MotoServer
+
+pytestmark = pytest.mark.s3
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return pytest_twisted.blockon(defer.Deferred.fromCoroutine(coro))
+
+
+@pytest.fixture
+def bucket(moto: MotoServer) -> str:
+    name = new_bucket_name()
+    c = make_client(moto, name)
+    run(c.create_bucket())
+    run(c.close())
+    return name
+
+
+@pytest.fixture
+def clock() -> Clock:
+    c = Clock()
+    c.advance(START_TIME)
+    return c
+
+
+class Node:
+    """A backend + server on a bucket, with the client's request counter at hand."""
+
+    def __init__(
+        self, moto: MotoServer, bucket: str, tmp: Path, clock: Clock, **kw: object
+    ) -> None:
+        self.client: S3Client = make_client(moto, bucket)
+        self.backend: S3Backend = make_backend(self.client, tmp, **kw)  # type: ignore[arg-type]
+        self.server = StorageServer(self.backend, nodeid=NODEID, clock=clock)
+
+    def counts(self) -> dict[str, int]:
+        return dict(self.client.request_counts)
+
+    def reset(self) -> None:
+        self.client.request_counts.clear()
+
+
+@pytest.fixture
+def node(moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock) -> Iterator[Node]:
+    n = Node(moto, bucket, tmp_path / "a", clock, keys=KeyLayout("p/"))
+    run(n.server.start())
+    yield n
+    run(n.server.stop())
+
+
+async def rtw(node: Node, si, we: bytes, shnum: int, *writes: tuple[int, bytes], new_length=None):  # type: ignore[no-untyped-def]
+    return await node.server.read_test_write(
+        si,
+        write_enabler=we,
+        lease=lease_secrets(),
+        vectors={
+            shnum: m.TestWriteVectors(
+                writes=tuple(WriteVector(o, d) for o, d in writes), new_length=new_length
+            )
+        },
+        read_vector=[],
+    )
+
+
+@pytest_twisted.ensureDeferred
+async def test_key_layout_and_exact_share_numbers(node: Node) -> None:
+    si = new_si()
+    for n in (1, 10, 11, 19):
+        (await upload_share(node.server, si, n, bytes([n]) * 100))
+    keys = [o.key for o in (await list_all(node.client, "p/shares/"))]
+    assert keys == [f"p/shares/{si.prefix}/{si.text}/{n}" for n in ("1", "10", "11", "19")]
+    # A foreign object beside them is ignored, not misread as a share.
+    (await put_object(node.client, f"p/shares/{si.prefix}/{si.text}/01", b"x"))
+    assert (await node.server.list_immutable_shares(si)) == {1, 10, 11, 19}
+    (await node.backend.get_shareset(si).delete_share(1))
+    assert (await node.server.list_immutable_shares(si)) == {10, 11, 19}
+    assert (await node.server.read_immutable(si, 10, 0, 5)) == b"\x0a" * 5
+    leases = await node.server.get_leases(si)
+    assert sorted(leases) == [10, 11, 19]
+
+
+@pytest_twisted.ensureDeferred
+async def test_request_budgets(node: Node) -> None:
+    si = new_si()
+    data = os.urandom(3 * 1024 * 1024)
+    node.reset()
+    secret = os.urandom(20)
+    (
+        await node.server.allocate_buckets(
+            si,
+            lease=lease_secrets(),
+            upload_secret=secret,
+            share_numbers=frozenset({0, 1}),
+            allocated_size=len(data),
+        )
+    )
+    assert node.counts() == {"ListObjectsV2": 1}  # allocate for a new SI: one LIST, nothing else
+    node.reset()
+    for off in range(0, len(data), 1024 * 1024):
+        (
+            await node.server.write_immutable(
+                si, 0, upload_secret=secret, offset=off, data=data[off : off + 1024 * 1024]
+            )
+        )
+    # Writes are spooled; publish = lease GET + lease PUT + share PUT.
+    assert node.counts() == {"GetObject": 1, "PutObject": 2}
+    (await node.server.abort_immutable(si, 1, upload_secret=secret))
+    # The client learns the shares, then reads: 1 MiB range = 1 GET, no LIST, no HEAD.
+    assert (await node.server.list_immutable_shares(si)) == {0}
+    node.reset()
+    assert (await node.server.read_immutable(si, 0, 1024 * 1024, 1024 * 1024)) == data[
+        1024 * 1024 : 2 * 1024 * 1024
+    ]
+    assert node.counts() == {"GetObject": 1}
+    node.reset()
+    assert (await node.server.read_immutable(si, 0, len(data) + 10, 100)) == b""
+    assert node.counts() == {}  # past the end: known from the listing, no request at all
+    # Lease renewal: LIST + GET + PUT, whatever the number of shares.
+    node.reset()
+    (await node.server.add_or_renew_lease(si, lease_secrets()))
+    assert node.counts() == {"ListObjectsV2": 1, "GetObject": 1, "PutObject": 1}
+
+
+@pytest_twisted.ensureDeferred
+async def test_upload_invisible_until_published_and_abort_leaves_nothing(node: Node) -> None:
+    si = new_si()
+    secret = os.urandom(20)
+    (
+        await node.server.allocate_buckets(
+            si,
+            lease=lease_secrets(),
+            upload_secret=secret,
+            share_numbers=frozenset({3}),
+            allocated_size=10,
+        )
+    )
+    (await node.server.write_immutable(si, 3, upload_secret=secret, offset=0, data=b"01234"))
+    assert (await list_all(node.client, "")) != []  # only the marker
+    assert [o.key for o in (await list_all(node.client, "p/shares/"))] == []
+    (await node.server.abort_immutable(si, 3, upload_secret=secret))
+    assert [o.key for o in (await list_all(node.client, "p/"))] == ["p/tahoe-cloud-node"]
+    assert list((node.backend.spool_dir).iterdir()) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_multipart_publish(
+    moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock
+) -> None:
+    n = Node(
+        moto,
+        bucket,
+        tmp_path,
+        clock,
+        multipart_threshold=6 * 1024 * 1024,
+        part_size=mp.MIN_PART_SIZE,
+    )
+    (await n.server.start())
+    si = new_si()
+    data = os.urandom(12 * 1024 * 1024 + 17)
+    (await upload_share(n.server, si, 0, data))
+    assert n.counts()["UploadPart"] == 3 and n.counts()["CompleteMultipartUpload"] == 1
+    assert (await n.server.read_immutable(si, 0, 5 * 1024 * 1024 - 5, 10)) == data[
+        5 * 1024 * 1024 - 5 : 5 * 1024 * 1024 + 5
+    ]
+    assert (await n.server.read_immutable(si, 0, 0, len(data) + 5)) == data
+    pending = await _pending(n.client)
+    assert pending == []
+    (await n.server.stop())
+
+
+async def _pending(client: S3Client) -> list[mp.PendingUpload]:
+    return [u async for u in mp.list_multipart_uploads(client, "")]
+
+
+@pytest_twisted.ensureDeferred
+async def test_failed_multipart_is_aborted(
+    moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock
+) -> None:
+    n = Node(
+        moto,
+        bucket,
+        tmp_path,
+        clock,
+        multipart_threshold=6 * 1024 * 1024,
+        part_size=mp.MIN_PART_SIZE,
+    )
+    (await n.server.start())
+    original = mp.upload_part
+    calls = []
+
+    async def failing(client, key, upload_id, number, body, **kw):  # type: ignore[no-untyped-def]
+        calls.append(number)
+        if number == 2:
+            from tahoe_cloud.backends.s3.errors import S3Error
+
+            raise S3Error("UploadPart", 400, "BadDigest")
+        return await original(client, key, upload_id, number, body, **kw)
+
+    mp.upload_part = failing  # type: ignore[assignment]
+    try:
+        si = new_si()
+        with pytest.raises(BackendError):
+            (await upload_share(n.server, si, 0, os.urandom(11 * 1024 * 1024)))
+    finally:
+        mp.upload_part = original  # type: ignore[assignment]
+    assert (await _pending(n.client)) == []
+    assert (await n.server.list_immutable_shares(si)) == frozenset()
+    (await n.server.stop())
+
+
+@pytest_twisted.ensureDeferred
+async def test_mutable_chunked_matches_model(
+    moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock
+) -> None:
+    n = Node(moto, bucket, tmp_path, clock, inline_limit=100, chunk_size=64)
+    (await n.server.start())
+    si, we = new_si(), write_enabler()
+    model = bytearray()
+    rng = __import__("random").Random(7)
+    for step in range(40):
+        offset = rng.randrange(0, len(model) + 150)
+        data = os.urandom(rng.randrange(1, 200))
+        new_length = rng.choice([None, None, None, rng.randrange(1, 500)])
+        await rtw(n, si, we, 0, (offset, data), new_length=new_length)
+        if offset > len(model):
+            model.extend(bytes(offset - len(model)))
+        model[offset : offset + len(data)] = data
+        if new_length is not None and new_length < len(model):
+            del model[new_length:]
+        assert (await n.server.read_mutable(si, 0, 0, 10_000)) == bytes(model), step
+        assert (await n.server.read_mutable(si, 0, 30, 70)) == bytes(model[30:100])
+    # No garbage: every chunk object is referenced by the head.
+    assert (await n.backend.collect_orphans()) == 0
+    # A fresh server (empty caches) reads the same bytes.
+    n2 = Node(moto, bucket, tmp_path / "2", clock)
+    (await n2.server.start())
+    assert (await n2.server.read_mutable(si, 0, 0, 10_000)) == bytes(model)
+    (await n2.server.stop())
+    (await n.server.stop())
+
+
+@pytest_twisted.ensureDeferred
+async def test_small_write_to_large_mutable_share_costs_one_chunk(
+    moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock
+) -> None:
+    n = Node(moto, bucket, tmp_path, clock)  # defaults: 1 MiB chunks
+    (await n.server.start())
+    si, we = new_si(), write_enabler()
+    big = os.urandom(8 * 1024 * 1024)
+    await rtw(n, si, we, 0, (0, big))
+    n.reset()
+    await rtw(n, si, we, 0, (5 * 1024 * 1024 + 10, b"hello"))
+    # LIST (core's listing), GET of the old chunk, PUT new chunk, PUT head, DELETE old chunk,
+    # GET+PUT lease object: 7 requests, 2 MiB moved instead of 16 MiB.
+    assert n.counts() == {
+        "ListObjectsV2": 1,
+        "GetObject": 2,
+        "PutObject": 3,
+        "DeleteObject": 1,
+    }
+    expected = bytearray(big)
+    expected[5 * 1024 * 1024 + 10 : 5 * 1024 * 1024 + 15] = b"hello"
+    assert (await n.server.read_mutable(si, 0, 0, len(big))) == bytes(expected)
+    (await n.server.stop())
+
+
+@pytest_twisted.ensureDeferred
+async def test_conditional_write_refuses_a_stale_writer(
+    moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock
+) -> None:
+    a = Node(moto, bucket, tmp_path / "a", clock, inline_limit=10, chunk_size=16)
+    b = Node(
+        moto, bucket, tmp_path / "b", clock, override_marker=True, inline_limit=10, chunk_size=16
+    )
+    (await a.server.start())
+    si, we = new_si(), write_enabler()
+    await rtw(a, si, we, 0, (0, b"A" * 40))
+    (await b.server.start())  # takes the marker over (second process on the same bucket)
+    assert (await b.server.read_mutable(si, 0, 0, 100)) == b"A" * 40
+    await rtw(a, si, we, 0, (0, b"B" * 40))
+    # b's cached head is stale: its write must fail, not clobber a's.
+    with pytest.raises(BackendError):
+        await rtw(b, si, we, 0, (0, b"C" * 5))
+    assert (await a.server.read_mutable(si, 0, 0, 100)) == b"B" * 40
+    # Having failed, b re-reads and then succeeds.
+    await rtw(b, si, we, 0, (0, b"C" * 5))
+    assert (await a.backend.get_shareset(si).open_mutable(0)) is not None
+    (await a.server.stop())
+    (await b.server.stop())
+
+
+@pytest_twisted.ensureDeferred
+async def test_marker_refuses_another_node(
+    moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock
+) -> None:
+    a = Node(moto, bucket, tmp_path / "a", clock, node_id="node-a")
+    (await a.server.start())
+    b = Node(moto, bucket, tmp_path / "b", clock, node_id="node-b")
+    with pytest.raises(BackendError, match="belongs to another storage server"):
+        (await b.backend.start())
+    # A different prefix in the same bucket is fine.
+    c = Node(moto, bucket, tmp_path / "c", clock, node_id="node-c", keys=KeyLayout("other/"))
+    (await c.server.start())
+    # Restarting the owner is fine.
+    a2 = Node(moto, bucket, tmp_path / "a2", clock, node_id="node-a")
+    (await a2.backend.start())
+    for x in (a, c):
+        (await x.server.stop())
+    (await a2.backend.stop())
+    (await b.backend.stop())
+
+
+@pytest_twisted.ensureDeferred
+async def test_quota_and_space(moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock) -> None:
+    n = Node(moto, bucket, tmp_path, clock)
+    (await n.server.start())
+    assert (await n.backend.available_space()) == UNLIMITED_SPACE
+    (await upload_share(n.server, new_si(), 0, b"x" * 1000))
+    (await n.server.stop())
+    q = Node(moto, bucket, tmp_path / "q", clock, quota=10_000)
+    (await q.server.start())
+    assert (await q.backend.available_space()) == 9000
+    (await upload_share(q.server, new_si(), 0, b"y" * 500))
+    assert (await q.backend.available_space()) == 8500
+    version = await q.server.get_version()
+    assert version.available_space == 8500
+    (await q.server.stop())
+
+
+@pytest_twisted.ensureDeferred
+async def test_leases_survive_losing_the_server_disk(
+    moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock
+) -> None:
+    a = Node(moto, bucket, tmp_path / "a", clock)
+    (await a.server.start())
+    si = new_si()
+    secrets = lease_secrets()
+    (await upload_share(a.server, si, 2, b"z" * 10, lease=secrets))
+    before = await a.server.get_leases(si)
+    (await a.server.stop())
+    b = Node(moto, bucket, tmp_path / "elsewhere", clock)
+    (await b.server.start())
+    after = await b.server.get_leases(si)
+    assert [(x.expiration, x.hashed) for x in after[2]] == [
+        (x.expiration, x.hashed) for x in before[2]
+    ]
+    assert after[2][0].renew_secret_matches(secrets.renew)
+    (await b.server.stop())
+
+
+@pytest_twisted.ensureDeferred
+async def test_orphans_are_cleaned(
+    moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock
+) -> None:
+    a = Node(moto, bucket, tmp_path / "a", clock, inline_limit=10, chunk_size=16)
+    (await a.server.start())
+    si, we = new_si(), write_enabler()
+    await rtw(a, si, we, 0, (0, b"q" * 40))
+    keys = a.backend.keys
+    # What a crash leaves: a multipart upload never completed, a chunk never committed.
+    (await mp.create_multipart_upload(a.client, keys.immutable(new_si(), 0)))
+    (await put_object(a.client, keys.chunk(si, 0, 0, "deadbeef0000"), b"x" * 16))
+    assert (await a.backend.collect_orphans()) == 1
+    (await a.server.stop())
+    b = Node(moto, bucket, tmp_path / "b", clock)
+    (await b.server.start())
+    assert (await _pending(b.client)) == []
+    assert (await b.server.read_mutable(si, 0, 0, 100)) == b"q" * 40
+    (await b.server.stop())
+
+
+@pytest_twisted.ensureDeferred
+async def test_advisory_and_missing_share(node: Node) -> None:
+    si = new_si()
+    (await upload_share(node.server, si, 4, b"data"))
+    (await node.server.advise_corrupt_share(ShareKind.IMMUTABLE, si, 4, b"bad hash"))
+    advisories = await list_all(node.client, "p/corruption-advisories/")
+    assert len(advisories) == 1 and advisories[0].key.endswith(f"--{si.text}-4")
+    with pytest.raises(ShareNotFound):
+        (await node.backend.get_shareset(si).open_immutable(5))
+    with pytest.raises(ShareNotFound):
+        (await node.backend.get_shareset(si).open_mutable(4))
+    _ = ReadVector
