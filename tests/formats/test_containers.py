@@ -45,7 +45,7 @@ def same_lease(stored: Lease, original: Lease, *, hashed: bool, with_nodeid: boo
     )
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)
 @given(
     version=st.sampled_from([1, 2]),
     data=st.binary(max_size=2000),
@@ -62,7 +62,7 @@ def test_immutable_round_trip(version: int, data: bytes, ls: list[Lease]) -> Non
         assert same_lease(stored, original, hashed=version == 2, with_nodeid=False)
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)
 @given(
     version=st.sampled_from([1, 2]),
     data=st.binary(max_size=2000),
@@ -86,7 +86,7 @@ def test_mutable_round_trip(
         assert same_lease(stored, original, hashed=version == 2, with_nodeid=True)
 
 
-@settings(max_examples=30)
+@settings(max_examples=30, deadline=None)
 @given(
     data=st.binary(max_size=300),
     gap=st.integers(min_value=0, max_value=500),
@@ -155,7 +155,7 @@ def test_bad_leases_and_containers_are_typed_errors() -> None:
         mut.parse_container(good[:-2])  # truncated extra-lease count
 
 
-@settings(max_examples=40)
+@settings(max_examples=40, deadline=None)
 @given(st.binary(max_size=600))
 def test_arbitrary_bytes_never_crash_the_parsers(blob: bytes) -> None:
     for parse in (imm.parse_container, mut.parse_container):
