@@ -1,7 +1,10 @@
 """Serve the storage resource over the memory backend on 127.0.0.1 (plain HTTP), for cross-checks.
 
-``python -m tests.http.serve_memory SWISSNUM`` prints the port on its first
-line and serves until its standard input closes.
+``python -m tests.http.serve_memory SWISSNUM [--lease-view]`` prints the port
+on its first line and serves until its standard input closes. With
+``--lease-view`` the server runs on a test ``Clock`` (at 123456, as upstream's
+mixins set it) and the test-only lease view listens too; its port is the
+second line.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock
 
 from tahoe_cloud.backends.memory import MemoryBackend
-from tahoe_cloud.http import storage_resource, storage_site
+from tahoe_cloud.http import lease_view_resource, storage_resource, storage_site
 from tahoe_cloud.server.server import StorageServer
 
 
@@ -23,10 +26,16 @@ class _StopOnClose(Protocol):
 
 
 def main() -> None:
-    server = StorageServer(MemoryBackend(), nodeid=b"n" * 20, clock=Clock())
-    site = storage_site(storage_resource(server, sys.argv[1].encode("ascii")))
+    swissnum = sys.argv[1].encode("ascii")
+    clock = Clock()
+    clock.advance(123456)
+    server = StorageServer(MemoryBackend(), nodeid=b"n" * 20, clock=clock)
+    site = storage_site(storage_resource(server, swissnum))
     port = reactor.listenTCP(0, site, interface="127.0.0.1")
     print(port.getHost().port, flush=True)
+    if "--lease-view" in sys.argv[2:]:
+        view = storage_site(lease_view_resource(server, swissnum, test_clock=clock))
+        print(reactor.listenTCP(0, view, interface="127.0.0.1").getHost().port, flush=True)
     stdio.StandardIO(_StopOnClose())
     reactor.run()
 
