@@ -261,6 +261,49 @@ async def test_client_disconnect_leaves_no_unhandled_error(gbs: Gbs) -> None:
     assert errors == []
 
 
+class _ReadSomeThenClose(_Raw):
+    def dataReceived(self, data: bytes) -> None:
+        super().dataReceived(data)
+        if len(self.data) > 200_000 and self.transport is not None:
+            self.transport.abortConnection()
+
+
+@pytest_twisted.ensureDeferred
+async def test_disconnect_during_a_streamed_read(gbs: Gbs) -> None:
+    errors: list[dict[str, object]] = []
+
+    def observe(event: dict[str, object]) -> None:
+        if event.get("log_failure") is not None or event.get("isError"):
+            errors.append(event)
+
+    si = new_si()
+    size = 6 * 1024 * 1024
+    await gbs.allocate(si, {0}, size)
+    for offset in range(0, size, 60_000):
+        await gbs.write(si, 0, offset, b"s" * min(60_000, size - offset))
+    globalLogPublisher.addObserver(observe)
+    try:
+        port = int(gbs.base.rsplit(":", 1)[1])
+        proto = _ReadSomeThenClose()
+        await protocol.ClientCreator(reactor, lambda: proto).connectTCP("127.0.0.1", port)
+        assert proto.transport is not None
+        proto.transport.write(
+            (
+                f"GET /storage/v1/immutable/{si.text}/0 HTTP/1.1\r\nHost: x\r\n"
+                f"Authorization: Tahoe-LAFS {b64encode(SWISSNUM).decode()}\r\n"
+                f"Range: bytes=0-{size - 1}\r\n\r\n"
+            ).encode()
+        )
+        received = await proto.done
+        assert received.startswith(b"HTTP/1.1 206")
+        assert len(received) < size
+        # Let the server notice and wind down, then check it still serves.
+        assert (await gbs.request("GET", "/storage/v1/version")).code == 200
+    finally:
+        globalLogPublisher.removeObserver(observe)
+    assert errors == []
+
+
 @pytest_twisted.ensureDeferred
 async def test_log_lines_hold_no_secrets(gbs: Gbs) -> None:
     events: list[dict[str, object]] = []
