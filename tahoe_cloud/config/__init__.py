@@ -5,7 +5,13 @@ attribute is the checked [storage] section (``StorageConfig``). See
 docs/configuration.md for every key.
 """
 
-from tahoe_cloud.config.node import NodeConfig, read_node_config
+from tahoe_cloud.config.node import NodeConfig, read_node_config, warn_if_exposed
 from tahoe_cloud.config.storage import ExpirationConfig, StorageConfig
 
-__all__ = ["ExpirationConfig", "NodeConfig", "StorageConfig", "read_node_config"]
+__all__ = [
+    "ExpirationConfig",
+    "NodeConfig",
+    "StorageConfig",
+    "read_node_config",
+    "warn_if_exposed",
+]

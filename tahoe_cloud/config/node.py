@@ -71,6 +71,28 @@ def read_node_config(nodedir: str | os.PathLike[str]) -> NodeConfig:
     return NodeConfig.from_string(nodedir_path, text, config_path=config_path)
 
 
+def warn_if_exposed(path: Path, mode: int | None = None) -> bool:
+    """Warn (naming the file and its mode, never its content) if group or others
+    may read or write the secret file ``path``; ``mode`` is its ``st_mode`` if known.
+
+    Returns whether it warned. A file that cannot be stat'ed is left to the reader.
+    """
+    if mode is None:
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            return False
+    if not mode & 0o077:
+        return False
+    _log.warn(
+        "{path} is accessible by group or others (mode {mode}); "
+        "it holds a secret: run 'chmod 600 {path}'",
+        path=str(path),
+        mode=f"{stat.S_IMODE(mode):04o}",
+    )
+    return True
+
+
 def _parse_ini(text: str, config_path: Path) -> configparser.RawConfigParser:
     """Parse INI text as upstream does, minus interpolation."""
     parser = configparser.RawConfigParser(strict=False)
@@ -298,13 +320,7 @@ class NodeConfig:
             return None
         except OSError as e:
             raise ConfigError(str(path), None, None, f"cannot be read: {e.strerror}") from None
-        if mode & 0o077:
-            _log.warn(
-                "{path} is accessible by group or others (mode {mode}); "
-                "it holds a secret: run 'chmod 600 {path}'",
-                path=str(path),
-                mode=f"{stat.S_IMODE(mode):04o}",
-            )
+        warn_if_exposed(path, mode)
         try:
             return raw.decode("utf-8").strip()
         except UnicodeDecodeError:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from twisted.logger import LogEvent
 
-from tahoe_cloud.config import NodeConfig, read_node_config
+from tahoe_cloud.config import NodeConfig, read_node_config, warn_if_exposed
 from tahoe_cloud.errors import ConfigError
 from tests.config.conftest import warnings_text
 
@@ -224,3 +224,13 @@ def test_read_private_warns_about_permissions_without_content(
 def test_read_private_refuses_paths(tmp_path: Path, name: str) -> None:
     with pytest.raises(ValueError, match="plain file name"):
         NodeConfig.from_string(tmp_path, "").read_private(name)
+
+
+def test_warn_if_exposed(tmp_path: Path, logged: Sequence[LogEvent]) -> None:
+    private = make_private(tmp_path, "node.key", b"KEY", mode=0o600)
+    assert warn_if_exposed(private) is False
+    os.chmod(private, 0o640)
+    assert warn_if_exposed(private) is True
+    assert warn_if_exposed(tmp_path / "absent") is False
+    [warning] = warnings_text(logged)
+    assert "mode 0640" in warning
