@@ -61,4 +61,10 @@ async def create_container(client: S3Client) -> bool:
     Raises ``S3Error`` (e.g. ``BucketAlreadyExists``: the name is taken by
     another account) with the service's code.
     """
+    try:
+        await client.head_bucket(retrier=Retrier(client.reactor, client.signer, STARTUP_POLICY))
+        return False  # us-east-1 would answer 200 to a second create: ask first
+    except S3Error as e:
+        if e.code != "NoSuchBucket":
+            raise
     return await client.create_bucket()

@@ -25,7 +25,7 @@ from zope.interface import implementer
 from tahoe_cloud.backends.interfaces import IImmutableShare, IImmutableUpload, ShareKind
 from tahoe_cloud.backends.s3 import multipart as mp
 from tahoe_cloud.backends.s3.errors import S3Error, to_backend_error
-from tahoe_cloud.backends.s3.objects import get_object, put_object
+from tahoe_cloud.backends.s3.objects import get_object, head_object, put_object
 from tahoe_cloud.errors import BackendError, ShareNotFound
 from tahoe_cloud.identifiers import StorageIndex
 from tahoe_cloud.leases import Lease
@@ -125,7 +125,13 @@ class S3ImmutableUpload:
             for i, offset in enumerate(range(0, self.allocated_size, part_size)):
                 parts.append(defer.Deferred.fromCoroutine(send(i + 1, offset)))
             etags = await defer.gatherResults(parts, consumeErrors=True)
-            await mp.complete_multipart_upload(client, key, upload_id, etags)
+            try:
+                await mp.complete_multipart_upload(client, key, upload_id, etags)
+            except S3Error as e:
+                # A retried completion whose first attempt landed finds no upload.
+                info = await head_object(client, key) if e.code == "NoSuchUpload" else None
+                if info is None or info.size != self.allocated_size:
+                    raise
         except Exception as e:  # noqa: BLE001 - re-raised below, after the clean-up
             failure: BaseException = e.subFailure.value if isinstance(e, defer.FirstError) else e  # type: ignore[assignment]
             for d in parts:

@@ -50,7 +50,21 @@ async def put_object(
         headers["If-Match"] = if_match
     if if_none_match:
         headers["If-None-Match"] = "*"
-    response = await client.call("PutObject", "PUT", key, headers=headers, body=body)
+    try:
+        response = await client.call("PutObject", "PUT", key, headers=headers, body=body)
+    except S3Error as e:
+        if not (e.precondition_failed and (if_match is not None or if_none_match)):
+            raise
+        # A retried conditional PUT whose first attempt did land (its answer was
+        # lost) fails its own precondition: if the object holds exactly our
+        # bytes, the PUT succeeded.
+        try:
+            current = await get_object(client, key)
+        except S3Error:
+            raise e from None
+        if current.body != body:
+            raise
+        return current.etag
     return response.header("etag") or ""
 
 

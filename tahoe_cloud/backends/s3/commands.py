@@ -1,0 +1,75 @@
+"""What the ``tahoe-cloud`` commands call for a cloud.s3 node: ``check`` and ``create-container``.
+
+Both take the node's ``NodeConfig``, return a line for the operator, and
+raise ``ConfigError`` (naming file, section and key) or ``BackendError``
+with a message to act on. They never print a secret.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from tahoe_cloud.backends.s3.admin import check_service
+from tahoe_cloud.backends.s3.admin import create_container as _create
+from tahoe_cloud.backends.s3.config import SECTION, parse_s3_config
+from tahoe_cloud.backends.s3.config import make_client as _make_client
+from tahoe_cloud.backends.s3.errors import S3Error, to_backend_error
+from tahoe_cloud.backends.s3.objects import get_object
+
+if TYPE_CHECKING:
+    from tahoe_cloud.config import NodeConfig
+
+
+def _where(bucket: str, prefix: str) -> str:
+    return f"bucket {bucket!r}" + (f" (prefix {prefix!r})" if prefix else "")
+
+
+async def check(config: NodeConfig, reactor: Any = None) -> str:
+    """Validate the configuration and run the start-up check, without serving or writing."""
+    s3 = parse_s3_config(config)
+    client = _make_client(s3, reactor)
+    try:
+        result = await check_service(client, time.time)
+        owner = "nobody yet (this node will claim it at first start)"
+        try:
+            marker = await get_object(client, s3.keys.marker)
+            owner = "node " + str(json.loads(marker.body).get("node", "?"))
+        except S3Error as e:
+            if not e.not_found:
+                raise
+        except (ValueError, AttributeError):
+            owner = "an unreadable marker"
+    except S3Error as e:
+        mapped = s3.describe(e)
+        raise (mapped or to_backend_error(e)) from None
+    finally:
+        await client.close()
+    skew = "" if result.skew is None else f", clock offset {result.skew:+.1f} s"
+    return (
+        f"OK: {_where(s3.address.bucket, s3.keys.prefix)} at {s3.address.url()} is reachable"
+        f" with these credentials{skew}; owned by {owner}"
+    )
+
+
+async def create_container(config: NodeConfig, reactor: Any = None) -> str:
+    """Create the configured bucket in the configured region; say so clearly if it exists."""
+    s3 = parse_s3_config(config)
+    client = _make_client(s3, reactor)
+    try:
+        created = await _create(client)
+    except S3Error as e:
+        if e.code == "BucketAlreadyExists":
+            raise config.error(
+                SECTION,
+                "s3.bucket",
+                f"the bucket name {s3.address.bucket!r} is taken by another account",
+            ) from None
+        mapped = s3.describe(e)
+        raise (mapped or to_backend_error(e)) from None
+    finally:
+        await client.close()
+    if created:
+        return f"Created bucket {s3.address.bucket!r} in region {s3.region}."
+    return f"Bucket {s3.address.bucket!r} already exists and belongs to you; nothing to do."
