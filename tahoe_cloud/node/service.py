@@ -10,7 +10,12 @@ are never touched by a stop.
 
 The test-only lease view (upstream's conformance tests read lease state
 through it) is served only when ``[testing] lease_view.port`` is set, on its
-own listener, which must be a loopback interface; never on the storage port.
+own plain-HTTP listener, which must be a loopback interface; never on the
+storage port. With it, ``[testing] fake_clock = true`` runs the server on a
+``twisted.internet.task.Clock`` (starting at the real time) that only the lease
+view's ``/clock/advance`` moves, so those tests can let days pass at once.
+Neither belongs in a production configuration: a fake clock never expires an
+abandoned upload.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from OpenSSL import crypto
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort, IReactorTime
 from twisted.internet.ssl import CertificateOptions
+from twisted.internet.task import Clock
 from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.web.resource import IResource
@@ -37,9 +43,11 @@ _log = Logger(namespace="tahoe_cloud.node")
 
 BackendFactory = Callable[[NodeConfig], IStorageBackend]
 ResourceFactory = Callable[[StorageServer, bytes], IResource]
+LeaseViewFactory = Callable[[StorageServer, bytes, Clock | None], IResource]
 
 LEASE_VIEW_SECTION = "testing"
 LEASE_VIEW_KEY = "lease_view.port"
+FAKE_CLOCK_KEY = "fake_clock"
 _LOOPBACK_ENDPOINT = re.compile(r"tcp:\d+:interface=(127\.0\.0\.1|localhost)\Z")
 
 
@@ -55,10 +63,12 @@ def _default_resource_factory(server: StorageServer, swissnum: bytes) -> IResour
     return storage_resource(server, swissnum)
 
 
-def _default_lease_view_factory(server: StorageServer, swissnum: bytes) -> IResource:
+def _default_lease_view_factory(
+    server: StorageServer, swissnum: bytes, test_clock: Clock | None
+) -> IResource:
     from tahoe_cloud.http.lease_view import lease_view_resource
 
-    return lease_view_resource(server, swissnum)
+    return lease_view_resource(server, swissnum, test_clock=test_clock)
 
 
 def tls_options(node: NodeDirectory) -> CertificateOptions:
@@ -79,7 +89,7 @@ class StorageNodeService:
         *,
         backend_factory: BackendFactory = _default_backend_factory,
         resource_factory: ResourceFactory = _default_resource_factory,
-        lease_view_factory: ResourceFactory = _default_lease_view_factory,
+        lease_view_factory: LeaseViewFactory = _default_lease_view_factory,
     ) -> None:
         self.node = node
         self._reactor = reactor
@@ -101,6 +111,10 @@ class StorageNodeService:
                 LEASE_VIEW_KEY,
                 "the test-only lease view listens only on loopback: tcp:PORT:interface=127.0.0.1",
             )
+        if config.get_bool(LEASE_VIEW_SECTION, FAKE_CLOCK_KEY, False) and lease_view is None:
+            raise config.error(
+                LEASE_VIEW_SECTION, FAKE_CLOCK_KEY, f"needs [{LEASE_VIEW_SECTION}] {LEASE_VIEW_KEY}"
+            )
         return storage_endpoint, lease_view
 
     def _endpoint(self, description: str, section: str, key: str) -> Any:
@@ -120,6 +134,12 @@ class StorageNodeService:
         )
         backend = self._backend_factory(self.node.config)
         clock: IReactorTime = self._reactor
+        test_clock: Clock | None = None
+        if self.node.config.get_bool(LEASE_VIEW_SECTION, FAKE_CLOCK_KEY, False):
+            test_clock = Clock()
+            test_clock.advance(self._reactor.seconds())
+            clock = test_clock
+            _log.warn("test-only fake clock: time on this server moves only when a test says so")
         self.server = StorageServer(
             backend,
             nodeid=self.node.identity.tub_id,
@@ -133,7 +153,7 @@ class StorageNodeService:
             factory = TLSMemoryBIOFactory(tls_options(self.node), False, site)
             self._ports.append(await endpoint.listen(factory))
             if lease_endpoint is not None:
-                view = _site(self._lease_view_factory(self.server, swissnum))
+                view = _site(self._lease_view_factory(self.server, swissnum, test_clock))
                 self._ports.append(await lease_endpoint.listen(view))
                 _log.warn("test-only lease view listening on {endpoint}", endpoint=lease_view)
         except BaseException:
