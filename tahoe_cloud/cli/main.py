@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tahoe-cloud",
         description="A Tahoe-LAFS storage server with pluggable share storage.",
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(dest="command", title="commands", required=True)
     for module in _COMMANDS:
         sub = commands.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(sub)

@@ -47,6 +47,16 @@ def set_config(nodedir: Path, old: str, new: str) -> None:
         ("tub.location = tcp:", "tub.location = AUTO\n#", "key 'tub.location'"),
         ("tub.port = tcp:", "tub.port = bogus:", "key 'tub.port'"),
         ("enabled = true", "enabled = false", "key 'enabled'"),
+        (
+            "backend = disk",
+            "backend = disk\n[testing]\nlease_view.port = tcp:23999",
+            "section [testing], key 'lease_view.port'",
+        ),
+        (
+            "backend = disk",
+            "backend = disk\n[testing]\nfake_clock = true",
+            "section [testing], key 'fake_clock'",
+        ),
     ],
 )
 def test_bad_configuration_exits_1_with_one_line(
@@ -140,7 +150,7 @@ class Storage:
         conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=context, timeout=10)
         try:
             # One X-Tahoe-Authorization header per secret, as the client sends them.
-            conn.putrequest(method, "/storage/v1/" + path)
+            conn.putrequest(method, path if path.startswith("/") else "/storage/v1/" + path)
             for name, value in [("Authorization", self.auth), *(headers or {}).items()]:
                 conn.putheader(name, value)
             for secret in secrets:
@@ -197,6 +207,20 @@ def test_sigterm_stops_cleanly_and_aborts_in_flight_uploads(tmp_path: Path) -> N
     status, read = storage.request("GET", f"immutable/{si}/0", headers={"Range": "bytes=0-99"})
     assert (status, read) == (206, data)
     assert node.stop() == 0
+
+
+def test_lease_view_is_never_on_the_storage_listener(tmp_path: Path) -> None:
+    nodedir = make_node(tmp_path, backend="memory")
+    node = CloudNode(nodedir)
+    node.start()
+    try:
+        storage = Storage(node)
+        si = "aaaaaaaaaaaaaaaaaaaaaaaaaa"
+        for path in (f"/leases/{si}", f"/storage/v1/leases/{si}", "/clock"):
+            status, _ = storage.request("GET", path)
+            assert status == 404, path
+    finally:
+        assert node.stop() == 0
 
 
 def test_main_module_prints_usage_without_a_command() -> None:
