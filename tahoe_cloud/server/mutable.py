@@ -31,7 +31,12 @@ from tahoe_cloud.identifiers import StorageIndex, validate_share_number
 from tahoe_cloud.leases import WriteEnabler
 from tahoe_cloud.server.lease_policy import LeaseGrant, apply_to_shares
 from tahoe_cloud.server.locks import StorageIndexLocks
-from tahoe_cloud.server.messages import ReadTestWriteResult, ReadVector, TestWriteVectors
+from tahoe_cloud.server.messages import (
+    ReadTestWriteResult,
+    ReadVector,
+    TestWriteVectors,
+    WriteVector,
+)
 
 MAX_SHARES_PER_REQUEST = 256
 MAX_TEST_VECTORS = 30
@@ -65,6 +70,24 @@ def validate_request(
             _non_negative(wv.offset, "write offset")
         if twv.new_length is not None:
             _non_negative(twv.new_length, "new length")
+
+
+def normalise_writes(writes: Sequence[WriteVector], length: int) -> tuple[WriteVector, ...]:
+    """The writes with no empty one left, same effect on a share of ``length`` bytes.
+
+    Upstream extends a share to ``offset`` even for an empty write past its end.
+    Rather than have every backend get that corner right, such a write becomes
+    one zero byte at ``offset - 1`` (inside the zero-filled gap, so the same
+    result); an empty write inside the data does nothing and is dropped.
+    """
+    result = []
+    for wv in writes:
+        if wv.data:
+            result.append(wv)
+        elif wv.offset > length:
+            result.append(WriteVector(wv.offset - 1, b"\x00"))
+        length = max(length, wv.offset + len(wv.data))
+    return tuple(result)
 
 
 async def _tests_pass(share: IMutableShare | None, twv: TestWriteVectors) -> bool:
@@ -144,7 +167,7 @@ class MutableSlots:
                 new_length = (
                     twv.new_length if twv.new_length is not None and twv.new_length < end else None
                 )
-                await share.write(twv.writes, new_length)
+                await share.write(normalise_writes(twv.writes, length), new_length)
                 written.add(shnum)
             if written:
                 leases = await shareset.read_leases()

@@ -276,3 +276,13 @@ async def test_writes_in_readonly_mode(backend: IStorageBackend, clock: Clock) -
         assert (await rtw(ro, si, we, {0: tw((0, b"x"))})).success
     finally:
         await ro.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_empty_write_past_the_end_extends(server: StorageServer) -> None:
+    """Upstream sets the length to the offset of an empty write past the end."""
+    si, we = new_si(), write_enabler()
+    await rtw(server, si, we, {0: tw((3, b""))})
+    assert await contents(server, si) == {0: b"\x00\x00\x00"}
+    await rtw(server, si, we, {0: tw((1, b""), (5, b""))})
+    assert await contents(server, si) == {0: b"\x00" * 5}
