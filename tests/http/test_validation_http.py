@@ -166,6 +166,11 @@ async def test_content_type_and_size(gbs: Gbs) -> None:
         cbor2.dumps({"share-numbers": [0], "allocated-size": 10}),
     ]:
         assert (await gbs.request("POST", path, secrets=secrets, body=bad)).code == 400, bad
+    for weird in [b"\x0b\x01", b"application/cbor\x85", b"text/\x1c"]:
+        reply = await gbs.request(
+            "POST", path, secrets=secrets, body=body, headers={"content-type": [weird]}
+        )
+        assert reply.code == 415, weird
     not_acceptable = await gbs.request(
         "GET", "/storage/v1/version", headers={"accept": [b"text/html"]}
     )
