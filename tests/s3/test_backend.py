@@ -264,7 +264,7 @@ async def test_mutable_chunked_matches_model(
         assert (await n.server.read_mutable(si, 0, 0, 10_000)) == bytes(model), step
         assert (await n.server.read_mutable(si, 0, 30, 70)) == bytes(model[30:100])
     # No garbage: every chunk object is referenced by the head.
-    assert (await n.backend.collect_orphans()) == 0
+    assert (await n.backend.collect_orphans(min_age=0)) == 0
     # A fresh server (empty caches) reads the same bytes.
     n2 = Node(moto, bucket, tmp_path / "2", clock)
     (await n2.server.start())
@@ -394,7 +394,7 @@ async def test_orphans_are_cleaned(
     # What a crash leaves: a multipart upload never completed, a chunk never committed.
     (await mp.create_multipart_upload(a.client, keys.immutable(new_si(), 0)))
     (await put_object(a.client, keys.chunk(si, 0, 0, "deadbeef0000"), b"x" * 16))
-    assert (await a.backend.collect_orphans()) == 1
+    assert (await a.backend.collect_orphans(min_age=0)) == 1
     (await a.server.stop())
     b = Node(moto, bucket, tmp_path / "b", clock)
     (await b.server.start())

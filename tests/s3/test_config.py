@@ -1,4 +1,4 @@
-"""cloud.s3 configuration, the start-up check, ``check`` and ``create-container`` (moto, auth mode)."""
+"""cloud.s3 configuration, the start-up check, check and create-container (moto, auth mode)."""
 
 from __future__ import annotations
 

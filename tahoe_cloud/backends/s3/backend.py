@@ -59,6 +59,8 @@ DEFAULT_MULTIPART_THRESHOLD = 64 * 1024 * 1024
 DEFAULT_PART_SIZE = 16 * 1024 * 1024
 DEFAULT_PARALLEL_PARTS = 4
 CACHE_ENTRIES = 10_000
+# collect_orphans leaves younger objects alone: a write in progress may own them.
+ORPHAN_MIN_AGE = 3600.0
 
 
 class _LRU(OrderedDict[K, V]):
@@ -209,24 +211,39 @@ class S3Backend:
                 total += obj.size
         return total
 
-    async def collect_orphans(self) -> int:
-        """Delete mutable chunks no head refers to (left by a crash mid-write); return how many.
+    async def collect_orphans(self, *, min_age: float = ORPHAN_MIN_AGE) -> int:
+        """Delete what crashes can leave behind; return how many objects were deleted.
 
-        Costs one LIST per 1,000 chunks plus one GET per mutable share that
-        has chunks: an occasional maintenance task, not a start-up step.
+        That is: mutable chunks no head refers to (a crash mid-write), and
+        lease objects of storage indexes without shares (a crash mid-publish).
+        Objects younger than ``min_age`` seconds are left alone, as a write
+        in progress may be about to refer to them. This lists the whole
+        prefix (one LIST per 1,000 objects, plus one GET per mutable share
+        with chunks): an occasional maintenance task, not a start-up step.
         """
-        groups: dict[str, list[str]] = {}
-        root = self.keys.chunks_root
-        async for obj in list_objects(self.client, root):
-            parts = obj.key[len(root) :].split("/")
-            if len(parts) == 4:
-                groups.setdefault("/".join(parts[:3]), []).append(obj.key)
+        cutoff = self._clock() - min_age
+        keys = self.keys
+        with_shares: set[str] = set()
+        async for obj in list_objects(self.client, keys.shares_root):
+            parts = obj.key[len(keys.shares_root) :].split("/")
+            if len(parts) == 3:
+                with_shares.add(parts[1])
         garbage: list[str] = []
+        leases_root = f"{keys.prefix}leases/"
+        async for obj in list_objects(self.client, leases_root):
+            parts = obj.key[len(leases_root) :].split("/")
+            if len(parts) == 2 and parts[1] not in with_shares and obj.last_modified < cutoff:
+                garbage.append(obj.key)
+        groups: dict[str, list[str]] = {}
+        async for obj in list_objects(self.client, keys.chunks_root):
+            parts = obj.key[len(keys.chunks_root) :].split("/")
+            if len(parts) == 4 and obj.last_modified < cutoff:
+                groups.setdefault("/".join(parts[:3]), []).append(obj.key)
         for group, chunk_keys in groups.items():
             _pp, si_text, shnum = group.split("/")
             try:
                 si = StorageIndex.from_text(si_text)
-                head_key = self.keys.mutable_head(si, int(shnum))
+                head_key = keys.mutable_head(si, int(shnum))
             except (ValueError, InvalidRequest):
                 log.debug("S3: ignoring foreign chunk group {group}", group=group)
                 continue
@@ -235,7 +252,7 @@ class S3Backend:
                 result = await get_object(self.client, head_key)
                 head = decode_head(result.body, head_key)
                 referenced = {
-                    self.keys.chunk(si, int(shnum), i, gen)
+                    keys.chunk(si, int(shnum), i, gen)
                     for i, gen in enumerate(head.chunks)
                     if gen is not None
                 }
@@ -244,6 +261,8 @@ class S3Backend:
                     raise
             garbage.extend(k for k in chunk_keys if k not in referenced)
         await delete_objects(self.client, garbage)
+        if garbage:
+            log.info("S3: deleted {n} orphaned object(s)", n=len(garbage))
         return len(garbage)
 
     def log_orphans(self, count: int) -> None:

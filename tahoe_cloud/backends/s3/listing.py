@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import AsyncIterator
 
 from attrs import frozen
@@ -9,11 +10,22 @@ from attrs import frozen
 from tahoe_cloud.backends.s3.client import S3_NS, S3Client, parse_xml
 
 
+def _timestamp(text: str | None) -> float:
+    """ListObjectsV2's ISO 8601 LastModified ("2026-11-21T19:40:00.000Z") as POSIX time."""
+    if not text:
+        return 0.0
+    try:
+        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
 @frozen
 class ListedObject:
     key: str
     size: int
     etag: str
+    last_modified: float  # POSIX time; 0.0 if the service did not say
 
 
 async def list_objects(
@@ -34,6 +46,7 @@ async def list_objects(
                 item.findtext(f"{S3_NS}Key") or "",
                 int(item.findtext(f"{S3_NS}Size") or 0),
                 item.findtext(f"{S3_NS}ETag") or "",
+                _timestamp(item.findtext(f"{S3_NS}LastModified")),
             )
         truncated = (root.findtext(f"{S3_NS}IsTruncated") or "false").lower() == "true"
         token = root.findtext(f"{S3_NS}NextContinuationToken")

@@ -1,0 +1,140 @@
+"""An HTTP proxy between the S3 backend and moto that records requests and injects faults.
+
+It runs in the test's reactor. Every request is recorded (method, path,
+query, headers) so tests can count requests per operation and check headers
+(e.g. the DevPay token). With ``fault_rate`` > 0 a request may instead get:
+``slowdown`` (503 SlowDown), ``error500`` (500 InternalError), ``reset``
+(connection dropped before forwarding), ``reset_after`` (forwarded, so S3
+applied it, then the connection dropped before the answer: the nasty case
+for retries) or ``slow`` (answered after a delay). The Host header is passed
+through unchanged, so signatures still verify behind the proxy.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import treq
+from attrs import frozen
+from twisted.internet import defer, reactor
+from twisted.internet.task import deferLater
+from twisted.web.http_headers import Headers
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request, Site
+
+FAULTS = ("slowdown", "error500", "reset", "reset_after", "slow")
+_HOP = {b"content-length", b"transfer-encoding", b"connection", b"keep-alive"}
+
+
+@frozen
+class Recorded:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    fault: str | None
+
+    @property
+    def operation(self) -> str:
+        """The S3 operation, for request budgets: GET, PUT, HEAD, DELETE, LIST, ..."""
+        params = dict(p.partition("=")[::2] for p in self.query.split("&") if p)
+        if self.method == "GET" and params.get("list-type") == "2":
+            return "LIST"
+        if "uploads" in params:
+            return "MULTIPART-LIST" if self.method == "GET" else "MULTIPART-CREATE"
+        if "uploadId" in params:
+            names = {"PUT": "UPLOAD-PART", "POST": "MULTIPART-COMPLETE"}
+            return names.get(self.method, "MULTIPART-ABORT")
+        if "delete" in params and self.method == "POST":
+            return "DELETE-OBJECTS"
+        return self.method
+
+
+class FaultProxy(Resource):
+    isLeaf = True
+
+    def __init__(self, target: str, *, fault_rate: float = 0.0, seed: int = 1, delay: float = 0.3):
+        super().__init__()
+        self.target = target.rstrip("/")
+        self.fault_rate = fault_rate
+        self.faults: tuple[str, ...] = FAULTS
+        self.rng = random.Random(seed)
+        self.delay = delay
+        self.requests: list[Recorded] = []
+        self.port: object = None
+
+    def counts(self) -> Counter[str]:
+        return Counter(r.operation for r in self.requests if r.fault is None)
+
+    def clear(self) -> None:
+        self.requests.clear()
+
+    def render(self, request: Request) -> object:
+        uri = request.uri.decode("latin-1")
+        path, _, query = uri.partition("?")
+        headers = {
+            k.decode("latin-1").lower(): v[-1].decode("latin-1")
+            for k, v in request.requestHeaders.getAllRawHeaders()
+        }
+        fault = None
+        if self.fault_rate and self.rng.random() < self.fault_rate:
+            fault = self.rng.choice(self.faults)
+        self.requests.append(Recorded(request.method.decode(), path, query, headers, fault))
+        body = request.content.read()
+        if fault == "slowdown":
+            return self._error(request, 503, "SlowDown")
+        if fault == "error500":
+            return self._error(request, 500, "InternalError")
+        if fault == "reset":
+            request.transport.abortConnection()
+            return NOT_DONE_YET
+        defer.ensureDeferred(self._forward(request, uri, body, fault))
+        return NOT_DONE_YET
+
+    def _error(self, request: Request, status: int, code: str) -> bytes:
+        request.setResponseCode(status)
+        request.setHeader(b"content-type", b"application/xml")
+        return f"<Error><Code>{code}</Code><Message>injected</Message></Error>".encode()
+
+    async def _forward(self, request: Request, uri: str, body: bytes, fault: str | None) -> None:
+        out = Headers()
+        for k, v in request.requestHeaders.getAllRawHeaders():
+            if k.lower() not in _HOP:
+                out.setRawHeaders(k, v)
+        try:
+            if fault == "slow":
+                await deferLater(reactor, self.delay)
+            response = await treq.request(
+                request.method.decode(),
+                (self.target + uri).encode("latin-1"),
+                headers=out,
+                data=body if body or request.method in (b"PUT", b"POST") else None,
+                persistent=False,
+            )
+            content = await treq.content(response)
+        except Exception:  # noqa: BLE001 - the upstream failed: drop the client connection
+            request.transport.abortConnection()
+            return
+        if fault == "reset_after":
+            request.transport.abortConnection()
+            return
+        request.setResponseCode(response.code)
+        for k, v in response.headers.getAllRawHeaders():
+            if k.lower() not in _HOP:
+                request.responseHeaders.setRawHeaders(k, v)
+        if request.method == b"HEAD":
+            length = response.headers.getRawHeaders(b"content-length")
+            if length:
+                request.responseHeaders.setRawHeaders(b"content-length", length)
+        if content:
+            request.write(content)
+        request.finish()
+
+
+def start_proxy(target: str, **kw: object) -> tuple[FaultProxy, str]:
+    """Listen on a free loopback port; return the proxy and its URL."""
+    proxy = FaultProxy(target, **kw)  # type: ignore[arg-type]
+    port = reactor.listenTCP(0, Site(proxy), interface="127.0.0.1")  # type: ignore[attr-defined]
+    proxy.port = port
+    return proxy, f"http://127.0.0.1:{port.getHost().port}"

@@ -1,0 +1,170 @@
+"""Through a recording, fault-injecting proxy: request budgets, the DevPay header, 10% faults."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import pytest_twisted
+from twisted.internet import defer
+from twisted.internet.task import Clock
+
+from tahoe_cloud.backends.s3 import multipart as mp
+from tahoe_cloud.backends.s3.keys import KeyLayout
+from tahoe_cloud.backends.s3.listing import list_all
+from tahoe_cloud.backends.s3.retry import RetryPolicy
+from tahoe_cloud.backends.s3.signing import devpay_token
+from tahoe_cloud.server import messages as m
+from tahoe_cloud.server.messages import WriteVector
+from tahoe_cloud.server.server import StorageServer
+from tests.conformance.support import NODEID, START_TIME, lease_secrets, new_si, upload_share
+from tests.s3.conftest import make_client, new_bucket_name
+from tests.s3.makers import make_backend
+from tests.s3.moto import MotoServer
+from tests.s3.proxy import FaultProxy, start_proxy
+
+pytestmark = pytest.mark.s3
+
+MiB = 1024 * 1024
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return pytest_twisted.blockon(defer.Deferred.fromCoroutine(coro))
+
+
+@pytest.fixture
+def proxied(moto: MotoServer) -> Iterator[tuple[FaultProxy, str, str]]:
+    bucket = new_bucket_name()
+    c = make_client(moto, bucket)
+    run(c.create_bucket())
+    run(c.close())
+    proxy, url = start_proxy(moto.url)
+    yield proxy, url, bucket
+    pytest_twisted.blockon(proxy.port.stopListening())  # type: ignore[attr-defined]
+
+
+def server_on(moto: MotoServer, url: str, bucket: str, tmp: Path, **kw: object) -> StorageServer:
+    clock = Clock()
+    clock.advance(START_TIME)
+    policy = kw.pop("policy", None) or RetryPolicy(
+        max_attempts=8, max_total_time=30, base_delay=0.01, max_delay=0.1
+    )
+    client = make_client(moto, bucket, url=url, policy=policy, token=kw.pop("token", None))  # type: ignore[arg-type]
+    return StorageServer(make_backend(client, tmp, **kw), nodeid=NODEID, clock=clock)  # type: ignore[arg-type]
+
+
+@pytest_twisted.ensureDeferred
+async def test_request_budgets_at_the_proxy(
+    moto: MotoServer, proxied: tuple[FaultProxy, str, str], tmp_path: Path
+) -> None:
+    proxy, url, bucket = proxied
+    server = server_on(moto, url, bucket, tmp_path, keys=KeyLayout("budget/"))
+    await server.start()
+    si = new_si()
+    data = os.urandom(4 * MiB)
+    secret = os.urandom(20)
+    proxy.clear()
+    await server.allocate_buckets(
+        si,
+        lease=lease_secrets(),
+        upload_secret=secret,
+        share_numbers=frozenset({0}),
+        allocated_size=len(data),
+    )
+    assert proxy.counts() == {"LIST": 1}
+    proxy.clear()
+    for off in range(0, len(data), MiB):
+        await server.write_immutable(
+            si, 0, upload_secret=secret, offset=off, data=data[off : off + MiB]
+        )
+    assert proxy.counts() == {"GET": 1, "PUT": 2}  # lease object GET+PUT, then the share PUT
+    assert await server.list_immutable_shares(si) == {0}
+    proxy.clear()
+    for off in (0, MiB, 3 * MiB):
+        assert await server.read_immutable(si, 0, off, MiB) == data[off : off + MiB]
+    assert proxy.counts() == {"GET": 3}  # one ranged GET per 1 MiB read; no LIST, no HEAD
+    assert [r.headers.get("range") for r in proxy.requests] == [
+        f"bytes={o}-{o + MiB - 1}" for o in (0, MiB, 3 * MiB)
+    ]
+    # Every PUT carried a Content-MD5.
+    await upload_share(server, new_si(), 1, b"abc")
+    assert all("content-md5" in r.headers for r in proxy.requests if r.method == "PUT")
+    await server.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_devpay_header_exact_and_signed(
+    moto: MotoServer, proxied: tuple[FaultProxy, str, str], tmp_path: Path
+) -> None:
+    proxy, url, bucket = proxied
+    token = devpay_token("{UserToken}AAAA", "{ProductToken}BBBB")
+    server = server_on(moto, url, bucket, tmp_path, token=token)
+    await server.start()
+    assert proxy.requests
+    for r in proxy.requests:
+        assert r.headers["x-amz-security-token"] == "{UserToken}AAAA,{ProductToken}BBBB"
+        signed = r.headers["authorization"].split("SignedHeaders=")[1].split(",")[0].split(";")
+        assert "x-amz-security-token" in signed
+    await server.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_ten_percent_faults(
+    moto: MotoServer, proxied: tuple[FaultProxy, str, str], tmp_path: Path
+) -> None:
+    proxy, url, bucket = proxied
+    server = server_on(
+        moto,
+        url,
+        bucket,
+        tmp_path,
+        multipart_threshold=6 * MiB,
+        part_size=mp.MIN_PART_SIZE,
+        inline_limit=1000,
+        chunk_size=4096,
+    )
+    proxy.fault_rate = 0.10
+    proxy.delay = 0.05
+    await server.start()
+    rng = random.Random(3)
+    immutable: dict[tuple[object, int], bytes] = {}
+    for i in range(12):
+        si = new_si()
+        size = rng.choice([1, 500, 70_000, 300_000]) if i else 11 * MiB
+        data = os.urandom(size)
+        await upload_share(server, si, i % 4, data)
+        immutable[si, i % 4] = data
+    mutable: dict[object, bytes] = {}
+    we = os.urandom(32)
+    for _ in range(6):
+        si = new_si()
+        content = bytearray()
+        for _ in range(4):
+            off = rng.randrange(0, len(content) + 2000)
+            chunk = os.urandom(rng.randrange(1, 9000))
+            await server.read_test_write(
+                si,
+                write_enabler=we,
+                lease=lease_secrets(),
+                vectors={0: m.TestWriteVectors(writes=(WriteVector(off, chunk),))},
+                read_vector=[],
+            )
+            content.extend(bytes(max(0, off - len(content))))
+            content[off : off + len(chunk)] = chunk
+        mutable[si] = bytes(content)
+    faults = sum(1 for r in proxy.requests if r.fault)
+    assert faults > 5, faults
+    # Downloads under faults too.
+    for (si, n), data in immutable.items():
+        assert await server.read_immutable(si, n, 0, len(data)) == data  # type: ignore[arg-type]
+    for si, content in mutable.items():
+        assert await server.read_mutable(si, 0, 0, len(content) + 10) == content  # type: ignore[arg-type]
+    proxy.fault_rate = 0
+    assert [u async for u in mp.list_multipart_uploads(make_client(moto, bucket), "")] == []
+    leftover = await server.backend.collect_orphans(min_age=0)  # type: ignore[attr-defined]
+    assert leftover == 0
+    await server.stop()
+    _ = list_all
