@@ -134,7 +134,7 @@ class AsyncLeaf(Resource):
         self._clock = clock
 
     async def route(self, request: WebRequest) -> Answer:
-        """Authorize nothing, decide everything: implemented by subclasses."""
+        """Turn an already-authorized request into its answer (subclasses implement it)."""
         raise NotImplementedError
 
     def render(self, twisted_request: server.Request) -> Any:

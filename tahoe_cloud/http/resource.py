@@ -68,6 +68,8 @@ Handler = Callable[["StorageResource", Call], Awaitable[Answer]]
 
 @frozen
 class Route:
+    """One endpoint: method, path pattern, the exact secrets it needs, and its handler."""
+
     method: bytes
     path: tuple[str, ...]
     secrets: frozenset[SecretKind]

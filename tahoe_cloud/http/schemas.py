@@ -175,14 +175,17 @@ def version_answer(info: VersionInfo) -> dict[bytes, object]:
 
 
 def allocate_answer(result: AllocationResult) -> dict[str, object]:
+    """``{"already-have": set, "allocated": set}`` (both tag 258 on the wire)."""
     return {"already-have": set(result.already_have), "allocated": set(result.allocated)}
 
 
 def write_answer(result: ImmutableWriteResult) -> dict[str, object]:
+    """``{"required": [{"begin", "end"}, ...]}``, sent with both 200 and 201."""
     return {"required": [{"begin": r.begin, "end": r.end} for r in result.required]}
 
 
 def read_test_write_answer(result: ReadTestWriteResult) -> dict[str, object]:
+    """``{"success": bool, "data": {share number: [bytes, ...]}}`` (a map, never a list)."""
     data: Mapping[int, object] = {
         shnum: [bytes(chunk) for chunk in reads] for shnum, reads in result.data.items()
     }
@@ -190,4 +193,5 @@ def read_test_write_answer(result: ReadTestWriteResult) -> dict[str, object]:
 
 
 def share_set_answer(shares: frozenset[int]) -> set[int]:
+    """A bare set of share numbers (tag 258)."""
     return set(shares)
