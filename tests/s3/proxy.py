@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Callable
 
 import treq
 from attrs import frozen
@@ -63,6 +64,7 @@ class FaultProxy(Resource):
         self.delay = delay
         self.requests: list[Recorded] = []
         self.port: object = None
+        self.on_request: Callable[[Recorded], None] | None = None
 
     def counts(self) -> Counter[str]:
         return Counter(r.operation for r in self.requests if r.fault is None)
@@ -80,7 +82,10 @@ class FaultProxy(Resource):
         fault = None
         if self.fault_rate and self.rng.random() < self.fault_rate:
             fault = self.rng.choice(self.faults)
-        self.requests.append(Recorded(request.method.decode(), path, query, headers, fault))
+        recorded = Recorded(request.method.decode(), path, query, headers, fault)
+        self.requests.append(recorded)
+        if self.on_request is not None:
+            self.on_request(recorded)
         body = request.content.read()
         if fault == "slowdown":
             return self._error(request, 503, "SlowDown")
