@@ -29,6 +29,7 @@ import datetime
 import hashlib
 import os
 import secrets
+import stat
 from pathlib import Path
 
 from attrs import field, frozen
@@ -36,9 +37,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
+from twisted.logger import Logger
 
 from tahoe_cloud.errors import ConfigError
 from tahoe_cloud.identifiers import b32decode, b32encode
+
+_log = Logger(namespace="tahoe_cloud.node")
 
 TUB_ID_BYTES = 20
 SWISSNUM_BYTES = 20
@@ -192,11 +196,22 @@ def write_identity(private_dir: Path, identity: NodeIdentity) -> None:
     write_private_file(private_dir / SWISSNUM_FILE, identity.swissnum.encode("ascii") + b"\n")
 
 
-def _read(path: Path) -> bytes:
+def read_private_bytes(path: Path) -> bytes:
+    """Read a file holding a secret; warn (naming the file, never its content) if others can."""
     try:
-        return path.read_bytes()
+        with path.open("rb") as f:
+            mode = os.fstat(f.fileno()).st_mode
+            data = f.read()
     except OSError as e:
         raise ConfigError(str(path), None, None, f"cannot read: {e.strerror}") from None
+    if mode & 0o077:
+        _log.warn(
+            "{path} holds a secret but group or others may read it (mode {mode}): "
+            "run 'chmod 600 {path}'",
+            path=str(path),
+            mode=f"{stat.S_IMODE(mode):04o}",
+        )
+    return data
 
 
 def load_private_key(path: Path, data: bytes) -> PrivateKey:
@@ -240,9 +255,11 @@ def check_swissnum(path: Path, text: str) -> str:
 def load_identity(private_dir: Path) -> NodeIdentity:
     """Read the identity ``write_identity`` stored; every problem names its file."""
     key_path = private_dir / KEY_FILE
-    key = load_private_key(key_path, _read(key_path))
+    key = load_private_key(key_path, read_private_bytes(key_path))
     cert_path = private_dir / CERTIFICATE_FILE
-    certificate = load_certificate(cert_path, _read(cert_path), key)
+    certificate = load_certificate(cert_path, read_private_bytes(cert_path), key)
     swiss_path = private_dir / SWISSNUM_FILE
-    swissnum = check_swissnum(swiss_path, _read(swiss_path).decode("ascii", "replace").strip())
+    swissnum = check_swissnum(
+        swiss_path, read_private_bytes(swiss_path).decode("ascii", "replace").strip()
+    )
     return NodeIdentity.from_key(key, certificate, swissnum)

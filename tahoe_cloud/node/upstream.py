@@ -31,6 +31,7 @@ from tahoe_cloud.node.identity import (
     check_swissnum,
     load_certificate,
     load_private_key,
+    read_private_bytes,
 )
 
 NODE_PEM = "node.pem"
@@ -63,7 +64,7 @@ def load_upstream_identity(nodedir: Path) -> NodeIdentity:
     """The identity of the upstream node in ``nodedir``, exactly as its clients know it."""
     private = nodedir / "private"
     pem_path = private / NODE_PEM
-    pem = _read_text(pem_path).encode("ascii")
+    pem = read_private_bytes(pem_path)
     key = load_private_key(pem_path, pem)
     certificate = load_certificate(pem_path, pem, key)
 

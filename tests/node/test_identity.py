@@ -148,3 +148,19 @@ def test_announcement_yaml_parses_and_quotes_the_nurl() -> None:
     assert furl[5:37] == identity.tub_id_text
     # Also parses on its own (an indented root mapping).
     assert yaml.safe_load(text) == parsed["storage"]
+
+
+def test_a_readable_private_key_is_loaded_with_a_warning(tmp_path: Path) -> None:
+    from twisted.logger import globalLogPublisher
+
+    private = tmp_path / "private"
+    write_identity(private, create_identity())
+    (private / "node.key").chmod(0o644)
+    events: list[dict[str, object]] = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        load_identity(private)
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    warnings = [e for e in events if "node.key" in str(e.get("path"))]
+    assert warnings and warnings[0]["mode"] == "0644"
