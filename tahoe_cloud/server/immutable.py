@@ -166,7 +166,7 @@ class ImmutableUploads:
 
     def _find(self, storage_index: StorageIndex, share_number: int, secret: bytes) -> _Upload:
         upload = self._uploads.get((storage_index, share_number))
-        if upload is None:
+        if upload is None or upload.closed:
             raise UploadNotFound(f"no upload in progress for share {share_number}")
         if not upload.secret_matches(secret):
             raise WrongUploadSecret("wrong upload secret")
@@ -213,7 +213,8 @@ class ImmutableUploads:
                 lease = self._grant(upload.lease, ALLOCATE_OWNER).new_lease()
                 # On failure the upload stays: a retried write publishes again, or abort.
                 await upload.handle.publish([lease])
-            self._close(upload)
+                self._close(upload)
+                self._forget(upload)
             return ImmutableWriteResult(complete=True, required=())
         finally:
             upload.lock.release()
@@ -222,7 +223,7 @@ class ImmutableUploads:
         self, storage_index: StorageIndex, share_number: int, *, upload_secret: bytes
     ) -> None:
         upload = self._uploads.get((storage_index, share_number))
-        if upload is None:
+        if upload is None or upload.closed:
             listing = await self._backend.get_shareset(storage_index).list_shares()
             if listing.get(share_number) is ShareKind.IMMUTABLE:
                 raise UploadAlreadyComplete(f"share {share_number} is already complete")
@@ -232,11 +233,13 @@ class ImmutableUploads:
         await self._discard(upload)
 
     def _close(self, upload: _Upload) -> None:
-        """Forget an upload (published or being discarded) and stop its timer."""
+        """Refuse further writes to an upload (published or being discarded); stop its timer."""
         upload.closed = True
         if upload.timer is not None and upload.timer.active():
             upload.timer.cancel()
         upload.timer = None
+
+    def _forget(self, upload: _Upload) -> None:
         self._uploads.pop((upload.storage_index, upload.share_number), None)
 
     async def _discard(self, upload: _Upload) -> None:
@@ -246,7 +249,12 @@ class ImmutableUploads:
             if upload.closed:
                 return
             self._close(upload)
-            await upload.handle.abort()
+            try:
+                await upload.handle.abort()
+            finally:
+                # Only now may the share number be allocated again: a new upload
+                # must not race the removal of this one's staged bytes.
+                self._forget(upload)
         finally:
             upload.lock.release()
 

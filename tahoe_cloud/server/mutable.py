@@ -23,7 +23,7 @@ Sizes are checked before anything is written, so a refused request changes nothi
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from tahoe_cloud.backends.interfaces import IMutableShare, IStorageBackend, ShareKind
 from tahoe_cloud.errors import InvalidRequest, ShareTooLarge, WrongWriteEnabler
@@ -102,11 +102,18 @@ class MutableSlots:
     """Read-test-write on the mutable slots of one server."""
 
     def __init__(
-        self, backend: IStorageBackend, locks: StorageIndexLocks, *, nodeid: bytes
+        self,
+        backend: IStorageBackend,
+        locks: StorageIndexLocks,
+        *,
+        nodeid: bytes,
+        uploading: Callable[[StorageIndex], frozenset[int]] = lambda si: frozenset(),
     ) -> None:
+        """``uploading`` names the share numbers with an immutable upload in progress."""
         self._backend = backend
         self._locks = locks
         self._nodeid = nodeid
+        self._uploading = uploading
 
     async def read_test_write(
         self,
@@ -126,8 +133,9 @@ class MutableSlots:
         shareset = self._backend.get_shareset(storage_index)
         async with self._locks.hold(storage_index):
             listing = await shareset.list_shares()
+            uploading = self._uploading(storage_index)
             for shnum in vectors:
-                if listing.get(shnum) is ShareKind.IMMUTABLE:
+                if listing.get(shnum) is ShareKind.IMMUTABLE or shnum in uploading:
                     raise InvalidRequest(f"share {shnum} of this storage index is immutable")
             existing: dict[int, IMutableShare] = {}
             for shnum in sorted(n for n, kind in listing.items() if kind is ShareKind.MUTABLE):

@@ -78,7 +78,9 @@ class StorageServer:
             readonly=readonly,
             timeout=upload_timeout,
         )
-        self._mutable = MutableSlots(backend, self.locks, nodeid=nodeid)
+        self._mutable = MutableSlots(
+            backend, self.locks, nodeid=nodeid, uploading=self.uploads.in_progress
+        )
 
     def _grant(self, secrets: LeaseSecrets, owner_num: int = LEASE_OWNER) -> LeaseGrant:
         """A lease running ``lease_duration`` from now, as this server grants it."""

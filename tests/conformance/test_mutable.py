@@ -21,6 +21,7 @@ from tests.conformance.support import (
     lease_secrets,
     make_server,
     new_si,
+    upload_secret,
     upload_share,
     write_enabler,
 )
@@ -286,3 +287,21 @@ async def test_empty_write_past_the_end_extends(server: StorageServer) -> None:
     assert await contents(server, si) == {0: b"\x00\x00\x00"}
     await rtw(server, si, we, {0: tw((1, b""), (5, b""))})
     assert await contents(server, si) == {0: b"\x00" * 5}
+
+
+@pytest_twisted.ensureDeferred
+async def test_share_being_uploaded_is_not_made_mutable(server: StorageServer) -> None:
+    si, secret = new_si(), upload_secret()
+    await server.allocate_buckets(
+        si,
+        lease=lease_secrets(),
+        upload_secret=secret,
+        share_numbers=frozenset({0}),
+        allocated_size=3,
+    )
+    with pytest.raises(InvalidRequest):
+        await rtw(server, si, write_enabler(), {0: tw((0, b"mutable"))})
+    assert (
+        await server.write_immutable(si, 0, upload_secret=secret, offset=0, data=b"abc")
+    ).complete
+    assert await server.list_mutable_shares(si) == frozenset()
