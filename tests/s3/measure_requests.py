@@ -52,9 +52,10 @@ async def main(reactor: Any) -> None:
         await measure(proxy, "start (first time: marker created)", server.start)
         si, secret, lease = new_si(), os.urandom(20), lease_secrets()
         big = os.urandom(100 * MiB)
-        small = os.urandom(1 * MiB)
+        small = os.urandom(MiB)
+        small_size = len(small)
 
-        async def allocate(si=si, size=len(small), shares=frozenset({0, 1})) -> None:  # type: ignore[no-untyped-def]
+        async def allocate(si=si, size=small_size, shares=frozenset({0, 1})) -> None:  # type: ignore[no-untyped-def]
             await server.allocate_buckets(
                 si, lease=lease, upload_secret=secret, share_numbers=shares, allocated_size=size
             )
