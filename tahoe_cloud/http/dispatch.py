@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import IO, Any, Protocol, cast
 
-from attrs import field, frozen
+from attrs import Factory, define, field, frozen
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IPushProducer, IReactorTime
 from twisted.logger import Logger
@@ -97,6 +97,15 @@ def check_accepts_cbor(request: WebRequest) -> None:
         raise HTTPError(http.NOT_ACCEPTABLE, "answers are application/cbor only")
 
 
+@define
+class _RequestState:
+    """What the bridge tracks per request: start time, disconnection, error reason."""
+
+    started: float
+    gone: list[Failure] = Factory(list)
+    reason: str | None = None
+
+
 @implementer(IPushProducer)
 class Throttle:
     """Back-pressure for streamed bodies: ``await throttle.ready()`` before each write."""
@@ -137,36 +146,46 @@ class AsyncLeaf(Resource):
         """Turn an already-authorized request into its answer (subclasses implement it)."""
         raise NotImplementedError
 
+    def error_bodies_wanted(self, request: WebRequest) -> bool:
+        """Whether error answers to ``request`` carry their reason as the body.
+
+        The stock client reads the body of an error answer only on some
+        endpoints; elsewhere it raises without reading it, and a non-empty
+        body then keeps its pooled connection busy for good. Subclasses say
+        which requests get a body; the reason is always logged.
+        """
+        return True
+
     def render(self, twisted_request: server.Request) -> Any:
         # No text/html default: every answer sets its own Content-Type.
         twisted_request.defaultContentType = None
         request = cast(WebRequest, twisted_request)
-        gone: list[Failure] = []
-        request.notifyFinish().addErrback(gone.append)
-        started = self._clock.seconds()
-        running = Deferred.fromCoroutine(self._respond(request, gone))
+        state = _RequestState(started=self._clock.seconds())
+        request.notifyFinish().addErrback(state.gone.append)
+        running = Deferred.fromCoroutine(self._respond(request, state))
         running.addErrback(self._log_bridge_failure, request)
-        running.addBoth(lambda _: self._log_request(request, started, gone))
+        running.addBoth(lambda _: self._log_request(request, state))
         return server.NOT_DONE_YET
 
-    async def _respond(self, request: WebRequest, gone: list[Failure]) -> None:
+    async def _respond(self, request: WebRequest, state: _RequestState) -> None:
         try:
             check_swissnum(request.requestHeaders.getRawHeaders(b"authorization"), self._swissnum)
             answer = await self.route(request)
         except Exception as e:  # noqa: BLE001 -- every failure becomes an HTTP answer
-            answer = self._error_answer(request, e)
-        if gone:
+            answer = self._error_answer(request, e, state)
+        if state.gone:
             return
         if answer.stream is not None:
-            await self._send_stream(request, answer, gone)
+            await self._send_stream(request, answer, state.gone)
         else:
             self._send_headers(request, answer)
             if answer.body and request.method != b"HEAD":
                 request.write(answer.body)
             request.finish()
 
-    def _error_answer(self, request: WebRequest, exc: Exception) -> Answer:
+    def _error_answer(self, request: WebRequest, exc: Exception, state: _RequestState) -> Answer:
         verdict = answer_for(exc)
+        state.reason = verdict.reason
         if verdict.unexpected:
             _log.failure(
                 "{method} {path}: unexpected error",
@@ -174,6 +193,12 @@ class AsyncLeaf(Resource):
                 method=request.method.decode("latin-1"),
                 path=request.path.decode("latin-1"),
             )
+        try:
+            verbose = self.error_bodies_wanted(request)
+        except Exception:  # noqa: BLE001 -- a guess at the route must not turn a 4xx into a 500
+            verbose = True
+        if not verbose:
+            return Answer(verdict.code)
         return Answer(verdict.code, verdict.reason.encode("utf-8"), TEXT)
 
     def _send_headers(self, request: WebRequest, answer: Answer) -> None:
@@ -210,12 +235,13 @@ class AsyncLeaf(Resource):
             request.setResponseCode(http.INTERNAL_SERVER_ERROR)
             request.loseConnection()
 
-    def _log_request(self, request: WebRequest, started: float, gone: list[Failure]) -> None:
+    def _log_request(self, request: WebRequest, state: _RequestState) -> None:
         _log.info(
             "{method} {path} {code} {duration:.3f}s{note}",
             method=request.method.decode("latin-1"),
             path=request.path.decode("latin-1"),
             code=request.code,
-            duration=self._clock.seconds() - started,
-            note=" (client disconnected)" if gone else "",
+            duration=self._clock.seconds() - state.started,
+            note=(f" ({state.reason})" if state.reason else "")
+            + (" (client disconnected)" if state.gone else ""),
         )

@@ -21,6 +21,7 @@ from twisted.web import http
 from twisted.web.resource import IResource
 
 from tahoe_cloud.backends.interfaces import ShareKind
+from tahoe_cloud.errors import InvalidRequest
 from tahoe_cloud.http import auth, schemas
 from tahoe_cloud.http.auth import SecretKind, parse_secrets
 from tahoe_cloud.http.body import Limits, body_size, iter_body, read_body
@@ -74,6 +75,8 @@ class Route:
     path: tuple[str, ...]
     secrets: frozenset[SecretKind]
     handler: Handler
+    #: The stock client reads error bodies only here (see ``error_bodies_wanted``).
+    error_bodies: bool = False
 
 
 def _segment_matches(pattern: str, segment: bytes) -> bool:
@@ -95,6 +98,21 @@ def _text(segment: bytes) -> str:
         raise HTTPError(http.BAD_REQUEST, "path segments must be ASCII") from None
 
 
+def _share_number(text: str) -> int:
+    """A share number from the path; a well-formed one past 255 names no share (404).
+
+    Upstream routes any unsigned integer and answers 404 for a share it does
+    not hold; the stock client ignores that 404 for corruption advisories
+    about unknown share numbers, but not a 400.
+    """
+    try:
+        return parse_share_number(text)
+    except InvalidRequest:
+        if text.isdigit() and not (len(text) > 1 and text.startswith("0")):
+            raise HTTPError(http.NOT_FOUND, "no such share") from None
+        raise
+
+
 class StorageResource(AsyncLeaf):
     """Serves ``/storage/v1/...`` for one ``StorageServer``."""
 
@@ -105,12 +123,20 @@ class StorageResource(AsyncLeaf):
         self._server = server_
         self._limits = limits
 
-    async def route(self, request: WebRequest) -> Answer:
+    def _candidates(self, request: WebRequest) -> tuple[list[Route], list[bytes]]:
         segments = list(request.postpath or [])
         if tuple(segments[:2]) != PREFIX:
-            raise HTTPError(http.NOT_FOUND, "no such resource")
+            return [], segments
         segments = segments[2:]
-        candidates = [r for r in ROUTES if _path_matches(r.path, segments)]
+        return [r for r in ROUTES if _path_matches(r.path, segments)], segments
+
+    def error_bodies_wanted(self, request: WebRequest) -> bool:
+        candidates, _ = self._candidates(request)
+        chosen = [r for r in candidates if r.method == request.method]
+        return chosen[0].error_bodies if chosen else True
+
+    async def route(self, request: WebRequest) -> Answer:
+        candidates, segments = self._candidates(request)
         if not candidates:
             raise HTTPError(http.NOT_FOUND, "no such resource")
         chosen = [r for r in candidates if r.method == request.method]
@@ -131,7 +157,7 @@ class StorageResource(AsyncLeaf):
             if pattern == SI:
                 storage_index = StorageIndex.from_text(_text(segment))
             elif pattern == SHNUM:
-                share_number = parse_share_number(_text(segment))
+                share_number = _share_number(_text(segment))
         return await found.handler(self, Call(request, secrets, storage_index, share_number))
 
     # --- general -------------------------------------------------------------
@@ -246,9 +272,9 @@ class StorageResource(AsyncLeaf):
 
 # Literal routes come before parameterised ones with the same shape.
 ROUTES: tuple[Route, ...] = (
-    Route(b"GET", ("version",), auth.NONE, StorageResource.version),
+    Route(b"GET", ("version",), auth.NONE, StorageResource.version, error_bodies=True),
     Route(b"PUT", ("lease", SI), auth.LEASE, StorageResource.add_or_renew_lease),
-    Route(b"POST", ("immutable", SI), auth.ALLOCATE, StorageResource.allocate),
+    Route(b"POST", ("immutable", SI), auth.ALLOCATE, StorageResource.allocate, error_bodies=True),
     Route(b"GET", ("immutable", SI, "shares"), auth.NONE, StorageResource.list_immutable),
     Route(b"PATCH", ("immutable", SI, SHNUM), auth.UPLOAD, StorageResource.write_immutable),
     Route(b"GET", ("immutable", SI, SHNUM), auth.NONE, StorageResource.read_immutable),
@@ -261,6 +287,7 @@ ROUTES: tuple[Route, ...] = (
         ("mutable", SI, "read-test-write"),
         auth.READ_TEST_WRITE,
         StorageResource.read_test_write,
+        error_bodies=True,
     ),
     Route(b"GET", ("mutable", SI, "shares"), auth.NONE, StorageResource.list_mutable),
     Route(b"GET", ("mutable", SI, SHNUM), auth.NONE, StorageResource.read_mutable),

@@ -99,7 +99,6 @@ async def test_allocate_secret_problems_are_400(gbs: Gbs, secret_lines: list[byt
         "/storage/v1/immutable/aaaaaaaaaaaaaaaaaaaaaaaaa/0",  # 25 characters
         "/storage/v1/immutable/aaaaaaaaaaaaaaaaaaaaaaaaab/0",  # non-canonical trailing bits
         "/storage/v1/immutable/%ff%fe/0",
-        "/storage/v1/immutable/{si}/256",
         "/storage/v1/immutable/{si}/007",
     ],
 )
@@ -109,6 +108,52 @@ async def test_bad_identifiers_are_400(gbs: Gbs, path: str) -> None:
         "GET", path.format(si=new_si().text), headers={"range": [b"bytes=0-1"]}
     )
     assert reply.code == 400
+
+
+@pytest_twisted.ensureDeferred
+async def test_share_numbers_past_255_name_no_share(gbs: Gbs) -> None:
+    si = new_si()
+    await gbs.upload(si, 0, b"data")
+    for path in ["/0/corrupt", "/256/corrupt", "/99999999999999999999/corrupt"]:
+        reply = await gbs.request(
+            "POST", f"/storage/v1/immutable/{si.text}{path}", cbor={"reason": "x"}
+        )
+        assert reply.code == (200 if path == "/0/corrupt" else 404)
+    reply = await gbs.request(
+        "GET", f"/storage/v1/mutable/{si.text}/300", headers={"range": [b"bytes=0-1"]}
+    )
+    assert reply.code == 404
+
+
+@pytest_twisted.ensureDeferred
+async def test_error_bodies_only_where_the_stock_client_reads_them(gbs: Gbs) -> None:
+    si = new_si()
+    await gbs.allocate(si, {0}, 4)
+    await gbs.write(si, 0, 0, b"ab")
+    # The stock client raises on these without reading the body: keep it empty,
+    # so its pooled connection is free again at once.
+    conflict = await gbs.write(si, 0, 0, b"XY")
+    assert (conflict.code, conflict.body) == (409, b"")
+    lease = await gbs.request(
+        "PUT",
+        f"/storage/v1/lease/{new_si().text}",
+        secrets={"lease-renew-secret": R, "lease-cancel-secret": C},
+    )
+    assert (lease.code, lease.body) == (404, b"")
+    unauthorized = await gbs.request("GET", f"/storage/v1/immutable/{si.text}/shares", auth=None)
+    assert (unauthorized.code, unauthorized.body) == (401, b"")
+    # It reads them (up to 10,000 bytes) on version, allocate and read-test-write.
+    version = await gbs.request("GET", "/storage/v1/version", auth=None)
+    assert version.code == 401 and version.body
+    allocate = await gbs.request(
+        "POST",
+        f"/storage/v1/immutable/{si.text}",
+        secrets={"lease-renew-secret": R, "lease-cancel-secret": C, "upload-secret": U},
+        cbor={"share-numbers": [0], "allocated-size": 4},
+    )
+    assert allocate.code == 400 and b"share-numbers" in allocate.body
+    rtw = await gbs.rtw(si, {0: {"test": [], "write": []}}, [])
+    assert rtw.code == 400 and rtw.body
 
 
 @pytest.mark.parametrize(
