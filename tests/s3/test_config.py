@@ -143,3 +143,25 @@ async def test_clock_skew_fails_the_startup_check(moto: MotoServer, tmp_path: Pa
         await check_service(client, lambda: time.time() + 3600)
     assert e.value.code == "RequestTimeTooSkewed" and "clock" in str(e.value)
     await client.close()
+
+
+def test_render_and_write_secret(tmp_path: Path) -> None:
+    from tahoe_cloud.backends.s3.config import render_storage_lines, write_secret
+
+    lines = render_storage_lines(
+        bucket="b-1",
+        access_key_id="AK",
+        url="http://127.0.0.1:9000",
+        region="eu-west-1",
+        prefix="x",
+    )
+    path = write_secret(tmp_path, "  s3cr3t\n")
+    assert path.stat().st_mode & 0o777 == 0o600
+    cfg = NodeConfig.from_string(tmp_path, "[storage]\nbackend = cloud.s3\n" + lines)
+    s3 = parse_s3_config(cfg)
+    assert s3.credentials.secret_access_key == "s3cr3t" and s3.keys.prefix == "x/"
+    assert s3.address.url("k") == "http://127.0.0.1:9000/b-1/k"
+    with pytest.raises(ValueError, match="--s3-bucket"):
+        render_storage_lines(bucket="", access_key_id="AK")
+    with pytest.raises(ValueError, match="--s3-url"):
+        render_storage_lines(bucket="bkt", access_key_id="AK", url="ftp://x")

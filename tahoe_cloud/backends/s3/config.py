@@ -235,3 +235,60 @@ def create_backend(config: NodeConfig) -> S3Backend:
         override_marker=s3.override_marker,
         config_error=s3.describe,
     )
+
+
+def render_storage_lines(
+    *,
+    bucket: str,
+    access_key_id: str,
+    url: str | None = None,
+    region: str | None = None,
+    prefix: str | None = None,
+) -> str:
+    """The ``s3.*`` lines ``create-node --backend cloud.s3`` puts in ``[storage]``.
+
+    Values are checked the way ``parse_s3_config`` checks them; raises
+    ``ValueError`` with the option at fault.
+    """
+    from tahoe_cloud.backends.s3.addressing import validate_bucket_name
+
+    for name, value in (("--s3-bucket", bucket), ("--s3-access-key-id", access_key_id)):
+        if not value or any(c in value for c in "\r\n"):
+            raise ValueError(f"{name} must be a non-empty single line")
+    try:
+        validate_bucket_name(bucket)
+        if url is not None:
+            Endpoint.parse(url)
+    except AddressError as e:
+        raise ValueError(f"--s3-url/--s3-bucket: {e}") from None
+    lines = [f"s3.access_key_id = {access_key_id}", f"s3.bucket = {bucket}"]
+    if url is not None:
+        lines.append(f"s3.url = {url}")
+    if region is not None:
+        if not region.replace("-", "").isalnum():
+            raise ValueError(f"--s3-region: not a region name: {region!r}")
+        lines.append(f"s3.region = {region}")
+    if prefix:
+        try:
+            validate_prefix(prefix)
+        except ValueError as e:
+            raise ValueError(f"--s3-prefix: {e}") from None
+        lines.append(f"s3.prefix = {prefix}")
+    return "".join(line + "\n" for line in lines)
+
+
+def write_secret(nodedir: Path, secret: str) -> Path:
+    """Store the secret access key in ``NODEDIR/private/s3secret`` (mode 0600); return its path.
+
+    The caller reads ``secret`` from a file or standard input, never from argv.
+    """
+    secret = secret.strip()
+    if not secret or "\n" in secret:
+        raise ValueError("the S3 secret must be one non-empty line")
+    private = nodedir / "private"
+    private.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = private / "s3secret"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret + "\n")
+    return path

@@ -53,9 +53,15 @@ class S3ImmutableUpload:
         self._backend: S3Backend = shareset.backend
         self.share_number = share_number
         self.allocated_size = allocated_size
-        self._file: IO[bytes] | None = tempfile.TemporaryFile(
-            dir=self._backend.spool_dir, prefix=f"{shareset.storage_index.text}-{share_number}-"
-        )
+        try:
+            self._file: IO[bytes] | None = tempfile.TemporaryFile(
+                dir=self._backend.spool_dir, prefix=f"{shareset.storage_index.text}-{share_number}-"
+            )
+        except OSError as e:
+            spool = self._backend.spool_dir
+            raise BackendError(
+                f"cannot create an upload spool file in {spool}: {e.strerror}"
+            ) from None
         self._published = False
 
     def _spool(self) -> IO[bytes]:
