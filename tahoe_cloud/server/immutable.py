@@ -20,11 +20,12 @@ upload secret given at allocation is the only key to it. The rules enforced
 from __future__ import annotations
 
 import hmac
-import logging
 from collections.abc import Callable
 
 from twisted.internet.defer import Deferred, DeferredLock
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from tahoe_cloud.backends.interfaces import IImmutableUpload, IStorageBackend, ShareKind
 from tahoe_cloud.errors import (
@@ -42,7 +43,7 @@ from tahoe_cloud.server.messages import AllocationResult, ImmutableWriteResult, 
 from tahoe_cloud.server.ranges import RangeSet
 from tahoe_cloud.server.space import SpaceAccountant
 
-log = logging.getLogger(__name__)
+log = Logger()
 
 DEFAULT_UPLOAD_TIMEOUT = 30 * 60
 
@@ -260,14 +261,17 @@ class ImmutableUploads:
 
     def _expire(self, upload: _Upload) -> None:
         upload.timer = None
-        log.info("aborting idle upload %r", upload)
+        log.info("aborting idle upload {upload!r}", upload=upload)
         d = Deferred.fromCoroutine(self._discard(upload))
         self._expiring.add(d)
+
+        def failed(failure: Failure) -> None:
+            log.failure("aborting idle upload {upload!r} failed", failure, upload=upload)
 
         def done(result: object) -> None:
             self._expiring.discard(d)
 
-        d.addErrback(lambda f: log.error("aborting idle upload %r failed: %s", upload, f.value))
+        d.addErrback(failed)
         d.addBoth(done)
 
     async def abort_all(self) -> None:
@@ -275,7 +279,7 @@ class ImmutableUploads:
         for upload in list(self._uploads.values()):
             try:
                 await self._discard(upload)
-            except Exception:
-                log.exception("aborting %r at shutdown failed", upload)
+            except Exception:  # noqa: BLE001 - one failure must not spare the others
+                log.failure("aborting {upload!r} at shutdown failed", upload=upload)
         for d in list(self._expiring):
             await d
