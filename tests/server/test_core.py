@@ -197,3 +197,22 @@ def test_memory_entry_point() -> None:
     (ep,) = [e for e in entry_points(group="tahoe_cloud.backends") if e.name == "memory"]
     backend = ep.load()(None)
     assert isinstance(backend, MemoryBackend)
+
+
+@pytest_twisted.ensureDeferred
+async def test_stop_survives_a_failing_abort() -> None:
+    backend = MemoryBackend()
+    server, _ = make(backend)
+    await server.start()
+    index = si()
+    await allocate(server, index, {0, 1}, 10)
+    broken = server.uploads._uploads[index, 0]
+
+    async def failing_abort() -> None:
+        raise BackendError("cannot delete")
+
+    broken.handle.abort = failing_abort  # type: ignore[method-assign]
+    await server.stop()
+    assert backend.stopped
+    assert server.uploads.promised() == 0
+    assert list(backend.staged) == [(index, 0)]  # only the one whose abort failed
