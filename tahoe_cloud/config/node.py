@@ -37,9 +37,9 @@ _INTEGER = re.compile(r"-?[0-9]+\Z")
 CONFIG_FILENAME = "tahoe.cfg"
 PRIVATE_DIRNAME = "private"
 
-# Keys of other sections that tahoe-cloud itself reads; [storage] keys are in
-# ``KNOWN_STORAGE_KEYS``. Only [storage] is checked for unknown keys: the other
-# sections of an upstream tahoe.cfg hold client settings tahoe-cloud has no use for.
+# Keys known without being read, per section. Only [storage] is checked for
+# unknown keys: the other sections of an upstream tahoe.cfg hold client
+# settings tahoe-cloud has no use for.
 _KNOWN_KEYS = {"storage": KNOWN_STORAGE_KEYS}
 
 
