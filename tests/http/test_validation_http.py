@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from base64 import b64encode
 
+import attr
 import cbor2
 import pytest
 import pytest_twisted
@@ -374,3 +375,38 @@ async def test_log_lines_hold_no_secrets(gbs: Gbs) -> None:
     for secret in (SWISSNUM, b64encode(SWISSNUM), R, C, U, b64encode(R), b64encode(U), b"q7Zq"):
         assert secret.decode("latin-1") not in text
     assert " 401 " in text and " 201 " in text
+
+
+class _BrokenServer:
+    async def get_version(self) -> None:
+        raise KeyError("internal detail")
+
+    async def list_immutable_shares(self, storage_index: object) -> None:
+        from tahoe_cloud.errors import BackendUnavailable
+
+        raise BackendUnavailable("bucket s3://private-name unreachable")
+
+
+@pytest_twisted.ensureDeferred
+async def test_unexpected_errors_are_500_without_detail(gbs: Gbs) -> None:
+    from twisted.internet import reactor as r
+
+    from tahoe_cloud.http import storage_resource, storage_site
+
+    events: list[dict[str, object]] = []
+    globalLogPublisher.addObserver(events.append)
+    port = r.listenTCP(
+        0, storage_site(storage_resource(_BrokenServer(), SWISSNUM)), interface="127.0.0.1"
+    )
+    try:
+        broken = attr.evolve(gbs, base=f"http://127.0.0.1:{port.getHost().port}")
+        version = await broken.request("GET", "/storage/v1/version")
+        assert (version.code, version.body) == (500, b"internal server error")
+        shares = await broken.request("GET", f"/storage/v1/immutable/{new_si().text}/shares")
+        assert shares.code == 503
+        assert b"private-name" not in shares.body
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+        await port.stopListening()
+    failures = [e for e in events if e.get("log_failure") is not None]
+    assert len(failures) == 2  # both logged server-side, with their tracebacks
