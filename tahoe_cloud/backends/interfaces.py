@@ -207,4 +207,7 @@ class IMutableShare(Interface):
         share reads either wholly as before or wholly as after; a backend that
         cannot promise this for some sizes says so in its documentation.
         On a handle from ``IShareSet.new_mutable`` this creates the share.
+        The core never passes empty writes, and passes ``new_length`` only when
+        it is smaller than the length after the writes (upstream never extends
+        through ``new_length``).
         """

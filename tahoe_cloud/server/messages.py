@@ -51,6 +51,8 @@ class TestVector:
     A missing share, and bytes past the end, read as empty.
     """
 
+    __test__ = False  # not a pytest test class, despite the name
+
     offset: int
     size: int
     specimen: bytes
@@ -67,6 +69,8 @@ class WriteVector:
 @frozen
 class TestWriteVectors:
     """Tests, writes and an optional new length for one share of a mutable slot."""
+
+    __test__ = False  # not a pytest test class, despite the name
 
     tests: tuple[TestVector, ...] = ()
     writes: tuple[WriteVector, ...] = ()
