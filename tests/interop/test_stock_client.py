@@ -142,3 +142,19 @@ def test_sigint_stops_a_node_cleanly(grid: Grid) -> None:
     assert node.process is not None
     assert node.process.stop(signal.SIGINT) == 0
     assert "storage node stopped" in node.process.output()
+
+
+def test_no_swissnum_in_the_nodes_logs(grid: Grid) -> None:
+    """Runs last: whatever the stock client did, no node logged its swissnum."""
+    import base64
+
+    for node in grid.nodes:
+        swissnum = (node.nodedir / "private" / "swissnum").read_text().strip().encode()
+        files = node.output_files()
+        assert any(f.parent.name == "logs" for f in files)
+        for path in files:
+            lines = path.read_bytes().splitlines()
+            # ``run`` prints the NURL (which holds the swissnum) on stdout on purpose.
+            content = b"\n".join(line for line in lines if not line.startswith(b"NURL: "))
+            assert swissnum not in content, path
+            assert base64.b64encode(swissnum) not in content, path
