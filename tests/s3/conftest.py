@@ -15,8 +15,6 @@ from tahoe_cloud.backends.s3.retry import RetryPolicy
 from tahoe_cloud.backends.s3.signing import Credentials, Signer
 from tests.s3.moto import MotoServer, run_moto
 
-pytestmark = pytest.mark.s3
-
 FAST_RETRIES = RetryPolicy(max_attempts=4, max_total_time=5.0, base_delay=0.01, max_delay=0.05)
 
 

@@ -113,7 +113,7 @@ class Retrier:
                 log.info(
                     "S3 {operation} failed ({error}); retry {n} in {delay:.2f} s",
                     operation=e.operation,
-                    error=f"{e.status} {e.code}",
+                    error=f"HTTP {e.status} {e.code or ''}".strip() if e.status else e.s3_message,
                     n=tries,
                     delay=delay,
                 )
