@@ -10,6 +10,7 @@ import pytest_twisted
 
 from tahoe_cloud.backends.disk import DiskBackend
 from tahoe_cloud.backends.disk import fileio as fileio_module
+from tahoe_cloud.backends.disk.layout import rewrite_temp_path
 from tahoe_cloud.backends.interfaces import ShareKind
 from tahoe_cloud.errors import BackendError, ShareNotFound
 from tahoe_cloud.formats import immutable as imm
@@ -76,7 +77,7 @@ async def test_abort_leaves_nothing_and_is_idempotent(
     await up.abort()
     await up.abort()
     assert await shares.list_shares() == {}
-    assert list(backend.layout.incoming_dir.iterdir()) == []
+    assert [p.name for p in backend.layout.incoming_dir.iterdir()] == ["rewrites"]
     assert not backend.layout.share_dir(si).exists()
 
 
@@ -110,13 +111,14 @@ async def test_start_removes_incoming_and_temporary_leftovers(
     staged = await first.get_shareset(si).start_immutable_upload(2, 10)
     await staged.write(0, b"half")
     await first.stop()  # a "crash": the upload is never finished
-    temp = first.layout.share_dir(si) / ".1.tmp-0123456789abcdef"
+    temp = rewrite_temp_path(first.layout.share_path(si, 1))
     temp.write_bytes(b"half-written rewrite")
 
     second = DiskBackend(storage_dir=tmp_path)
     await second.start()
     try:
-        assert list(second.layout.incoming_dir.iterdir()) == []
+        assert [p.name for p in second.layout.incoming_dir.iterdir()] == ["rewrites"]
+        assert list(second.layout.rewrites_dir.iterdir()) == []
         assert not temp.exists()
         shares = second.get_shareset(si)
         assert await shares.list_shares() == {1: ShareKind.IMMUTABLE}

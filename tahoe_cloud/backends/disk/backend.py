@@ -6,10 +6,9 @@ I/O runs in a small dedicated thread pool (started by ``start()``, stopped
 by ``stop()``), so the reactor thread never waits on the disk.
 
 ``start()`` removes what a crash may have left: everything under
-``shares/incoming/`` (unfinished uploads, as upstream does) and the
-temporary files of interrupted share rewrites. The latter means one listing
-of every storage-index directory, which for a very large store takes a
-while; it runs in the I/O pool, before the server listens.
+``shares/incoming/``, which holds both unfinished uploads (as upstream) and
+the staging files of interrupted share rewrites. Its cost does not depend
+on how many shares the store holds.
 """
 
 from __future__ import annotations
@@ -22,9 +21,9 @@ from pathlib import Path
 from twisted.internet.interfaces import IReactorCore, IReactorFromThreads
 from zope.interface import implementer
 
-from tahoe_cloud.backends.disk import advisories, fileio
+from tahoe_cloud.backends.disk import advisories
 from tahoe_cloud.backends.disk.fileio import IOPool, run_io
-from tahoe_cloud.backends.disk.layout import Layout, is_temp_name
+from tahoe_cloud.backends.disk.layout import Layout
 from tahoe_cloud.backends.disk.shareset import DiskShareSet
 from tahoe_cloud.backends.disk.space import available_space
 from tahoe_cloud.backends.interfaces import IShareSet, IStorageBackend, ShareKind
@@ -44,17 +43,7 @@ def prepare_storage(layout: Layout) -> int:
             else:
                 os.unlink(entry.path)
             removed += 1
-    layout.incoming_dir.mkdir(exist_ok=True)
-    for prefix in os.scandir(layout.shares_dir):
-        if prefix.name == layout.incoming_dir.name or not prefix.is_dir(follow_symlinks=False):
-            continue
-        for si_dir in os.scandir(prefix.path):
-            if not si_dir.is_dir(follow_symlinks=False):
-                continue
-            for entry in os.scandir(si_dir.path):
-                if is_temp_name(entry.name):
-                    fileio.discard(Path(entry.path))
-                    removed += 1
+    layout.rewrites_dir.mkdir(parents=True, exist_ok=True)
     if not os.access(layout.shares_dir, os.W_OK):
         raise PermissionError(13, "Permission denied", str(layout.shares_dir))
     return removed

@@ -3,12 +3,18 @@
 ::
 
     <storage_dir>/shares/<prefix>/<si>/<shnum>            completed shares
-    <storage_dir>/shares/<prefix>/<si>/.<shnum>.tmp-<hex>  a mutable rewrite in progress
     <storage_dir>/shares/incoming/<prefix>/<si>/<shnum>   immutable uploads in progress
+    <storage_dir>/shares/incoming/rewrites/<si>.<shnum>.tmp-<hex>
+                                                          a share rewrite in progress
     <storage_dir>/corruption-advisories/<time>--<si>-<shnum>
 
 ``<si>`` is the 26-character base32 storage index and ``<prefix>`` its first
-two characters. Paths are only ever built from a validated ``StorageIndex``
+two characters. Rewrites are staged under ``incoming/`` because it is on the
+same file system as the shares (so the final rename is atomic) and because it
+is the one place both we and upstream empty at start: clearing crash leftovers
+costs one directory removal, however many shares the store holds.
+
+Paths are only ever built from a validated ``StorageIndex``
 and share number, and names read back from disk are parsed strictly
 (:func:`share_number_from_name`), so a stray file can never be mistaken for a
 share nor make a listing fail.
@@ -16,7 +22,6 @@ share nor make a listing fail.
 
 from __future__ import annotations
 
-import re
 import secrets
 from pathlib import Path
 
@@ -29,9 +34,7 @@ SHARES = "shares"
 INCOMING = "incoming"
 ADVISORIES = "corruption-advisories"
 
-# Temporary files of mutable rewrites: a leading dot and a suffix, so neither
-# we nor upstream (which only takes all-digit names) ever reads one as a share.
-_TEMP_NAME = re.compile(r"\.(0|[1-9][0-9]{0,2})\.tmp-[0-9a-f]{16}\Z")
+REWRITES = "rewrites"
 
 
 def share_number_from_name(name: str) -> int | None:
@@ -42,14 +45,17 @@ def share_number_from_name(name: str) -> int | None:
         return None
 
 
-def is_temp_name(name: str) -> bool:
-    """True for the name of a mutable rewrite's temporary file."""
-    return _TEMP_NAME.match(name) is not None
+def rewrite_temp_path(share_path: Path) -> Path:
+    """A fresh, unique staging path for a rewrite of the share at ``share_path``.
 
-
-def temp_name(share_number: int) -> str:
-    """A fresh, unique temporary name beside share ``share_number``."""
-    return f".{validate_share_number(share_number)}.tmp-{secrets.token_hex(8)}"
+    ``share_path`` is ``<shares>/<prefix>/<si>/<shnum>``; the staging file goes
+    in ``<shares>/incoming/rewrites/``, which ``start()`` creates and empties.
+    """
+    share_number = validate_share_number(int(share_path.name))
+    storage_index = share_path.parent.name
+    shares_dir = share_path.parents[2]
+    name = f"{storage_index}.{share_number}.tmp-{secrets.token_hex(8)}"
+    return shares_dir / INCOMING / REWRITES / name
 
 
 @frozen
@@ -65,6 +71,10 @@ class Layout:
     @property
     def incoming_dir(self) -> Path:
         return self.shares_dir / INCOMING
+
+    @property
+    def rewrites_dir(self) -> Path:
+        return self.incoming_dir / REWRITES
 
     @property
     def advisories_dir(self) -> Path:

@@ -27,7 +27,7 @@ from zope.interface import implementer
 
 from tahoe_cloud.backends.disk import fileio
 from tahoe_cloud.backends.disk.fileio import IOPool, run_io
-from tahoe_cloud.backends.disk.layout import temp_name
+from tahoe_cloud.backends.disk.layout import rewrite_temp_path
 from tahoe_cloud.backends.interfaces import IMutableShare
 from tahoe_cloud.errors import ShareNotFound, ShareTooLarge
 from tahoe_cloud.formats import ContainerFormatError
@@ -76,7 +76,7 @@ def _write_container(
     to the new length, then ``writes`` applied in order (clipped to it).
     """
     length = header.data_length
-    tmp = path.parent / temp_name(int(path.name))
+    tmp = rewrite_temp_path(path)
     out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         extra_at = fmt.DATA_OFFSET + length
