@@ -100,13 +100,13 @@ async def rtw(node: Node, si, we: bytes, shnum: int, *writes: tuple[int, bytes],
 async def test_key_layout_and_exact_share_numbers(node: Node) -> None:
     si = new_si()
     for n in (1, 10, 11, 19):
-        (await upload_share(node.server, si, n, bytes([n]) * 100))
+        await upload_share(node.server, si, n, bytes([n]) * 100)
     keys = [o.key for o in (await list_all(node.client, "p/shares/"))]
     assert keys == [f"p/shares/{si.prefix}/{si.text}/{n}" for n in ("1", "10", "11", "19")]
     # A foreign object beside them is ignored, not misread as a share.
-    (await put_object(node.client, f"p/shares/{si.prefix}/{si.text}/01", b"x"))
+    await put_object(node.client, f"p/shares/{si.prefix}/{si.text}/01", b"x")
     assert (await node.server.list_immutable_shares(si)) == {1, 10, 11, 19}
-    (await node.backend.get_shareset(si).delete_share(1))
+    await node.backend.get_shareset(si).delete_share(1)
     assert (await node.server.list_immutable_shares(si)) == {10, 11, 19}
     assert (await node.server.read_immutable(si, 10, 0, 5)) == b"\x0a" * 5
     leases = await node.server.get_leases(si)
@@ -138,7 +138,7 @@ async def test_request_budgets(node: Node) -> None:
         )
     # Writes are spooled; publish = lease GET + lease PUT + share PUT.
     assert node.counts() == {"GetObject": 1, "PutObject": 2}
-    (await node.server.abort_immutable(si, 1, upload_secret=secret))
+    await node.server.abort_immutable(si, 1, upload_secret=secret)
     # The client learns the shares, then reads: 1 MiB range = 1 GET, no LIST, no HEAD.
     assert (await node.server.list_immutable_shares(si)) == {0}
     node.reset()
@@ -151,7 +151,7 @@ async def test_request_budgets(node: Node) -> None:
     assert node.counts() == {}  # past the end: known from the listing, no request at all
     # Lease renewal: LIST + GET + PUT, whatever the number of shares.
     node.reset()
-    (await node.server.add_or_renew_lease(si, lease_secrets()))
+    await node.server.add_or_renew_lease(si, lease_secrets())
     assert node.counts() == {"ListObjectsV2": 1, "GetObject": 1, "PutObject": 1}
 
 
@@ -168,10 +168,10 @@ async def test_upload_invisible_until_published_and_abort_leaves_nothing(node: N
             allocated_size=10,
         )
     )
-    (await node.server.write_immutable(si, 3, upload_secret=secret, offset=0, data=b"01234"))
+    await node.server.write_immutable(si, 3, upload_secret=secret, offset=0, data=b"01234")
     assert (await list_all(node.client, "")) != []  # only the marker
     assert [o.key for o in (await list_all(node.client, "p/shares/"))] == []
-    (await node.server.abort_immutable(si, 3, upload_secret=secret))
+    await node.server.abort_immutable(si, 3, upload_secret=secret)
     assert [o.key for o in (await list_all(node.client, "p/"))] == ["p/tahoe-cloud-node"]
     assert list((node.backend.spool_dir).iterdir()) == []
 
@@ -188,10 +188,10 @@ async def test_multipart_publish(
         multipart_threshold=6 * 1024 * 1024,
         part_size=mp.MIN_PART_SIZE,
     )
-    (await n.server.start())
+    await n.server.start()
     si = new_si()
     data = os.urandom(12 * 1024 * 1024 + 17)
-    (await upload_share(n.server, si, 0, data))
+    await upload_share(n.server, si, 0, data)
     assert n.counts()["UploadPart"] == 3 and n.counts()["CompleteMultipartUpload"] == 1
     assert (await n.server.read_immutable(si, 0, 5 * 1024 * 1024 - 5, 10)) == data[
         5 * 1024 * 1024 - 5 : 5 * 1024 * 1024 + 5
@@ -199,7 +199,7 @@ async def test_multipart_publish(
     assert (await n.server.read_immutable(si, 0, 0, len(data) + 5)) == data
     pending = await _pending(n.client)
     assert pending == []
-    (await n.server.stop())
+    await n.server.stop()
 
 
 async def _pending(client: S3Client) -> list[mp.PendingUpload]:
@@ -218,7 +218,7 @@ async def test_failed_multipart_is_aborted(
         multipart_threshold=6 * 1024 * 1024,
         part_size=mp.MIN_PART_SIZE,
     )
-    (await n.server.start())
+    await n.server.start()
     original = mp.upload_part
     calls = []
 
@@ -234,12 +234,12 @@ async def test_failed_multipart_is_aborted(
     try:
         si = new_si()
         with pytest.raises(BackendError):
-            (await upload_share(n.server, si, 0, os.urandom(11 * 1024 * 1024)))
+            await upload_share(n.server, si, 0, os.urandom(11 * 1024 * 1024))
     finally:
         mp.upload_part = original  # type: ignore[assignment]
     assert (await _pending(n.client)) == []
     assert (await n.server.list_immutable_shares(si)) == frozenset()
-    (await n.server.stop())
+    await n.server.stop()
 
 
 @pytest_twisted.ensureDeferred
@@ -247,7 +247,7 @@ async def test_mutable_chunked_matches_model(
     moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock
 ) -> None:
     n = Node(moto, bucket, tmp_path, clock, inline_limit=100, chunk_size=64)
-    (await n.server.start())
+    await n.server.start()
     si, we = new_si(), write_enabler()
     model = bytearray()
     rng = __import__("random").Random(7)
@@ -267,10 +267,10 @@ async def test_mutable_chunked_matches_model(
     assert (await n.backend.collect_orphans(min_age=0)) == 0
     # A fresh server (empty caches) reads the same bytes.
     n2 = Node(moto, bucket, tmp_path / "2", clock)
-    (await n2.server.start())
+    await n2.server.start()
     assert (await n2.server.read_mutable(si, 0, 0, 10_000)) == bytes(model)
-    (await n2.server.stop())
-    (await n.server.stop())
+    await n2.server.stop()
+    await n.server.stop()
 
 
 @pytest_twisted.ensureDeferred
@@ -278,7 +278,7 @@ async def test_small_write_to_large_mutable_share_costs_one_chunk(
     moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock
 ) -> None:
     n = Node(moto, bucket, tmp_path, clock)  # defaults: 1 MiB chunks
-    (await n.server.start())
+    await n.server.start()
     si, we = new_si(), write_enabler()
     big = os.urandom(8 * 1024 * 1024)
     await rtw(n, si, we, 0, (0, big))
@@ -295,7 +295,7 @@ async def test_small_write_to_large_mutable_share_costs_one_chunk(
     expected = bytearray(big)
     expected[5 * 1024 * 1024 + 10 : 5 * 1024 * 1024 + 15] = b"hello"
     assert (await n.server.read_mutable(si, 0, 0, len(big))) == bytes(expected)
-    (await n.server.stop())
+    await n.server.stop()
 
 
 @pytest_twisted.ensureDeferred
@@ -306,10 +306,10 @@ async def test_conditional_write_refuses_a_stale_writer(
     b = Node(
         moto, bucket, tmp_path / "b", clock, override_marker=True, inline_limit=10, chunk_size=16
     )
-    (await a.server.start())
+    await a.server.start()
     si, we = new_si(), write_enabler()
     await rtw(a, si, we, 0, (0, b"A" * 40))
-    (await b.server.start())  # takes the marker over (second process on the same bucket)
+    await b.server.start()  # takes the marker over (second process on the same bucket)
     assert (await b.server.read_mutable(si, 0, 0, 100)) == b"A" * 40
     await rtw(a, si, we, 0, (0, b"B" * 40))
     # b's cached head is stale: its write must fail, not clobber a's.
@@ -319,8 +319,8 @@ async def test_conditional_write_refuses_a_stale_writer(
     # Having failed, b re-reads and then succeeds.
     await rtw(b, si, we, 0, (0, b"C" * 5))
     assert (await a.backend.get_shareset(si).open_mutable(0)) is not None
-    (await a.server.stop())
-    (await b.server.stop())
+    await a.server.stop()
+    await b.server.stop()
 
 
 @pytest_twisted.ensureDeferred
@@ -328,37 +328,37 @@ async def test_marker_refuses_another_node(
     moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock
 ) -> None:
     a = Node(moto, bucket, tmp_path / "a", clock, node_id="node-a")
-    (await a.server.start())
+    await a.server.start()
     b = Node(moto, bucket, tmp_path / "b", clock, node_id="node-b")
     with pytest.raises(BackendError, match="belongs to another storage server"):
-        (await b.backend.start())
+        await b.backend.start()
     # A different prefix in the same bucket is fine.
     c = Node(moto, bucket, tmp_path / "c", clock, node_id="node-c", keys=KeyLayout("other/"))
-    (await c.server.start())
+    await c.server.start()
     # Restarting the owner is fine.
     a2 = Node(moto, bucket, tmp_path / "a2", clock, node_id="node-a")
-    (await a2.backend.start())
+    await a2.backend.start()
     for x in (a, c):
-        (await x.server.stop())
-    (await a2.backend.stop())
-    (await b.backend.stop())
+        await x.server.stop()
+    await a2.backend.stop()
+    await b.backend.stop()
 
 
 @pytest_twisted.ensureDeferred
 async def test_quota_and_space(moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock) -> None:
     n = Node(moto, bucket, tmp_path, clock)
-    (await n.server.start())
+    await n.server.start()
     assert (await n.backend.available_space()) == UNLIMITED_SPACE
-    (await upload_share(n.server, new_si(), 0, b"x" * 1000))
-    (await n.server.stop())
+    await upload_share(n.server, new_si(), 0, b"x" * 1000)
+    await n.server.stop()
     q = Node(moto, bucket, tmp_path / "q", clock, quota=10_000)
-    (await q.server.start())
+    await q.server.start()
     assert (await q.backend.available_space()) == 9000
-    (await upload_share(q.server, new_si(), 0, b"y" * 500))
+    await upload_share(q.server, new_si(), 0, b"y" * 500)
     assert (await q.backend.available_space()) == 8500
     version = await q.server.get_version()
     assert version.available_space == 8500
-    (await q.server.stop())
+    await q.server.stop()
 
 
 @pytest_twisted.ensureDeferred
@@ -366,20 +366,20 @@ async def test_leases_survive_losing_the_server_disk(
     moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock
 ) -> None:
     a = Node(moto, bucket, tmp_path / "a", clock)
-    (await a.server.start())
+    await a.server.start()
     si = new_si()
     secrets = lease_secrets()
-    (await upload_share(a.server, si, 2, b"z" * 10, lease=secrets))
+    await upload_share(a.server, si, 2, b"z" * 10, lease=secrets)
     before = await a.server.get_leases(si)
-    (await a.server.stop())
+    await a.server.stop()
     b = Node(moto, bucket, tmp_path / "elsewhere", clock)
-    (await b.server.start())
+    await b.server.start()
     after = await b.server.get_leases(si)
     assert [(x.expiration, x.hashed) for x in after[2]] == [
         (x.expiration, x.hashed) for x in before[2]
     ]
     assert after[2][0].renew_secret_matches(secrets.renew)
-    (await b.server.stop())
+    await b.server.stop()
 
 
 @pytest_twisted.ensureDeferred
@@ -387,31 +387,37 @@ async def test_orphans_are_cleaned(
     moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock
 ) -> None:
     a = Node(moto, bucket, tmp_path / "a", clock, inline_limit=10, chunk_size=16)
-    (await a.server.start())
+    await a.server.start()
     si, we = new_si(), write_enabler()
     await rtw(a, si, we, 0, (0, b"q" * 40))
     keys = a.backend.keys
     # What a crash leaves: a multipart upload never completed, a chunk never committed.
-    (await mp.create_multipart_upload(a.client, keys.immutable(new_si(), 0)))
-    (await put_object(a.client, keys.chunk(si, 0, 0, "deadbeef0000"), b"x" * 16))
+    await mp.create_multipart_upload(a.client, keys.immutable(new_si(), 0))
+    await put_object(a.client, keys.chunk(si, 0, 0, "deadbeef0000"), b"x" * 16)
     assert (await a.backend.collect_orphans(min_age=0)) == 1
-    (await a.server.stop())
-    b = Node(moto, bucket, tmp_path / "b", clock)
-    (await b.server.start())
+    # Two more leftovers, removed by the next start with s3.clean_at_start.
+    await put_object(a.client, keys.chunk(si, 0, 1, "deadbeef0001"), b"y" * 16)
+    await put_object(a.client, keys.leases(new_si()), b"not even CBOR")
+    await a.server.stop()
+    b = Node(moto, bucket, tmp_path / "b", clock, clean_at_start=True)
+    await b.server.start()
+    names = [o.key for o in await list_all(b.client, "")]
+    assert not any("deadbeef" in k for k in names)
+    assert [k for k in names if k.startswith("leases/")] == [keys.leases(si)]
     assert (await _pending(b.client)) == []
     assert (await b.server.read_mutable(si, 0, 0, 100)) == b"q" * 40
-    (await b.server.stop())
+    await b.server.stop()
 
 
 @pytest_twisted.ensureDeferred
 async def test_advisory_and_missing_share(node: Node) -> None:
     si = new_si()
-    (await upload_share(node.server, si, 4, b"data"))
-    (await node.server.advise_corrupt_share(ShareKind.IMMUTABLE, si, 4, b"bad hash"))
+    await upload_share(node.server, si, 4, b"data")
+    await node.server.advise_corrupt_share(ShareKind.IMMUTABLE, si, 4, b"bad hash")
     advisories = await list_all(node.client, "p/corruption-advisories/")
     assert len(advisories) == 1 and advisories[0].key.endswith(f"--{si.text}-4")
     with pytest.raises(ShareNotFound):
-        (await node.backend.get_shareset(si).open_immutable(5))
+        await node.backend.get_shareset(si).open_immutable(5)
     with pytest.raises(ShareNotFound):
-        (await node.backend.get_shareset(si).open_mutable(4))
+        await node.backend.get_shareset(si).open_mutable(4)
     _ = ReadVector

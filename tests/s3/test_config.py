@@ -165,3 +165,12 @@ def test_render_and_write_secret(tmp_path: Path) -> None:
         render_storage_lines(bucket="", access_key_id="AK")
     with pytest.raises(ValueError, match="--s3-url"):
         render_storage_lines(bucket="bkt", access_key_id="AK", url="ftp://x")
+
+
+@pytest_twisted.ensureDeferred
+async def test_clean_command(moto: MotoServer, tmp_path: Path) -> None:
+    cfg = node_config(tmp_path, url=moto.url, bucket=new_bucket_name(), extra="s3.prefix = x\n")
+    await commands.create_container(cfg)
+    bucket = parse_s3_config(cfg).address.bucket
+    expected = f"Deleted 0 orphaned object(s) from bucket '{bucket}' (prefix 'x/')."
+    assert await commands.clean(cfg) == expected

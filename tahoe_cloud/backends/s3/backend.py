@@ -94,6 +94,7 @@ class S3Backend:
         keys: KeyLayout | None = None,
         quota: int | None = None,
         override_marker: bool = False,
+        clean_at_start: bool = False,
         config_error: Callable[[S3Error], ConfigError | None] | None = None,
         inline_limit: int = DEFAULT_INLINE_LIMIT,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -109,6 +110,7 @@ class S3Backend:
         self.node_id = node_id
         self.quota = quota
         self.override_marker = override_marker
+        self.clean_at_start = clean_at_start
         self._config_error = config_error
         self.inline_limit = inline_limit
         self.chunk_size = chunk_size
@@ -133,6 +135,9 @@ class S3Backend:
             await self._claim_marker()
             self._reset_spool()
             await self.abort_orphan_uploads()
+            if self.clean_at_start:
+                # Nothing else writes this prefix yet (the marker is ours): no age margin needed.
+                await self.collect_orphans(min_age=0)
             if self.quota is not None:
                 self.used = await self.measure_usage()
         except S3Error as e:
@@ -226,6 +231,11 @@ class S3Backend:
         with_shares: set[str] = set()
         async for obj in list_objects(self.client, keys.shares_root):
             parts = obj.key[len(keys.shares_root) :].split("/")
+            if len(parts) == 3:
+                with_shares.add(parts[1])
+        # A share being published (multipart) has its lease object already: keep it.
+        async for upload in mp.list_multipart_uploads(self.client, keys.shares_root):
+            parts = upload.key[len(keys.shares_root) :].split("/")
             if len(parts) == 3:
                 with_shares.add(parts[1])
         garbage: list[str] = []

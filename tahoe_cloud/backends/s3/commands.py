@@ -73,3 +73,26 @@ async def create_container(config: NodeConfig, reactor: Any = None) -> str:
     if created:
         return f"Created bucket {s3.address.bucket!r} in region {s3.region}."
     return f"Bucket {s3.address.bucket!r} already exists and belongs to you; nothing to do."
+
+
+async def clean(config: NodeConfig, reactor: Any = None) -> str:
+    """Delete what crashes left in the bucket (see ``S3Backend.collect_orphans``).
+
+    Safe while the node runs: objects younger than an hour are left alone.
+    Unfinished multipart uploads are aborted by the node at its next start.
+    """
+    from tahoe_cloud.backends.s3.backend import S3Backend, default_spool_dir
+
+    s3 = parse_s3_config(config)
+    client = _make_client(s3, reactor)
+    backend = S3Backend(
+        client, spool_dir=default_spool_dir(s3.storage_dir), node_id="", keys=s3.keys
+    )
+    try:
+        deleted = await backend.collect_orphans()
+    except S3Error as e:
+        mapped = s3.describe(e)
+        raise (mapped or to_backend_error(e)) from None
+    finally:
+        await client.close()
+    return f"Deleted {deleted} orphaned object(s) from {_where(s3.address.bucket, s3.keys.prefix)}."

@@ -15,6 +15,7 @@ Keys (all in ``[storage]``)::
     s3.addressing = auto                 auto | path | virtual
     s3.quota = 1TB                       optional; upstream size syntax
     s3.override_marker = false           take the bucket/prefix over from another node, once
+    s3.clean_at_start = false            delete crash leftovers at start (lists the whole prefix)
     s3.max_requests = 16                 requests in flight
     s3.request_timeout = 60              seconds, per request
     s3.unsigned_payload = false          over https: send UNSIGNED-PAYLOAD instead of a body hash
@@ -67,6 +68,7 @@ class S3Config:
     keys: KeyLayout
     quota: int | None
     override_marker: bool
+    clean_at_start: bool
     max_requests: int
     request_timeout: int
     unsigned_payload: bool
@@ -176,6 +178,7 @@ def parse_s3_config(config: NodeConfig) -> S3Config:
         keys=KeyLayout(prefix),
         quota=quota,
         override_marker=config.get_bool(SECTION, "s3.override_marker", False),
+        clean_at_start=config.get_bool(SECTION, "s3.clean_at_start", False),
         max_requests=config.get_int(SECTION, "s3.max_requests", 16, minimum=1),
         request_timeout=config.get_int(SECTION, "s3.request_timeout", 60, minimum=1),
         unsigned_payload=config.get_bool(SECTION, "s3.unsigned_payload", False),
@@ -233,6 +236,7 @@ def create_backend(config: NodeConfig) -> S3Backend:
         keys=s3.keys,
         quota=s3.quota,
         override_marker=s3.override_marker,
+        clean_at_start=s3.clean_at_start,
         config_error=s3.describe,
     )
 
