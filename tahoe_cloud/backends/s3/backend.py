@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -55,9 +56,12 @@ UNLIMITED_SPACE = 2**50
 
 DEFAULT_INLINE_LIMIT = 128 * 1024
 DEFAULT_CHUNK_SIZE = 1024 * 1024
-DEFAULT_MULTIPART_THRESHOLD = 64 * 1024 * 1024
+DEFAULT_MULTIPART_THRESHOLD = 32 * 1024 * 1024
 DEFAULT_PART_SIZE = 16 * 1024 * 1024
 DEFAULT_PARALLEL_PARTS = 4
+# Bodies of PUTs and parts held in memory at once, across all uploads: with
+# the defaults at most 8 x 32 MiB, however many clients publish together.
+DEFAULT_PUBLISH_BUFFERS = 8
 CACHE_ENTRIES = 10_000
 # collect_orphans leaves younger objects alone: a write in progress may own them.
 ORPHAN_MIN_AGE = 3600.0
@@ -101,6 +105,7 @@ class S3Backend:
         multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
         part_size: int = DEFAULT_PART_SIZE,
         parallel_parts: int = DEFAULT_PARALLEL_PARTS,
+        publish_buffers: int = DEFAULT_PUBLISH_BUFFERS,
         maximum_mutable_share_size: int = MAX_MUTABLE_SHARE_SIZE,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -117,6 +122,7 @@ class S3Backend:
         self.multipart_threshold = multipart_threshold
         self.part_size = part_size
         self.parallel_parts = parallel_parts
+        self.buffers = defer.DeferredSemaphore(publish_buffers)
         self.maximum_mutable_share_size = maximum_mutable_share_size
         self._clock = clock
         self._sizes: _LRU[tuple[StorageIndex, int], int] = _LRU(CACHE_ENTRIES)

@@ -103,11 +103,16 @@ class S3ImmutableUpload:
         self._close()
 
     async def _put_single(self, f: IO[bytes], key: str) -> None:
-        body: bytes = await deferToThread(_read_at, f, 0, self.allocated_size)
-        if len(body) != self.allocated_size:
-            raise BackendError("the upload spool file is shorter than the share")
-        md5: str = await deferToThread(_digests, body)
-        await put_object(self._backend.client, key, body, md5=md5)
+        buffers = self._backend.buffers
+        await buffers.acquire()
+        try:
+            body: bytes = await deferToThread(_read_at, f, 0, self.allocated_size)
+            if len(body) != self.allocated_size:
+                raise BackendError("the upload spool file is shorter than the share")
+            md5: str = await deferToThread(_digests, body)
+            await put_object(self._backend.client, key, body, md5=md5)
+        finally:
+            buffers.release()
 
     async def _put_multipart(self, f: IO[bytes], key: str) -> None:
         client = self._backend.client
@@ -118,12 +123,14 @@ class S3ImmutableUpload:
 
         async def send(number: int, offset: int) -> str:
             await limit.acquire()
+            await self._backend.buffers.acquire()
             try:
                 size = min(part_size, self.allocated_size - offset)
                 body: bytes = await deferToThread(_read_at, f, offset, size)
                 md5: str = await deferToThread(_digests, body)
                 return await mp.upload_part(client, key, upload_id, number, body, md5=md5)
             finally:
+                self._backend.buffers.release()
                 limit.release()
 
         parts: list[defer.Deferred[str]] = []
