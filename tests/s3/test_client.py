@@ -124,3 +124,23 @@ async def test_unreachable_endpoint(moto: MotoServer) -> None:
     assert e.value.status is None and e.value.transient
     assert c.request_counts["HeadBucket"] == 4  # retried up to max_attempts
     await c.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_whole_reads_are_checked(bucket_client: S3Client) -> None:
+    from tahoe_cloud.backends.s3.objects import MD5_META, content_md5
+
+    c = bucket_client
+    await put_object(c, "ok", b"checked bytes")
+    assert (await get_object(c, "ok")).body == b"checked bytes"
+    assert (await get_object(c, "ok", offset=0, size=100)).body == b"checked bytes"
+    # An object whose stored MD5 does not match its bytes: read 3 times, then refused.
+    body = b"these bytes"
+    headers = {"Content-MD5": content_md5(body), MD5_META: content_md5(b"other bytes")}
+    await c.call("PutObject", "PUT", "bad", headers=headers, body=body)
+    before = c.request_counts["GetObject"]
+    with pytest.raises(S3Error) as e:
+        await get_object(c, "bad")
+    assert e.value.code == "BadDigest" and c.request_counts["GetObject"] - before == 3
+    # A range of it cannot be checked, and is returned.
+    assert (await get_object(c, "bad", offset=1, size=4)).body == b"hese"

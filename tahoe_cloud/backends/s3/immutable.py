@@ -40,6 +40,14 @@ def _digests(data: bytes) -> str:
     return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode("ascii")
 
 
+def _file_md5(f: IO[bytes], size: int) -> str:
+    """Content-MD5 of the first ``size`` bytes of ``f``, read in 8 MiB pieces."""
+    digest = hashlib.md5(usedforsecurity=False)
+    for offset in range(0, size, 8 * 1024 * 1024):
+        digest.update(os.pread(f.fileno(), min(8 * 1024 * 1024, size - offset), offset))
+    return base64.b64encode(digest.digest()).decode("ascii")
+
+
 def _read_at(f: IO[bytes], offset: int, size: int) -> bytes:
     return os.pread(f.fileno(), size, offset)
 
@@ -118,7 +126,8 @@ class S3ImmutableUpload:
         client = self._backend.client
         part_size = max(mp.MIN_PART_SIZE, -(-self.allocated_size // mp.MAX_PARTS))
         part_size = max(part_size, self._backend.part_size)
-        upload_id = await mp.create_multipart_upload(client, key)
+        whole_md5: str = await deferToThread(_file_md5, f, self.allocated_size)
+        upload_id = await mp.create_multipart_upload(client, key, md5=whole_md5)
         limit = defer.DeferredSemaphore(self._backend.parallel_parts)
 
         async def send(number: int, offset: int) -> str:

@@ -14,7 +14,7 @@ from attrs import frozen
 
 from tahoe_cloud.backends.s3.client import S3_NS, S3Client, parse_xml
 from tahoe_cloud.backends.s3.errors import S3Error
-from tahoe_cloud.backends.s3.objects import content_md5
+from tahoe_cloud.backends.s3.objects import MD5_META, content_md5
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PARTS = 10_000
@@ -27,14 +27,17 @@ class PendingUpload:
     initiated: str
 
 
-async def create_multipart_upload(client: S3Client, key: str) -> str:
-    """Start a multipart upload of ``key``; return its upload id."""
+async def create_multipart_upload(client: S3Client, key: str, *, md5: str | None = None) -> str:
+    """Start a multipart upload of ``key``; return its upload id.
+
+    ``md5`` (base64, of the whole object) is stored as metadata, so that
+    whole-object reads can be checked (a multipart ETag is no MD5).
+    """
+    headers = {"Content-Type": "application/octet-stream"}
+    if md5 is not None:
+        headers[MD5_META] = md5
     response = await client.call(
-        "CreateMultipartUpload",
-        "POST",
-        key,
-        query={"uploads": ""},
-        headers={"Content-Type": "application/octet-stream"},
+        "CreateMultipartUpload", "POST", key, query={"uploads": ""}, headers=headers
     )
     upload_id: str | None = parse_xml(response.body).findtext(f"{S3_NS}UploadId")
     if not upload_id:

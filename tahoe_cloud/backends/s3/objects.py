@@ -8,12 +8,20 @@ from collections.abc import Sequence
 from xml.sax.saxutils import escape
 
 from attrs import frozen
+from twisted.internet.threads import deferToThread
 
 from tahoe_cloud.backends.s3.client import S3_NS, S3Client, parse_xml
 from tahoe_cloud.backends.s3.errors import S3Error
 
 # DeleteObjects takes at most this many keys per request.
 DELETE_BATCH = 1000
+# User metadata holding the MD5 of what was PUT, so a whole-object read can be
+# checked whatever the service's ETag means (SSE-KMS and multipart ETags are no MD5).
+MD5_META = "x-amz-meta-content-md5"
+# Hash bodies at least this large in a worker thread.
+THREAD_HASH_THRESHOLD = 256 * 1024
+# A whole-object read whose bytes do not match is retried this many times.
+READ_ATTEMPTS = 3
 
 
 def content_md5(body: bytes) -> str:
@@ -45,7 +53,8 @@ async def put_object(
     replaces only the version with that ETag (412 otherwise): a
     compare-and-swap that a second writer cannot silently clobber.
     """
-    headers = {"Content-MD5": md5 or content_md5(body), "Content-Type": content_type}
+    md5 = md5 or content_md5(body)
+    headers = {"Content-MD5": md5, "Content-Type": content_type, MD5_META: md5}
     if if_match is not None:
         headers["If-Match"] = if_match
     if if_none_match:
@@ -83,13 +92,21 @@ def _total_from_content_range(value: str | None) -> int | None:
     return int(total) if total.isdigit() else None
 
 
+async def _md5_of(body: bytes) -> str:
+    if len(body) >= THREAD_HASH_THRESHOLD:
+        return str(await deferToThread(content_md5, body))
+    return content_md5(body)
+
+
 async def get_object(
     client: S3Client, key: str, *, offset: int = 0, size: int | None = None
 ) -> GetResult:
     """Read a whole object, or ``size`` bytes from ``offset`` with one ranged GET.
 
     A range starting past the end is not an error: the result is empty
-    (S3 answers 416 there).
+    (S3 answers 416 there). When the answer holds the whole object and the
+    object carries the MD5 stored at PUT time, the bytes are checked against
+    it (and read again on a mismatch); a range of an object cannot be checked.
     """
     headers: dict[str, str] = {}
     if size is not None:
@@ -98,22 +115,36 @@ async def get_object(
         headers["Range"] = f"bytes={offset}-{offset + size - 1}"
     elif offset:
         headers["Range"] = f"bytes={offset}-"
-    try:
-        response = await client.call("GetObject", "GET", key, headers=headers, ok=(200, 206))
-    except S3Error as e:
-        if e.status == 416:
-            return GetResult(b"", "", None)
-        raise
-    etag = response.header("etag") or ""
-    if response.status == 206:
-        total = _total_from_content_range(response.header("content-range"))
-    else:
-        total = len(response.body)
-        if headers:
+    for _ in range(READ_ATTEMPTS):
+        try:
+            response = await client.call("GetObject", "GET", key, headers=headers, ok=(200, 206))
+        except S3Error as e:
+            if e.status == 416:
+                return GetResult(b"", "", None)
+            raise
+        etag = response.header("etag") or ""
+        body = response.body
+        if response.status == 206:
+            total = _total_from_content_range(response.header("content-range"))
+            whole = total == len(body) and offset == 0
+        else:
+            total = len(body)
+            whole = True
+        stored_md5 = response.header(MD5_META)
+        if whole and stored_md5 and await _md5_of(body) != stored_md5:
+            continue  # damaged on the way: read it again
+        if response.status == 200 and headers:
             # The service ignored the range (allowed by HTTP): cut it ourselves.
             end = None if size is None else offset + size
-            return GetResult(response.body[offset:end], etag, total)
-    return GetResult(response.body, etag, total)
+            body = body[offset:end]
+        return GetResult(body, etag, total)
+    raise S3Error(
+        "GetObject",
+        200,
+        "BadDigest",
+        "the bytes read do not match the MD5 stored with them",
+        key=key,
+    )
 
 
 async def head_object(client: S3Client, key: str) -> ObjectInfo | None:
