@@ -2,8 +2,9 @@
 
 Configuration and identity are read before anything starts, so a bad
 tahoe.cfg ends the process at once with the ConfigError's one line on stderr
-and exit status 1. Then the reactor runs the node; the NURL(s) are printed on
-stdout (not into the log: they contain the swissnum). SIGINT and SIGTERM stop
+and exit status 1. Then the reactor runs the node and prints its NURL(s) on
+stdout with the swissnum hidden: a service manager keeps stdout as a log, and
+no secret belongs in a log (``tahoe-cloud nurl`` prints the whole NURL). SIGINT and SIGTERM stop
 the reactor, whose "before shutdown" trigger stops the node cleanly: the
 listener closes and in-flight uploads are aborted before the backend stops.
 """
@@ -21,6 +22,7 @@ from twisted.logger import Logger
 from tahoe_cloud.errors import TahoeCloudError
 from tahoe_cloud.node.logging import start_logging
 from tahoe_cloud.node.nodedir import open_node_directory
+from tahoe_cloud.node.nurl import hide_swissnum
 from tahoe_cloud.node.service import StorageNodeService
 
 NAME = "run"
@@ -61,7 +63,7 @@ def main(args: argparse.Namespace) -> int:
             fail("the storage node failed to start; see the log above")
             return
         for nurl in node.nurls:
-            print(f"NURL: {nurl}", flush=True)
+            print(f"NURL: {hide_swissnum(nurl, node.config.nodedir)}", flush=True)
 
     reactor.callWhenRunning(lambda: ensureDeferred(start()))
     reactor.addSystemEventTrigger("before", "shutdown", lambda: ensureDeferred(service.stop()))

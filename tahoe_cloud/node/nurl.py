@@ -14,6 +14,7 @@ node.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from attrs import frozen
 
@@ -68,3 +69,10 @@ def build_nurl(spki_hash: str, hint: LocationHint, swissnum: str) -> str:
     """The NURL a client uses to reach this node through ``hint``."""
     scheme = "pb+tor" if hint.tor else "pb"
     return f"{scheme}://{spki_hash}@{hint.host}:{hint.port}/{swissnum}#v=1"
+
+
+def hide_swissnum(nurl: str, nodedir: Path) -> str:
+    """``nurl`` with its swissnum replaced by a pointer to ``tahoe-cloud nurl``, for logs."""
+    head, _, rest = nurl.rpartition("/")
+    _, _, fragment = rest.partition("#")
+    return f"{head}/<swissnum: see 'tahoe-cloud nurl {nodedir}'>#{fragment}"
