@@ -1,0 +1,318 @@
+"""Write docs/benchmarks.md (tables, ratios against the peer of the same run, targets) and plots."""
+
+# ruff: noqa: E501  (markdown table rows read better unbroken)
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+MiB = 1024 * 1024
+NAMES = {"disk": "tahoe-cloud disk", "upstream": "upstream 1.20 disk", "s3": "tahoe-cloud cloud.s3"}
+
+
+def _size(n: int) -> str:
+    return f"{n // MiB} MiB" if n >= MiB else f"{n // 1024} KiB"
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if b else "-"
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def _throughput_rows(r: dict[str, Any]) -> list[str]:
+    s = r["servers"]
+    lines = [
+        "| share size | conc. | direction | tahoe-cloud disk MB/s | upstream MB/s | ratio | "
+        "disk CPU s/GiB | upstream CPU s/GiB | CPU ratio | cloud.s3 MB/s | raw S3 MB/s | "
+        "s3/raw | cloud.s3 CPU s/GiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for i, d in enumerate(s["disk"]["throughput"]):
+        u, c, raw = s["upstream"]["throughput"][i], s["s3"]["throughput"][i], r["ceiling"][i]
+        for way in ("up", "down"):
+            lines.append(
+                f"| {_size(d['size'])} | {d['concurrency']} | {way}load | {d[f'{way}_MBps']:.0f} | "
+                f"{u[f'{way}_MBps']:.0f} | {_ratio(d[f'{way}_MBps'], u[f'{way}_MBps'])} | "
+                f"{d[f'{way}_cpu_per_GiB']:.2f} | {u[f'{way}_cpu_per_GiB']:.2f} | "
+                f"{_ratio(d[f'{way}_cpu_per_GiB'], u[f'{way}_cpu_per_GiB'])} | "
+                f"{c[f'{way}_MBps']:.0f} | {raw[f'{way}_MBps']:.0f} | "
+                f"{_ratio(c[f'{way}_MBps'], raw[f'{way}_MBps'])} | {c[f'{way}_cpu_per_GiB']:.2f} |"
+            )
+    return lines
+
+
+def _targets(r: dict[str, Any]) -> list[str]:
+    s = r["servers"]
+    d, u, c = s["disk"], s["upstream"], s["s3"]
+
+    def total(server: dict[str, Any], way: str, key: str) -> float:
+        rows = server["throughput"]
+        moved = sum(x["bytes"] for x in rows)
+        if key == "cpu":
+            return sum(x[f"{way}_cpu_per_GiB"] * x["bytes"] for x in rows) / moved
+        return sum(
+            x[f"{way}_MBps"]
+            for x in rows
+            if x["concurrency"] == max(y["concurrency"] for y in rows)
+        ) / sum(1 for x in rows if x["concurrency"] == max(y["concurrency"] for y in rows))
+
+    out = ["| target | measured | verdict |", "|---|---|---|"]
+    for way in ("up", "down"):
+        a, b = total(d, way, "cpu"), total(u, way, "cpu")
+        out.append(
+            f"| server CPU per GiB {way}loaded <= 2/3 of upstream's | {a:.2f} vs {b:.2f} s/GiB "
+            f"({_ratio(a, b)}) | {_verdict(a <= b * 2 / 3)} |"
+        )
+    top = max(x["concurrency"] for x in d["throughput"])
+    for way in ("up", "down"):
+        worst = min(
+            x[f"{way}_MBps"] / y[f"{way}_MBps"]
+            for x, y in zip(d["throughput"], u["throughput"], strict=True)
+            if x["concurrency"] == top
+        )
+        out.append(
+            f"| {way}load throughput at concurrency {top} >= upstream's (every size) | "
+            f"worst ratio {worst:.2f}x | {_verdict(worst >= 1.0)} |"
+        )
+    a, b = d["latency"]["p99_ms"], u["latency"]["p99_ms"]
+    out.append(
+        f"| p99 of a 1 MiB read no worse than upstream's | {a:.1f} vs {b:.1f} ms | {_verdict(a <= b)} |"
+    )
+    for key, label in (
+        ("small", "10 KiB shares per second"),
+        ("mutable", "mutable writes per second"),
+    ):
+        a, b = d[key]["per_second"], u[key]["per_second"]
+        out.append(
+            f"| {label} >= 1.5x upstream's | {a:.0f} vs {b:.0f} ({_ratio(a, b)}) | {_verdict(a >= 1.5 * b)} |"
+        )
+    for way in ("up", "down"):
+        worst = min(
+            x[f"{way}_MBps"] / y[f"{way}_MBps"]
+            for x, y in zip(c["throughput"], r["ceiling"], strict=True)
+        )
+        out.append(
+            f"| cloud.s3 {way}load throughput >= 0.8x raw S3 (every size and concurrency) | "
+            f"worst ratio {worst:.2f}x | {_verdict(worst >= 0.8)} |"
+        )
+    for key in ("disk", "s3"):
+        for m in s[key]["memory"]:
+            out.append(
+                f"| peak RSS < 200 MiB, {NAMES[key]}, {m['concurrency']} x {_size(m['size'])} upload | "
+                f"{m['peak_rss_MiB']:.0f} MiB | {_verdict(m['peak_rss_MiB'] < 200)} |"
+            )
+    if r.get("startup"):
+        st = r["startup"]["disk"]
+        e, f = st["empty"], st["populated"]
+        grow = f["start_seconds"] <= max(2 * e["start_seconds"], e["start_seconds"] + 0.5)
+        out.append(
+            f"| start-up does not grow with shares stored (disk) | {e['start_seconds']:.2f} s empty, "
+            f"{f['start_seconds']:.2f} s with {f['shares']:,} | {_verdict(grow)} |"
+        )
+        grow = f["p99_ms"] <= max(2 * e["p99_ms"], e["p99_ms"] + 2)
+        out.append(
+            f"| version latency does not grow with shares stored (disk) | p99 {e['p99_ms']:.1f} ms "
+            f"empty, {f['p99_ms']:.1f} ms with {f['shares']:,} | {_verdict(grow)} |"
+        )
+    return out
+
+
+def _plots(r: dict[str, Any], out_dir: Path) -> list[str]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    s = r["servers"]
+    made = []
+    rows = s["disk"]["throughput"]
+    labels = [f"{_size(x['size'])}\nx{x['concurrency']}" for x in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for ax, way in zip(axes, ("up", "down"), strict=True):
+        series = [
+            (NAMES["disk"], s["disk"]),
+            (NAMES["upstream"], s["upstream"]),
+            (NAMES["s3"], s["s3"]),
+        ]
+        width = 0.2
+        for k, (name, data) in enumerate(series):
+            ax.bar(
+                [i + k * width for i in range(len(rows))],
+                [x[f"{way}_MBps"] for x in data["throughput"]],
+                width,
+                label=name,
+            )
+        ax.bar(
+            [i + 3 * width for i in range(len(rows))],
+            [x[f"{way}_MBps"] for x in r["ceiling"]],
+            width,
+            label="raw S3 (boto3 to moto)",
+        )
+        ax.set_xticks([i + 1.5 * width for i in range(len(rows))], labels)
+        ax.set_ylabel("MB/s")
+        ax.set_title(f"{way}load throughput (share size x concurrency)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out_dir / "benchmarks-throughput.png", dpi=90)
+    plt.close(fig)
+    made.append("benchmarks-throughput.png")
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for key in ("disk", "upstream", "s3"):
+        samples = sorted(s[key]["latency"]["samples_ms"])
+        ax.plot(samples, [(i + 1) / len(samples) for i in range(len(samples))], label=NAMES[key])
+    ax.set_xscale("log")
+    ax.set_xlabel("1 MiB ranged read latency, ms (log)")
+    ax.set_ylabel("fraction of reads")
+    ax.set_title("1 MiB read latency, one at a time")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out_dir / "benchmarks-latency.png", dpi=90)
+    plt.close(fig)
+    made.append("benchmarks-latency.png")
+    return made
+
+
+def write(r: dict[str, Any], out: Path) -> None:
+    s = r["servers"]
+    plots = _plots(r, out.parent)
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Produced by `{r['command']}` on {r['date']} in {r['wall_seconds']:.0f} s ({r['profile']} profile). "
+        "Do not edit by hand: rerun the command. The raw figures are in "
+        f"[{out.with_suffix('.json').name}]({out.with_suffix('.json').name}).",
+        "",
+        "Every server is driven by the same load generator (`benchmarks/loadgen.py`): the stock 1.20 "
+        "client's request pattern over HTTPS with SPKI pinning (shares query, allocate, PATCH of 1 MiB "
+        "pieces; shares query, 1 MiB ranged GETs and a probe past the end; read-test-write of 8 KiB "
+        "mutable shares). The generator and the server share the machine, so throughput partly "
+        "measures the generator; the server's own CPU seconds (user + system, from /proc of the server "
+        "process) per GiB moved do not. Ratios compare with the peer measured in the same run.",
+        "",
+        "## Machine and versions",
+        "",
+        *[f"- {k}: {v}" for k, v in {**r["machine"], **r["versions"]}.items()],
+        "",
+        "## Targets",
+        "",
+        *_targets(r),
+        "",
+        "## Immutable throughput and server CPU",
+        "",
+        *_throughput_rows(r),
+        "",
+        *[f"![{p}]({p})" for p in plots[:1]],
+        "",
+        "## Small shares, mutable writes, read latency, version latency",
+        "",
+        "| workload | tahoe-cloud disk | upstream | ratio | tahoe-cloud cloud.s3 |",
+        "|---|---|---|---|---|",
+    ]
+    d, u, c = s["disk"], s["upstream"], s["s3"]
+    c8 = max(x["concurrency"] for x in d["throughput"])
+    for key, label in (
+        ("small", f"10 KiB shares stored per second (conc. {c8})"),
+        ("mutable", f"mutable read-test-writes per second (conc. {c8})"),
+    ):
+        lines.append(
+            f"| {label} | {d[key]['per_second']:.0f} | {u[key]['per_second']:.0f} | "
+            f"{_ratio(d[key]['per_second'], u[key]['per_second'])} | {c[key]['per_second']:.0f} |"
+        )
+        lines.append(
+            f"| server CPU ms per op, {key} | {d[key]['cpu_ms_per_op']:.2f} | "
+            f"{u[key]['cpu_ms_per_op']:.2f} | {_ratio(d[key]['cpu_ms_per_op'], u[key]['cpu_ms_per_op'])} | "
+            f"{c[key]['cpu_ms_per_op']:.2f} |"
+        )
+    for q in ("p50_ms", "p99_ms"):
+        lines.append(
+            f"| 1 MiB read {q[:3]} (ms, one at a time) | {d['latency'][q]:.2f} | {u['latency'][q]:.2f} | "
+            f"{_ratio(d['latency'][q], u['latency'][q])} | {c['latency'][q]:.2f} |"
+        )
+        lines.append(
+            f"| version request {q[:3]} (ms) | {d['version'][q]:.2f} | {u['version'][q]:.2f} | "
+            f"{_ratio(d['version'][q], u['version'][q])} | {c['version'][q]:.2f} |"
+        )
+    lines += [
+        "",
+        *[f"![{p}]({p})" for p in plots[1:]],
+        "",
+        "## Peak server memory (RSS)",
+        "",
+        "| workload | tahoe-cloud disk | upstream | tahoe-cloud cloud.s3 |",
+        "|---|---|---|---|",
+    ]
+    for i, m in enumerate(d["memory"]):
+        lines.append(
+            f"| {m['concurrency']} x {_size(m['size'])} upload, peak RSS MiB (before) | "
+            + " | ".join(
+                f"{s[k]['memory'][i]['peak_rss_MiB']:.0f} ({s[k]['memory'][i]['rss_before_MiB']:.0f})"
+                for k in ("disk", "upstream", "s3")
+            )
+            + " |"
+        )
+    req = r["s3_requests"]
+    lines += [
+        "",
+        "## S3 requests per operation (cloud.s3, counted at a proxy in front of moto)",
+        "",
+        "| operation | requests | cost (list price, USD) |",
+        "|---|---|---|",
+    ]
+    for op in req["operations"]:
+        text = ", ".join(f"{n} {k}" for k, n in sorted(op["counts"].items())) or "none"
+        lines.append(f"| {op['operation']} | {text} | {op['cost']:.7f} |")
+    lines += [
+        "",
+        f"A 1 MB file with 3-of-10 encoding is 10 shares of about {req['share_size']:,} bytes. Storing it "
+        "costs 10 share uploads; reading it costs 10 shares queries (the client asks every server) and "
+        "3 share downloads. At S3 Standard list prices (PUT/POST/LIST $0.005 per 1,000, GET/HEAD $0.0004 "
+        "per 1,000): "
+        f"**${req['store_cost_per_million']:.2f} per million files stored, "
+        f"${req['read_cost_per_million']:.2f} per million files read** (requests only; storage not included).",
+    ]
+    if r.get("e2e"):
+        lines += [
+            "",
+            "## End to end: stock `tahoe put` / `tahoe get` of a 20 MB random file (1-of-1)",
+            "",
+            "| server | put s | get s | put MB/s | get MB/s |",
+            "|---|---|---|---|---|",
+        ]
+        for key, e in r["e2e"].items():
+            lines.append(
+                f"| {NAMES[key]} | {e['put_seconds']:.2f} | {e['get_seconds']:.2f} | "
+                f"{e['put_MBps']:.1f} | {e['get_MBps']:.1f} |"
+            )
+    if r.get("startup"):
+        lines += [
+            "",
+            "## Start-up and version latency with many shares stored (disk layout)",
+            "",
+            "| server | shares | start to first version answer, s | version p50 ms | version p99 ms |",
+            "|---|---|---|---|---|",
+        ]
+        for key, st in r["startup"].items():
+            for label in ("empty", "populated"):
+                e = st[label]
+                lines.append(
+                    f"| {NAMES[key]} | {e['shares']:,} | {e['start_seconds']:.2f} | "
+                    f"{e['p50_ms']:.2f} | {e['p99_ms']:.2f} |"
+                )
+    lines += ["", "## Notes", "", *NOTES, ""]
+    out.write_text("\n".join(lines))
+
+
+NOTES = [
+    "- Start-up time is from spawning the server process to its first answered version request.",
+    "- cloud.s3 start-up does not list the bucket (unless `s3.clean_at_start`), so share count does not "
+    "enter it; it is not measured with 100,000 objects here because putting them into moto alone would "
+    "take minutes.",
+    "- The raw-S3 ceiling is boto3 PUTting and GETting whole objects of the same sizes at the same "
+    "concurrency against the same moto process; the storage protocol reads 1 MiB ranges.",
+]
