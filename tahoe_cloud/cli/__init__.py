@@ -1,1 +1,1 @@
-"""The ``tahoe-cloud`` command line: create-node, run, nurl, announcement."""
+"""The ``tahoe-cloud`` command line: create-node, run, check, create-container, nurl, ..."""

@@ -4,6 +4,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from importlib.metadata import EntryPoint, distribution
+from pathlib import Path
 
 import pytest
 import pytest_twisted
@@ -72,8 +73,47 @@ def test_unknown_backend_lists_available_names() -> None:
     assert listed == sorted(listed)
 
 
-def test_cloud_s3_is_not_available_yet() -> None:
-    assert "cloud.s3 backend is not available" in str(backend_error(config_for("cloud.s3")))
+S3_KEYS = "s3.bucket = tc-bucket\ns3.access_key_id = AKIDEXAMPLE\ns3.url = http://127.0.0.1:9\n"
+
+
+def s3_config(nodedir: Path, keys: str = S3_KEYS, secret: str | None = "s3-secret") -> NodeConfig:
+    if secret is not None:
+        (nodedir / "private").mkdir(exist_ok=True)
+        (nodedir / "private" / "s3secret").write_text(secret + "\n")
+        (nodedir / "private" / "s3secret").chmod(0o600)
+    return NodeConfig.from_string(str(nodedir), f"[storage]\nbackend = cloud.s3\n{keys}")
+
+
+def test_cloud_s3_is_selectable(tmp_path: Path) -> None:
+    from tahoe_cloud.backends.s3.backend import S3Backend
+
+    backend = registry.create_backend(s3_config(tmp_path))
+    assert IStorageBackend.providedBy(backend)
+    assert isinstance(backend, S3Backend)
+    assert registry.load_backend_factory(s3_config(tmp_path)).__module__ == (
+        "tahoe_cloud.backends.s3.config"
+    )
+
+
+@pytest.mark.parametrize("missing", ["s3.bucket", "s3.access_key_id"])
+def test_cloud_s3_required_keys(tmp_path: Path, missing: str) -> None:
+    keys = "".join(line + "\n" for line in S3_KEYS.splitlines() if not line.startswith(missing))
+    with pytest.raises(ConfigError) as info:
+        registry.create_backend(s3_config(tmp_path, keys))
+    error = info.value
+    assert (error.path, error.section, error.key) == (
+        str(tmp_path / "tahoe.cfg"),
+        "storage",
+        missing,
+    )
+    assert "is required when backend = cloud.s3" in str(error)
+
+
+def test_cloud_s3_needs_its_secret_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        registry.create_backend(s3_config(tmp_path, secret=None))
+    assert info.value.path == str(tmp_path / "private" / "s3secret")
+    assert "this required file is missing" in str(info.value)
 
 
 def test_two_registrations_of_one_name(extra_entry_points: list[EntryPoint]) -> None:

@@ -1,21 +1,7 @@
-"""The ``cloud.s3`` backend: shares in Amazon S3 or an S3-compatible service.
-
-Not built yet: selecting it stops the node with a clear configuration error
-instead of failing later.
-"""
+"""The ``cloud.s3`` backend: shares in Amazon S3 or an S3-compatible service (see docs/s3.md)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NoReturn
+from tahoe_cloud.backends.s3.config import create_backend
 
-if TYPE_CHECKING:
-    from tahoe_cloud.config import NodeConfig
-
-
-def create_backend(config: NodeConfig) -> NoReturn:
-    """Refuse: the cloud.s3 backend is not available in this version."""
-    raise config.error(
-        "storage",
-        "backend",
-        "the cloud.s3 backend is not available in this version of tahoe-cloud yet; use 'disk'",
-    )
+__all__ = ["create_backend"]

@@ -137,7 +137,8 @@ def _token(config: NodeConfig) -> str | None:
 
 def parse_s3_config(config: NodeConfig) -> S3Config:
     """Read and check the ``s3.*`` keys and the secret files."""
-    config.claim_keys(SECTION, "s3.")
+    # Every s3.* key is read below (not claimed as a prefix), so a misspelt
+    # one such as s3.bukcet is reported as an unknown key instead of ignored.
     key_id = _required(config, "s3.access_key_id")
     bucket = _required(config, "s3.bucket")
     url = config.get(SECTION, "s3.url") or DEFAULT_URL
