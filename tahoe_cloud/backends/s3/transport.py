@@ -17,6 +17,7 @@ import treq
 from attrs import frozen
 from twisted.internet import defer
 from twisted.internet.error import ConnectError, ConnectionClosed, DNSLookupError, TimeoutError
+from twisted.python.failure import Failure
 from twisted.web.client import (
     HTTPConnectionPool,
     RequestTransmissionFailed,
@@ -98,7 +99,9 @@ class Transport:
             persistent=True,
         )
         d.addCallback(self._read, method)
-        d.addTimeout(self.timeout, self._reactor)
+        # On timeout the Agent's canceller fails the request with
+        # ResponseNeverReceived, not CancelledError: report it as the timeout it is.
+        d.addTimeout(self.timeout, self._reactor, onTimeoutCancel=_timed_out)
         try:
             response: HTTPResponse = await d
             return response
@@ -126,3 +129,7 @@ class Transport:
     async def close(self) -> None:
         """Close the pooled connections (at shutdown)."""
         await self._pool.closeCachedConnections()  # type: ignore[no-untyped-call]
+
+
+def _timed_out(result: object, timeout: float) -> Failure:
+    return Failure(defer.TimeoutError(f"no answer within {timeout:g} s"))  # type: ignore[no-untyped-call]
