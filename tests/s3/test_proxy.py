@@ -13,10 +13,10 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 
 from tahoe_cloud.backends.s3 import multipart as mp
+from tahoe_cloud.backends.s3.config import parse_s3_config
 from tahoe_cloud.backends.s3.keys import KeyLayout
 from tahoe_cloud.backends.s3.listing import list_all
 from tahoe_cloud.backends.s3.retry import RetryPolicy
-from tahoe_cloud.backends.s3.signing import devpay_token
 from tahoe_cloud.server import messages as m
 from tahoe_cloud.server.messages import WriteVector
 from tahoe_cloud.server.server import StorageServer
@@ -25,6 +25,7 @@ from tests.s3.conftest import make_client, new_bucket_name
 from tests.s3.makers import make_backend
 from tests.s3.moto import MotoServer
 from tests.s3.proxy import FaultProxy, start_proxy
+from tests.s3.test_config import node_config
 
 pytestmark = pytest.mark.s3
 
@@ -95,19 +96,62 @@ async def test_request_budgets_at_the_proxy(
     await server.stop()
 
 
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        (
+            {"s3usertoken": "{UserToken}AAAA\n", "s3producttoken": "{ProductToken}BBBB\n"},
+            "{UserToken}AAAA,{ProductToken}BBBB",
+        ),
+        ({"s3usertoken": "{UserToken}AAAA\n"}, "{UserToken}AAAA"),
+    ],
+)
 @pytest_twisted.ensureDeferred
 async def test_devpay_header_exact_and_signed(
-    moto: MotoServer, proxied: tuple[FaultProxy, str, str], tmp_path: Path
+    moto: MotoServer,
+    proxied: tuple[FaultProxy, str, str],
+    tmp_path: Path,
+    files: dict[str, str],
+    expected: str,
 ) -> None:
+    """From the private/ files to the wire: every request carries the exact, signed header."""
     proxy, url, bucket = proxied
-    token = devpay_token("{UserToken}AAAA", "{ProductToken}BBBB")
-    server = server_on(moto, url, bucket, tmp_path, token=token)
+    token = parse_s3_config(node_config(tmp_path / "node", private=files)).credentials
+    assert token.security_token == expected
+    server = server_on(moto, url, bucket, tmp_path, token=token.security_token)
     await server.start()
-    assert proxy.requests
+    await upload_share(server, new_si(), 0, b"devpay")
+    assert len(proxy.requests) >= 4
     for r in proxy.requests:
-        assert r.headers["x-amz-security-token"] == "{UserToken}AAAA,{ProductToken}BBBB"
+        assert r.headers["x-amz-security-token"] == expected
         signed = r.headers["authorization"].split("SignedHeaders=")[1].split(",")[0].split(";")
         assert "x-amz-security-token" in signed
+    await server.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_mutable_read_path_budget(
+    moto: MotoServer, proxied: tuple[FaultProxy, str, str], tmp_path: Path
+) -> None:
+    """Reading a mutable share the client knows about: GETs only, no LIST, no HEAD."""
+    proxy, url, bucket = proxied
+    server = server_on(moto, url, bucket, tmp_path)
+    await server.start()
+    si, we = new_si(), os.urandom(32)
+    data = os.urandom(3 * MiB)
+    await server.read_test_write(
+        si,
+        write_enabler=we,
+        lease=lease_secrets(),
+        vectors={0: m.TestWriteVectors(writes=(WriteVector(0, data),))},
+        read_vector=[],
+    )
+    assert await server.list_mutable_shares(si) == {0}
+    await server.read_mutable(si, 0, 0, 10)  # the first read learns the share's layout
+    proxy.clear()
+    assert await server.read_mutable(si, 0, MiB, MiB) == data[MiB : 2 * MiB]
+    ops = proxy.counts()
+    assert set(ops) == {"GET"} and ops["GET"] <= 2, ops
     await server.stop()
 
 
@@ -157,6 +201,10 @@ async def test_ten_percent_faults(
         mutable[si] = bytes(content)
     faults = sum(1 for r in proxy.requests if r.fault)
     assert faults > 5, faults
+    # Every PUT (whole objects, multipart parts, mutable chunks, leases) carried a Content-MD5.
+    puts = [r for r in proxy.requests if r.method == "PUT"]
+    assert {r.operation for r in puts} >= {"PUT", "UPLOAD-PART"}
+    assert all("content-md5" in r.headers for r in puts)
     # Downloads under faults too.
     for (si, n), data in immutable.items():
         assert await server.read_immutable(si, n, 0, len(data)) == data  # type: ignore[arg-type]
