@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-import tahoe_cloud.backends.s3 as s3_package
 from tests.s3.conftest import make_client, new_bucket_name
 from tests.s3.moto import MotoServer
 from tests.support.stock_client import CloudNode, StockClient
@@ -29,21 +28,21 @@ REPO = Path(__file__).resolve().parents[2]
 FAULT_RATE = 0.10
 
 
-def _backend_available() -> bool:
-    return getattr(s3_package.create_backend, "__module__", "") == "tahoe_cloud.backends.s3.config"
-
-
-def configure_s3(node: CloudNode, url: str, bucket: str, prefix: str) -> None:
+def s3_node(base: Path, i: int, url: str, bucket: str) -> CloudNode:
+    """A node made by ``create-node --backend cloud.s3`` (secret on standard input)."""
+    node = CloudNode(
+        base / f"node{i}",
+        nickname=f"s3-{i}",
+        backend="cloud.s3",
+        create_args=[
+            "--s3-bucket", bucket, "--s3-access-key-id", "testing-key-id", "--s3-url", url,
+            "--s3-prefix", f"node{i}",
+        ],
+        stdin=b"testing-secret\n",
+    )  # fmt: skip
     cfg = node.nodedir / "tahoe.cfg"
-    text = cfg.read_text()
-    lines = (
-        f"s3.access_key_id = testing-key-id\ns3.bucket = {bucket}\ns3.url = {url}\n"
-        f"s3.prefix = {prefix}\ns3.request_timeout = 20\n"
-    )
-    cfg.write_text(text.replace("[storage]\n", "[storage]\n" + lines, 1))
-    secret = node.nodedir / "private" / "s3secret"
-    secret.write_text("testing-secret\n")
-    secret.chmod(0o600)
+    cfg.write_text(cfg.read_text() + "s3.request_timeout = 20\n")
+    return node
 
 
 class S3Grid:
@@ -67,8 +66,7 @@ class S3Grid:
         url = f"http://127.0.0.1:{int(self.proxy.stdout.readline())}"
         self.nodes = []
         for i in (1, 2):
-            node = CloudNode(base / f"node{i}", nickname=f"s3-{i}", backend="cloud.s3")
-            configure_s3(node, url, self.bucket, f"node{i}")
+            node = s3_node(base, i, url, self.bucket)
             node.start()
             self.nodes.append(node)
         self.client = StockClient(base / "client", needed=3, happy=2, total=10)
@@ -103,8 +101,6 @@ class S3Grid:
 
 @pytest.fixture(scope="module")
 def grid(tmp_path_factory: pytest.TempPathFactory, moto: MotoServer) -> Iterator[S3Grid]:
-    if not _backend_available():
-        pytest.skip("tahoe_cloud.backends.s3 does not export the cloud.s3 backend yet")
     g = S3Grid(tmp_path_factory.mktemp("s3grid"), moto)
     try:
         yield g

@@ -81,15 +81,24 @@ class Process:
 class CloudNode:
     """A tahoe-cloud storage node: ``create-node`` once, then ``run`` (restartable)."""
 
-    def __init__(self, nodedir: Path, *, nickname: str = "", backend: str = "disk"):
+    def __init__(
+        self,
+        nodedir: Path,
+        *,
+        nickname: str = "",
+        backend: str = "disk",
+        create_args: Sequence[str] = (),
+        stdin: bytes = b"",
+    ):
+        """``create_args``/``stdin``: extra create-node options (e.g. ``--s3-*``) and its input."""
         self.nodedir = nodedir
         self.process: Process | None = None
         self.runs = 0
         if not (nodedir / "tahoe.cfg").exists():
             subprocess.run(
                 [*TAHOE_CLOUD, "create-node", "--nickname", nickname, "--backend", backend,
-                 "--port", str(find_free_port()), str(nodedir)],
-                check=True, capture_output=True, cwd=str(REPO),
+                 "--port", str(find_free_port()), *create_args, str(nodedir)],
+                check=True, capture_output=True, cwd=str(REPO), input=stdin,
             )  # fmt: skip
 
     def announcement(self) -> dict[str, object]:
