@@ -25,7 +25,7 @@ from typing import IO, Any, Protocol, cast
 from attrs import Factory, define, field, frozen
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IPushProducer, IReactorTime
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 from twisted.web import http, server
 from twisted.web.http_headers import Headers
@@ -236,7 +236,11 @@ class AsyncLeaf(Resource):
             request.loseConnection()
 
     def _log_request(self, request: WebRequest, state: _RequestState) -> None:
-        _log.info(
+        # A connected client polls the version about once a second: keep those
+        # out of the info log, or it grows by a line a second per client.
+        routine = request.path == b"/storage/v1/version" and request.code == http.OK
+        _log.emit(
+            LogLevel.debug if routine else LogLevel.info,
             "{method} {path} {code} {duration:.3f}s{note}",
             method=request.method.decode("latin-1"),
             path=request.path.decode("latin-1"),

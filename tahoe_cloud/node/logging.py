@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 from twisted.logger import (
     FilteringLogObserver,
@@ -21,6 +21,7 @@ from twisted.logger import (
     globalLogBeginner,
     textFileLogObserver,
 )
+from twisted.python.logfile import LogFile
 
 LOG_FILENAME = "tahoe-cloud.log"
 
@@ -33,18 +34,29 @@ def _at_least(observer: ILogObserver, level: LogLevel) -> ILogObserver:
     return FilteringLogObserver(observer, [LogLevelFilterPredicate(defaultLogLevel=level)])
 
 
+# Rotate like a long-running daemon should: 10 MB files, the 5 newest kept.
+ROTATE_BYTES = 10_000_000
+ROTATED_FILES_KEPT = 5
+
+
 def observers_for(
     nodedir: Path, stdout: IO[str], level: LogLevel = LogLevel.info
 ) -> tuple[list[ILogObserver], IO[str]]:
-    """Observers writing to ``stdout`` and to the node's log file (appended, created 0644)."""
+    """Observers writing to ``stdout`` and to the node's rotated log file (created 0644)."""
     path = log_file_path(nodedir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    log_file = path.open("a", encoding="utf-8")
+    log_file = LogFile(  # type: ignore[no-untyped-call]  # Twisted leaves it untyped
+        path.name,
+        str(path.parent),
+        rotateLength=ROTATE_BYTES,
+        defaultMode=0o644,
+        maxRotatedFiles=ROTATED_FILES_KEPT,
+    )
     observers = [
         _at_least(textFileLogObserver(stdout), level),
-        _at_least(textFileLogObserver(log_file), level),
+        _at_least(textFileLogObserver(cast(IO[str], log_file)), level),
     ]
-    return observers, log_file
+    return observers, cast(IO[str], log_file)
 
 
 def start_logging(nodedir: Path, stdout: IO[str] | None = None) -> IO[str]:
