@@ -10,10 +10,18 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tahoe_cloud.cli import announcement, check, create_container, create_node, nurl, run
+from tahoe_cloud.cli import (
+    announcement,
+    check,
+    clean,
+    create_container,
+    create_node,
+    nurl,
+    run,
+)
 from tahoe_cloud.errors import TahoeCloudError
 
-_COMMANDS = (create_node, run, check, create_container, nurl, announcement)
+_COMMANDS = (create_node, run, check, create_container, clean, nurl, announcement)
 
 
 def build_parser() -> argparse.ArgumentParser:

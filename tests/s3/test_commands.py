@@ -17,6 +17,7 @@ import pytest_twisted
 
 from tahoe_cloud.cli import main as cli
 from tahoe_cloud.cli.check import check_node
+from tahoe_cloud.cli.clean import clean
 from tahoe_cloud.cli.create_container import create_container
 from tahoe_cloud.errors import ConfigError
 from tests.s3.conftest import new_bucket_name
@@ -186,6 +187,7 @@ async def test_create_container_and_check(
     assert line.startswith(f"OK: bucket {bucket!r} at {moto.url}/{bucket}/ is reachable"), line
     assert "owned by nobody yet" in line
     assert not (nodedir / "storage").exists()  # check writes nothing
+    assert await clean(nodedir) == f"Deleted 0 orphaned object(s) from bucket {bucket!r}."
 
 
 @pytest_twisted.ensureDeferred
@@ -197,6 +199,8 @@ async def test_commands_on_a_disk_node(tmp_path: Path) -> None:
         await create_container(tmp_path / "disk")
     assert e.value.key == "backend"
     assert "create-container applies to the cloud.s3 backend only" in str(e.value)
+    with pytest.raises(ConfigError, match=r"clean applies to the cloud\.s3 backend only"):
+        await clean(tmp_path / "disk")
 
 
 def test_commands_as_processes(
