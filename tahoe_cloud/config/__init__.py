@@ -5,7 +5,12 @@ attribute is the checked [storage] section (``StorageConfig``). See
 docs/configuration.md for every key.
 """
 
-from tahoe_cloud.config.node import NodeConfig, read_node_config, warn_if_exposed
+from tahoe_cloud.config.node import (
+    NodeConfig,
+    read_node_config,
+    read_secret_file,
+    warn_if_exposed,
+)
 from tahoe_cloud.config.storage import ExpirationConfig, StorageConfig
 
 __all__ = [
@@ -13,5 +18,6 @@ __all__ = [
     "NodeConfig",
     "StorageConfig",
     "read_node_config",
+    "read_secret_file",
     "warn_if_exposed",
 ]

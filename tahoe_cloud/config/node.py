@@ -93,6 +93,24 @@ def warn_if_exposed(path: Path, mode: int | None = None) -> bool:
     return True
 
 
+def read_secret_file(path: Path) -> bytes:
+    """The bytes of a file holding a secret, warning (never showing them) if others may read it.
+
+    The one reader of secret files, for ``read_private`` and the node's
+    identity files alike, so every secret file gets the same errors and warning.
+    """
+    try:
+        with path.open("rb") as f:
+            mode = os.fstat(f.fileno()).st_mode
+            raw = f.read()
+    except FileNotFoundError:
+        raise ConfigError(str(path), None, None, "this required file is missing") from None
+    except OSError as e:
+        raise ConfigError(str(path), None, None, f"cannot be read: {e.strerror}") from None
+    warn_if_exposed(path, mode)
+    return raw
+
+
 def _parse_ini(text: str, config_path: Path) -> configparser.RawConfigParser:
     """Parse INI text as upstream does, minus interpolation."""
     parser = configparser.RawConfigParser(strict=False)
@@ -310,17 +328,9 @@ class NodeConfig:
         A file that group or others may access is read, with a warning.
         """
         path = self.private_path(name)
-        try:
-            with path.open("rb") as f:
-                mode = os.fstat(f.fileno()).st_mode
-                raw = f.read()
-        except FileNotFoundError:
-            if required:
-                raise ConfigError(str(path), None, None, "this required file is missing") from None
+        if not required and not path.exists():
             return None
-        except OSError as e:
-            raise ConfigError(str(path), None, None, f"cannot be read: {e.strerror}") from None
-        warn_if_exposed(path, mode)
+        raw = read_secret_file(path)
         try:
             return raw.decode("utf-8").strip()
         except UnicodeDecodeError:

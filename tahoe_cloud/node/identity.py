@@ -29,7 +29,6 @@ import datetime
 import hashlib
 import os
 import secrets
-import stat
 from pathlib import Path
 
 from attrs import field, frozen
@@ -39,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from twisted.logger import Logger
 
+from tahoe_cloud.config.node import read_secret_file
 from tahoe_cloud.errors import ConfigError
 from tahoe_cloud.identifiers import b32decode, b32encode
 
@@ -198,20 +198,7 @@ def write_identity(private_dir: Path, identity: NodeIdentity) -> None:
 
 def read_private_bytes(path: Path) -> bytes:
     """Read a file holding a secret; warn (naming the file, never its content) if others can."""
-    try:
-        with path.open("rb") as f:
-            mode = os.fstat(f.fileno()).st_mode
-            data = f.read()
-    except OSError as e:
-        raise ConfigError(str(path), None, None, f"cannot read: {e.strerror}") from None
-    if mode & 0o077:
-        _log.warn(
-            "{path} holds a secret but group or others may read it (mode {mode}): "
-            "run 'chmod 600 {path}'",
-            path=str(path),
-            mode=f"{stat.S_IMODE(mode):04o}",
-        )
-    return data
+    return read_secret_file(path)
 
 
 def load_private_key(path: Path, data: bytes) -> PrivateKey:
