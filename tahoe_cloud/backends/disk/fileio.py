@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -18,6 +19,7 @@ from twisted.internet.interfaces import IReactorFromThreads
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.threadpool import ThreadPool
 
+from tahoe_cloud.backends.disk.layout import rewrite_temp_path
 from tahoe_cloud.errors import BackendError
 from tahoe_cloud.formats import ContainerFormatError
 
@@ -125,6 +127,30 @@ def replace_atomically(tmp: Path, final: Path) -> None:
     """
     os.replace(tmp, final)
     fsync_dir(final.parent)
+
+
+@contextmanager
+def replacement_file(path: Path) -> Iterator[int]:
+    """A descriptor for a new version of ``path``, swapped in whole when the block ends.
+
+    The new content is staged in ``incoming/rewrites/`` (see ``layout``),
+    fsynced, then renamed over ``path``; if the block raises, the staging file
+    is removed and ``path`` is untouched. After a crash ``path`` holds either
+    its old content or all of the new one.
+    """
+    tmp = rewrite_temp_path(path)
+    out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        yield out
+        os.fsync(out)
+        os.close(out)
+        out = -1
+        replace_atomically(tmp, path)
+    except BaseException:
+        if out >= 0:
+            os.close(out)
+        discard(tmp)
+        raise
 
 
 def discard(path: Path) -> None:

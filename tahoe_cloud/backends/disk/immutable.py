@@ -27,7 +27,6 @@ from zope.interface import implementer
 
 from tahoe_cloud.backends.disk import fileio
 from tahoe_cloud.backends.disk.fileio import IOPool, run_io
-from tahoe_cloud.backends.disk.layout import rewrite_temp_path
 from tahoe_cloud.backends.interfaces import IImmutableShare, IImmutableUpload
 from tahoe_cloud.errors import BackendError, ShareNotFound
 from tahoe_cloud.formats import immutable as fmt
@@ -150,21 +149,10 @@ def write_leases(path: Path, leases: Sequence[Lease]) -> None:
             fileio.write_at(fd, fmt.lease_area_offset(length), area)
             os.fsync(fd)
             return
-        tmp = rewrite_temp_path(path)
-        out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
+        with fileio.replacement_file(path) as out:
             fileio.write_at(out, 0, fmt.pack_header(header.version, length, len(leases)))
             fileio.copy_range(fd, out, fmt.DATA_OFFSET, fmt.DATA_OFFSET, length)
             fileio.write_at(out, fmt.lease_area_offset(length), area)
-            os.fsync(out)
-            os.close(out)
-            out = -1
-            fileio.replace_atomically(tmp, path)
-        except BaseException:
-            if out >= 0:
-                os.close(out)
-            fileio.discard(tmp)
-            raise
     finally:
         os.close(fd)
 

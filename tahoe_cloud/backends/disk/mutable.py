@@ -27,7 +27,6 @@ from zope.interface import implementer
 
 from tahoe_cloud.backends.disk import fileio
 from tahoe_cloud.backends.disk.fileio import IOPool, run_io
-from tahoe_cloud.backends.disk.layout import rewrite_temp_path
 from tahoe_cloud.backends.interfaces import IMutableShare
 from tahoe_cloud.errors import ShareNotFound, ShareTooLarge
 from tahoe_cloud.formats import ContainerFormatError
@@ -76,10 +75,8 @@ def _write_container(
     to the new length, then ``writes`` applied in order (clipped to it).
     """
     length = header.data_length
-    tmp = rewrite_temp_path(path)
-    out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        extra_at = fmt.DATA_OFFSET + length
+    extra_at = fmt.DATA_OFFSET + length
+    with fileio.replacement_file(path) as out:
         fileio.write_at(
             out,
             0,
@@ -102,15 +99,6 @@ def _write_container(
             if piece:
                 fileio.write_at(out, fmt.DATA_OFFSET + vector.offset, piece)
         fileio.write_at(out, extra_at, extra_block)
-        os.fsync(out)
-        os.close(out)
-        out = -1
-        fileio.replace_atomically(tmp, path)
-    except BaseException:
-        if out >= 0:
-            os.close(out)
-        fileio.discard(tmp)
-        raise
 
 
 def write_share(
