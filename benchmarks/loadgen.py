@@ -190,9 +190,15 @@ class Connection:
         _, data = self.request("GET", f"/{kind}/{si}/{share}", None, headers, (206, 204))
         return data
 
-    def upload(self, si: str, secrets: Secrets, size: int, piece: bytes) -> None:
-        """One share (number 0) of ``size`` bytes, as the stock uploader sends it."""
-        self.list_shares(si)
+    def upload(
+        self, si: str, secrets: Secrets, size: int, piece: bytes, query: bool = True
+    ) -> None:
+        """One share (number 0) of ``size`` bytes, as the stock uploader sends it.
+
+        ``query=False`` leaves out the shares query the stock client sends first.
+        """
+        if query:
+            self.list_shares(si)
         if self.allocate(si, secrets, [0], size) != {0}:
             raise ProtocolError("share 0 was not allocated")
         offset, status = 0, 200
@@ -203,12 +209,25 @@ class Connection:
         if status != 201:
             raise ProtocolError("upload did not complete")
 
-    def download(self, si: str, size: int, latencies: list[float] | None = None) -> int:
-        """Read share 0 in 1 MiB ranges, then probe past its end like the downloader."""
-        if 0 not in self.list_shares(si):
+    def download(
+        self,
+        si: str,
+        size: int,
+        latencies: list[float] | None = None,
+        deadline: float = 0.0,
+        query: bool = True,
+    ) -> int:
+        """Read share 0 in 1 MiB ranges, then probe past its end like the downloader.
+
+        With a ``deadline`` (``time.monotonic()``), stop early once it passed;
+        returns the bytes read.
+        """
+        if query and 0 not in self.list_shares(si):
             raise ProtocolError("share 0 missing")
         got = 0
         while got < size:
+            if deadline and time.monotonic() > deadline:
+                return got
             start = time.perf_counter()
             data = self.read(si, 0, got, min(PIECE, size - got))
             if latencies is not None:

@@ -43,6 +43,7 @@ FULL: dict[str, Any] = {
     "e2e_size": 20_000_000,
     "startup_shares": 100_000,
     "cost_file": 1_000_000,
+    "read_bound": 20.0,
 }
 QUICK: dict[str, Any] = {
     "sizes": [64 * 1024, MiB + 1],
@@ -55,6 +56,7 @@ QUICK: dict[str, Any] = {
     "e2e_size": 0,
     "startup_shares": 200,
     "cost_file": 1_000_000,
+    "read_bound": 5.0,
 }
 
 
@@ -68,7 +70,8 @@ def suite(server: Server, p: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"throughput": []}
     for size in p["sizes"]:
         for conc in p["concurrency"]:
-            r = workloads.throughput(nurl, meter, size, conc, max(p["min_bytes"], size * conc))
+            total = max(p["min_bytes"], size * conc)
+            r = workloads.throughput(nurl, meter, size, conc, total, p["read_bound"])
             log(
                 f"  {server.name}: {size // 1024} KiB x{conc}: up {r['up_MBps']:.0f} MB/s, "
                 f"down {r['down_MBps']:.0f} MB/s"
@@ -108,16 +111,8 @@ def ceiling(moto_url: str, bucket: str, p: dict[str, Any]) -> list[dict[str, Any
     for size in p["sizes"]:
         for conc in p["concurrency"]:
             count = max(conc, math.ceil(max(p["min_bytes"], size * conc) / size))
-            put, get = raw_put_get(moto_url, bucket, size, count, conc, body)
-            rows.append(
-                {
-                    "size": size,
-                    "concurrency": conc,
-                    "count": count,
-                    "up_MBps": size * count / put / 1e6,
-                    "down_MBps": size * count / get / 1e6,
-                }
-            )
+            rates = raw_put_get(moto_url, bucket, size, count, conc, body, p["read_bound"])
+            rows.append({"size": size, "concurrency": conc, "count": count, **rates})
     return rows
 
 
@@ -136,6 +131,10 @@ def s3_requests(base: Path, moto_url: str, bucket: str, p: dict[str, Any]) -> di
         },
     )
     ops: list[dict[str, Any]] = []
+
+    def take() -> dict[str, int]:
+        return dict(proxy.take())
+
     try:
         server.start()
         ops.append({"operation": "start (version answered)", "counts": dict(proxy.take())})
@@ -146,19 +145,18 @@ def s3_requests(base: Path, moto_url: str, bucket: str, p: dict[str, Any]) -> di
             ("1 MiB", MiB),
             ("16 MiB", 16 * MiB),
             ("40 MiB (multipart)", 40 * MiB),
-            ("128 MiB (multipart)", 128 * MiB),
         ]
         for label, size in sizes:
             si = new_storage_index()
             proxy.take()
-            conn.upload(si, Secrets.random(), size, workloads.PIECE)
-            ops.append({"operation": f"upload {label}", "size": size, "counts": dict(proxy.take())})
             conn.list_shares(si)
-            ops.append({"operation": f"shares query {label}", "counts": dict(proxy.take())})
-            conn.download(si, size)
-            ops.append(
-                {"operation": f"download {label}", "size": size, "counts": dict(proxy.take())}
-            )
+            ops.append({"operation": f"shares query (none stored) {label}", "counts": take()})
+            conn.upload(si, Secrets.random(), size, workloads.PIECE, query=False)
+            ops.append({"operation": f"upload {label}", "size": size, "counts": take()})
+            conn.list_shares(si)
+            ops.append({"operation": f"shares query {label}", "counts": take()})
+            conn.download(si, size, query=False)
+            ops.append({"operation": f"download {label}", "size": size, "counts": take()})
         si, secrets = new_storage_index(), Secrets.random()
         conn.read_test_write(si, secrets, None, b"d" * 8192)
         ops.append({"operation": "mutable create (8 KiB)", "counts": dict(proxy.take())})
@@ -173,9 +171,13 @@ def s3_requests(base: Path, moto_url: str, bucket: str, p: dict[str, Any]) -> di
     for op in ops:
         op["cost"] = cost(Counter(op["counts"]))
     by = {op["operation"]: op for op in ops}
-    # A 1 MB file, 3-of-10: 10 shares uploaded (one per server); a read asks the 10
-    # servers which shares they hold and downloads 3 of them.
-    store = 10 * by["upload cost-file share"]["cost"]
+    # A 1 MB file, 3-of-10: 10 shares uploaded (one per server, each after the
+    # client's shares query); a read asks the 10 servers which shares they hold
+    # and downloads 3 of them.
+    store = 10 * (
+        by["shares query (none stored) cost-file share"]["cost"]
+        + by["upload cost-file share"]["cost"]
+    )
     read = (
         10 * by["shares query cost-file share"]["cost"] + 3 * by["download cost-file share"]["cost"]
     )

@@ -31,6 +31,7 @@ WRITE_OPS = {
     "CompleteMultipartUpload",
     "ListObjectsV2",
     "ListMultipartUploads",
+    "ListParts",
     "DeleteObjects",
 }
 READ_OPS = {"GetObject", "HeadObject"}
@@ -60,8 +61,14 @@ def create_bucket(url: str, bucket: str) -> None:
 
 
 def raw_put_get(
-    url: str, bucket: str, size: int, count: int, concurrency: int, body: bytes
-) -> tuple[float, float]:
+    url: str,
+    bucket: str,
+    size: int,
+    count: int,
+    concurrency: int,
+    body: bytes,
+    max_ranged_seconds: float = 30.0,
+) -> dict[str, float]:
     """PUT ``count`` objects of ``size`` bytes, then GET them; return (put, get) seconds."""
     client = s3_client(url, concurrency)
     data = memoryview(body)[:size]
@@ -83,8 +90,27 @@ def raw_put_get(
         start = time.monotonic()
         list(pool.map(get, keys))
         got = time.monotonic() - start
+        deadline = time.monotonic() + max_ranged_seconds
+
+        def get_ranges(key: str) -> int:
+            """The storage protocol's read pattern: 1 MiB ranged GETs."""
+            n = 0
+            while n < size and time.monotonic() < deadline:
+                end = min(size, n + 1024 * 1024) - 1
+                stream = client.get_object(Bucket=bucket, Key=key, Range=f"bytes={n}-{end}")
+                n += len(stream["Body"].read())
+            return n
+
+        start = time.monotonic()
+        ranged = sum(pool.map(get_ranges, keys))
+        ranged_seconds = time.monotonic() - start
         list(pool.map(lambda k: client.delete_object(Bucket=bucket, Key=k), keys))
-    return put, got
+    moved = size * count
+    return {
+        "up_MBps": moved / put / 1e6,
+        "down_MBps": moved / got / 1e6,
+        "ranged_down_MBps": ranged / ranged_seconds / 1e6,
+    }
 
 
 def classify(method: str, target: str) -> str:
@@ -98,9 +124,11 @@ def classify(method: str, target: str) -> str:
             return "CompleteMultipartUpload"
         return "DeleteObjects" if "delete" in query else "POST"
     if method == "GET":
-        if "list-type" in query or "prefix" in query:
-            return "ListObjectsV2"
-        return "ListMultipartUploads" if "uploads" in query else "GetObject"
+        if "uploads" in query:
+            return "ListMultipartUploads"
+        if "uploadId" in query:
+            return "ListParts"
+        return "ListObjectsV2" if "list-type" in query or "prefix" in query else "GetObject"
     if method == "HEAD":
         return "HeadObject"
     if method == "DELETE":

@@ -210,27 +210,21 @@ class CloudServer(Server):
         self.name = f"tahoe-cloud {backend}"
         self.nodedir = nodedir
         if not (nodedir / "tahoe.cfg").exists():
-            subprocess.run(
-                [
-                    *TAHOE_CLOUD,
-                    "create-node",
-                    "--backend",
-                    backend,
-                    "--port",
-                    str(free_port()),
-                    str(nodedir),
-                ],
-                check=True,
+            argv = [*TAHOE_CLOUD, "create-node", "--backend", backend]
+            argv += ["--port", str(free_port()), str(nodedir)]
+            options: list[str] = []
+            for key, value in (s3 or {}).items():
+                if key != "secret":
+                    options += [f"--s3-{key.replace('_', '-')}", value]
+            done = subprocess.run(
+                argv[:-1] + options + argv[-1:],
+                input=(s3 or {}).get("secret", ""),
                 capture_output=True,
+                text=True,
                 cwd=str(REPO),
             )
-            if s3 is not None:
-                cfg = nodedir / "tahoe.cfg"
-                lines = "".join(f"s3.{k} = {v}\n" for k, v in s3.items() if k != "secret")
-                cfg.write_text(cfg.read_text().replace("[storage]\n", "[storage]\n" + lines, 1))
-                secret = nodedir / "private" / "s3secret"
-                secret.write_text(s3["secret"] + "\n")
-                secret.chmod(0o600)
+            if done.returncode != 0:
+                raise RuntimeError(f"tahoe-cloud create-node failed: {done.stderr.strip()}")
         done = subprocess.run(
             [*TAHOE_CLOUD, "nurl", str(nodedir)],
             check=True,

@@ -39,9 +39,18 @@ class Measured:
 
 
 def throughput(
-    nurl: Nurl, meter: ProcessMeter, size: int, concurrency: int, total_bytes: int
+    nurl: Nurl,
+    meter: ProcessMeter,
+    size: int,
+    concurrency: int,
+    total_bytes: int,
+    max_read_seconds: float = 0.0,
 ) -> dict[str, Any]:
-    """Upload then download ``count`` shares of ``size`` bytes, ``concurrency`` at a time."""
+    """Upload then download ``count`` shares of ``size`` bytes, ``concurrency`` at a time.
+
+    With ``max_read_seconds``, downloads stop after that long and the rate is
+    over the bytes read by then (bounds slow servers' runs).
+    """
     count = max(concurrency, math.ceil(total_bytes / size))
     files = [(new_storage_index(), Secrets.random()) for _ in range(count)]
     pool = Pool(nurl, concurrency)
@@ -49,19 +58,22 @@ def throughput(
         with Measured(meter) as up:
             pool.run([lambda c, f=f: c.upload(f[0], f[1], size, PIECE) for f in files])
         with Measured(meter) as down:
-            pool.run([lambda c, f=f: c.download(f[0], size) for f in files])
+            deadline = time.monotonic() + max_read_seconds if max_read_seconds else 0.0
+            read = pool.run([lambda c, f=f: c.download(f[0], size, None, deadline) for f in files])
     finally:
         pool.close()
     moved = count * size
+    got = sum(int(n) for n in read)  # type: ignore[call-overload]
     return {
         "size": size,
         "concurrency": concurrency,
         "count": count,
         "bytes": moved,
+        "down_bytes": got,
         "up_MBps": moved / up.seconds / 1e6,
-        "down_MBps": moved / down.seconds / 1e6,
+        "down_MBps": got / down.seconds / 1e6,
         "up_cpu_per_GiB": up.cpu * GiB / moved,
-        "down_cpu_per_GiB": down.cpu * GiB / moved,
+        "down_cpu_per_GiB": down.cpu * GiB / got,
         "up_seconds": up.seconds,
         "down_seconds": down.seconds,
     }
