@@ -1,4 +1,4 @@
-"""Fixtures for the S3 tests: moto servers (session-scoped) and a fresh bucket per test."""
+"""Fixtures for the S3 tests: a fresh bucket per test (moto itself: tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -13,21 +13,9 @@ from tahoe_cloud.backends.s3.addressing import BucketAddress, Endpoint
 from tahoe_cloud.backends.s3.client import S3Client
 from tahoe_cloud.backends.s3.retry import RetryPolicy
 from tahoe_cloud.backends.s3.signing import Credentials, Signer
-from tests.s3.moto import MotoServer, run_moto
+from tests.s3.moto import MotoServer
 
 FAST_RETRIES = RetryPolicy(max_attempts=4, max_total_time=5.0, base_delay=0.01, max_delay=0.05)
-
-
-@pytest.fixture(scope="session")
-def moto() -> Iterator[MotoServer]:
-    with run_moto() as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def moto_auth() -> Iterator[MotoServer]:
-    with run_moto(auth=True) as server:
-        yield server
 
 
 def make_client(

@@ -1,0 +1,128 @@
+"""A small grid for the stock-client tests: two tahoe-cloud nodes and one stock client.
+
+The same grid is built for every backend the interop suite covers, so one set
+of tests speaks for all of them:
+
+- ``disk``: two nodes with the default disk backend;
+- ``cloud.s3``: two nodes made by ``create-node --backend cloud.s3`` (secret on
+  standard input), storing in moto through a fault-injecting proxy that fails
+  10% of S3 requests (503 SlowDown, 500, resets before and after S3 applied
+  the request, slow answers). The proxy runs as its own process, because the
+  tests' own reactor is blocked while the stock client works.
+
+The client encodes 3-of-10 with happiness 2, so every upload is spread over
+both nodes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest_twisted
+from twisted.internet import defer
+
+from tests.s3.conftest import make_client, new_bucket_name
+from tests.s3.moto import MotoServer
+from tests.support.stock_client import REPO, CloudNode, StockClient
+
+ALIAS = "interop"
+S3_FAULT_RATE = 0.10
+
+
+class Grid:
+    """Two started nodes and a connected stock client; ``stored`` remembers every upload."""
+
+    def __init__(self, base: Path, backend: str, nodes: list[CloudNode]) -> None:
+        self.base = base
+        self.backend = backend
+        self.nodes = nodes
+        for node in self.nodes:
+            node.start()
+        self.client = StockClient(base / "client", needed=3, happy=2, total=10)
+        self.client.set_servers(node.announcement() for node in self.nodes)
+        self.client.start()
+        self.client.tahoe("create-alias", ALIAS)
+        # Everything stored by the tests, read back again after the restart.
+        self.stored: dict[str, bytes] = {}
+
+    def put(self, data: bytes, *extra: str) -> str:
+        path = self.base / f"upload-{hashlib.sha256(data).hexdigest()[:16]}"
+        path.write_bytes(data)
+        cap = self.client.tahoe("put", *extra, str(path)).strip().splitlines()[-1]
+        self.stored[cap] = data
+        return cap
+
+    def get(self, cap: str) -> bytes:
+        out = self.base / "download"
+        self.client.tahoe("get", cap, str(out))
+        return out.read_bytes()
+
+    def stop(self) -> None:
+        self.client.stop()
+        for node in self.nodes:
+            if node.process is not None and node.process.running():
+                node.stop()
+
+
+def disk_grid(base: Path) -> Grid:
+    nodes = [CloudNode(base / f"node{i}", nickname=f"disk{i}") for i in (1, 2)]
+    return Grid(base, "disk", nodes)
+
+
+class S3Grid(Grid):
+    """The grid on cloud.s3, behind the fault-injecting proxy."""
+
+    def __init__(self, base: Path, moto: MotoServer) -> None:
+        bucket = new_bucket_name()
+        client = make_client(moto, bucket)
+        pytest_twisted.blockon(defer.Deferred.fromCoroutine(client.create_bucket()))
+        pytest_twisted.blockon(defer.Deferred.fromCoroutine(client.close()))
+        self.proxy = subprocess.Popen(
+            [sys.executable, "-m", "tests.s3.run_proxy", moto.url, str(S3_FAULT_RATE), "5"],
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proxy.stdout is not None
+        url = f"http://127.0.0.1:{int(self.proxy.stdout.readline())}"
+        self.proxy_summary: dict[str, object] = {}
+        try:
+            nodes = [self._node(base, i, url, bucket) for i in (1, 2)]
+            super().__init__(base, "cloud.s3", nodes)
+        except BaseException:
+            self._stop_proxy()
+            raise
+
+    @staticmethod
+    def _node(base: Path, i: int, url: str, bucket: str) -> CloudNode:
+        node = CloudNode(
+            base / f"node{i}",
+            nickname=f"s3-{i}",
+            backend="cloud.s3",
+            create_args=[
+                "--s3-bucket", bucket, "--s3-access-key-id", "testing-key-id", "--s3-url", url,
+                "--s3-prefix", f"node{i}",
+            ],
+            stdin=b"testing-secret\n",
+        )  # fmt: skip
+        cfg = node.nodedir / "tahoe.cfg"
+        cfg.write_text(cfg.read_text() + "s3.request_timeout = 20\n")
+        return node
+
+    def _stop_proxy(self) -> None:
+        assert self.proxy.stdin is not None and self.proxy.stdout is not None
+        self.proxy.stdin.close()
+        summary = self.proxy.stdout.readline()
+        self.proxy.wait(timeout=30)
+        self.proxy_summary = json.loads(summary) if summary else {}
+
+    def stop(self) -> None:
+        try:
+            super().stop()
+        finally:
+            self._stop_proxy()
