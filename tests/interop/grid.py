@@ -22,10 +22,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest_twisted
-from twisted.internet import defer
+import boto3
 
-from tests.s3.conftest import make_client, new_bucket_name
+from tests.s3.conftest import new_bucket_name
 from tests.s3.moto import MotoServer
 from tests.support.stock_client import REPO, CloudNode, StockClient
 
@@ -73,14 +72,42 @@ def disk_grid(base: Path) -> Grid:
     return Grid(base, "disk", nodes)
 
 
+def new_s3_bucket(moto: MotoServer) -> str:
+    """Create a fresh bucket on ``moto`` and return its name."""
+    bucket = new_bucket_name()
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto.url,
+        region_name="us-east-1",
+        aws_access_key_id=moto.access_key_id,
+        aws_secret_access_key=moto.secret_access_key,
+    )
+    s3.create_bucket(Bucket=bucket)
+    return bucket
+
+
+def s3_node(nodedir: Path, url: str, bucket: str, *, prefix: str) -> CloudNode:
+    """A node made by ``create-node --backend cloud.s3``, its secret given on standard input."""
+    node = CloudNode(
+        nodedir,
+        nickname=f"s3-{nodedir.name}",
+        backend="cloud.s3",
+        create_args=[
+            "--s3-bucket", bucket, "--s3-access-key-id", "testing-key-id", "--s3-url", url,
+            "--s3-prefix", prefix,
+        ],
+        stdin=b"testing-secret\n",
+    )  # fmt: skip
+    cfg = node.nodedir / "tahoe.cfg"
+    cfg.write_text(cfg.read_text() + "s3.request_timeout = 20\n")
+    return node
+
+
 class S3Grid(Grid):
     """The grid on cloud.s3, behind the fault-injecting proxy."""
 
     def __init__(self, base: Path, moto: MotoServer) -> None:
-        bucket = new_bucket_name()
-        client = make_client(moto, bucket)
-        pytest_twisted.blockon(defer.Deferred.fromCoroutine(client.create_bucket()))
-        pytest_twisted.blockon(defer.Deferred.fromCoroutine(client.close()))
+        bucket = new_s3_bucket(moto)
         self.proxy = subprocess.Popen(
             [sys.executable, "-m", "tests.s3.run_proxy", moto.url, str(S3_FAULT_RATE), "5"],
             cwd=REPO,
@@ -92,27 +119,11 @@ class S3Grid(Grid):
         url = f"http://127.0.0.1:{int(self.proxy.stdout.readline())}"
         self.proxy_summary: dict[str, object] = {}
         try:
-            nodes = [self._node(base, i, url, bucket) for i in (1, 2)]
+            nodes = [s3_node(base / f"node{i}", url, bucket, prefix=f"node{i}") for i in (1, 2)]
             super().__init__(base, "cloud.s3", nodes)
         except BaseException:
             self._stop_proxy()
             raise
-
-    @staticmethod
-    def _node(base: Path, i: int, url: str, bucket: str) -> CloudNode:
-        node = CloudNode(
-            base / f"node{i}",
-            nickname=f"s3-{i}",
-            backend="cloud.s3",
-            create_args=[
-                "--s3-bucket", bucket, "--s3-access-key-id", "testing-key-id", "--s3-url", url,
-                "--s3-prefix", f"node{i}",
-            ],
-            stdin=b"testing-secret\n",
-        )  # fmt: skip
-        cfg = node.nodedir / "tahoe.cfg"
-        cfg.write_text(cfg.read_text() + "s3.request_timeout = 20\n")
-        return node
 
     def _stop_proxy(self) -> None:
         assert self.proxy.stdin is not None and self.proxy.stdout is not None

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tahoe_cloud.cli.create_node import find_free_port
+from tests.interop.grid import new_s3_bucket, s3_node
 from tests.support.stock_client import CloudNode
 from tests.support.upstream import upstream_venv
 
@@ -24,9 +25,15 @@ pytestmark = [pytest.mark.upstream, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("backend", ["memory", "disk"])
-def test_upstream_istorageserver_mixins_pass(tmp_path: Path, backend: str) -> None:
-    node = CloudNode(tmp_path / "node", backend=backend)
+@pytest.mark.parametrize("backend", ["memory", "disk", "cloud.s3"])
+def test_upstream_istorageserver_mixins_pass(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    if backend == "cloud.s3":
+        moto = request.getfixturevalue("moto")
+        node = s3_node(tmp_path / "node", moto.url, new_s3_bucket(moto), prefix="mixins/")
+    else:
+        node = CloudNode(tmp_path / "node", backend=backend)
     lease_port = find_free_port()
     with (node.nodedir / "tahoe.cfg").open("a") as cfg:
         cfg.write(
