@@ -23,6 +23,7 @@ from twisted.web.client import (
     RequestTransmissionFailed,
     ResponseFailed,
     ResponseNeverReceived,
+    _HTTP11ClientFactory,
 )
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IResponse
@@ -31,6 +32,20 @@ from tahoe_cloud.backends.s3.errors import S3ConnectionError
 
 DEFAULT_MAX_IN_FLIGHT = 16
 DEFAULT_TIMEOUT = 60.0
+
+
+class _QuietClientFactory(_HTTP11ClientFactory):
+    """Twisted's client factory without its "Starting/Stopping factory" log lines.
+
+    The pool makes one factory per new connection to S3, so a busy node would
+    log two lines for every connection it opens.
+    """
+
+    noisy = False
+
+
+class _QuietConnectionPool(HTTPConnectionPool):
+    _factory = _QuietClientFactory
 
 
 @frozen(repr=False)
@@ -66,7 +81,7 @@ class Transport:
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         self._reactor = reactor
-        self._pool = HTTPConnectionPool(reactor, persistent=True)  # type: ignore[no-untyped-call]
+        self._pool = _QuietConnectionPool(reactor, persistent=True)  # type: ignore[no-untyped-call]
         self._pool.maxPersistentPerHost = max_in_flight
         self._pool.retryAutomatically = False  # the retry layer decides, and re-signs
         self._semaphore = defer.DeferredSemaphore(max_in_flight)
