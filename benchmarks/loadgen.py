@@ -278,8 +278,11 @@ class Pool:
 
     def run(self, jobs: Sequence[Callable[[Connection], object]]) -> list[object]:
         """Run every job, ``concurrency`` at a time; raise the first error."""
-        futures = [self._executor.submit(lambda j=job: j(self.connection())) for job in jobs]
+        futures = [self._executor.submit(self._call, job) for job in jobs]
         return [f.result() for f in futures]
+
+    def _call(self, job: Callable[[Connection], object]) -> object:
+        return job(self.connection())
 
     def run_for(
         self, job: Callable[[Connection, int], object], max_count: int, max_seconds: float

@@ -56,20 +56,16 @@ def _targets(r: dict[str, Any]) -> list[str]:
     s = r["servers"]
     d, u, c = s["disk"], s["upstream"], s["s3"]
 
-    def total(server: dict[str, Any], way: str, key: str) -> float:
+    def cpu_per_gib(server: dict[str, Any], way: str) -> float:
+        """Server CPU seconds per GiB over every throughput run (weighted by bytes moved)."""
         rows = server["throughput"]
-        moved = sum(x["bytes"] for x in rows)
-        if key == "cpu":
-            return sum(x[f"{way}_cpu_per_GiB"] * x["bytes"] for x in rows) / moved
-        return sum(
-            x[f"{way}_MBps"]
-            for x in rows
-            if x["concurrency"] == max(y["concurrency"] for y in rows)
-        ) / sum(1 for x in rows if x["concurrency"] == max(y["concurrency"] for y in rows))
+        key = "bytes" if way == "up" else "down_bytes"
+        moved = sum(float(x[key]) for x in rows)
+        return float(sum(float(x[f"{way}_cpu_per_GiB"]) * x[key] for x in rows) / moved)
 
     out = ["| target | measured | verdict |", "|---|---|---|"]
     for way in ("up", "down"):
-        a, b = total(d, way, "cpu"), total(u, way, "cpu")
+        a, b = cpu_per_gib(d, way), cpu_per_gib(u, way)
         out.append(
             f"| server CPU per GiB {way}loaded <= 2/3 of upstream's | {a:.2f} vs {b:.2f} s/GiB "
             f"({_ratio(a, b)}) | {_verdict(a <= b * 2 / 3)} |"

@@ -38,7 +38,7 @@ READ_OPS = {"GetObject", "HeadObject"}
 
 
 def s3_client(url: str, concurrency: int) -> Any:
-    import boto3
+    import boto3  # type: ignore[import-untyped]
     from botocore.config import Config
 
     return boto3.client(
@@ -148,6 +148,7 @@ class CountingProxy:
 
     def __init__(self, target_url: str):
         target = urlsplit(target_url)
+        host = target.hostname or "127.0.0.1"
         self.counts: Counter[str] = Counter()
         lock = threading.Lock()
         proxy = self
@@ -172,7 +173,7 @@ class CountingProxy:
                 body = self._body()
                 with lock:
                     proxy.counts[classify(self.command, self.path)] += 1
-                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=120)
+                conn = http.client.HTTPConnection(host, target.port, timeout=120)
                 headers = {
                     k: v
                     for k, v in self.headers.items()

@@ -272,9 +272,8 @@ class UpstreamServer(Server):
             self.nodedir.parent / f"{self.nodedir.name}.log",
         )
         furl = self.nodedir / "private" / "storage.furl"
-        wait_for(
-            lambda: furl.exists() or not self.process.running(), 120, "upstream's storage.furl"
-        )  # type: ignore[union-attr]
+        process = self.process
+        wait_for(lambda: furl.exists() or not process.running(), 120, "upstream's storage.furl")
         if not self.nurl:
             done = subprocess.run(
                 [*TAHOE_CLOUD, "nurl", str(self.nodedir)],

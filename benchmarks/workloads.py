@@ -38,6 +38,14 @@ class Measured:
         self.cpu = self.meter.cpu_seconds() - self.cpu0
 
 
+def _uploader(si: str, secrets: Secrets, size: int) -> Callable[[Connection], object]:
+    return lambda conn: conn.upload(si, secrets, size, PIECE)
+
+
+def _downloader(si: str, size: int, deadline: float) -> Callable[[Connection], object]:
+    return lambda conn: conn.download(si, size, None, deadline)
+
+
 def throughput(
     nurl: Nurl,
     meter: ProcessMeter,
@@ -56,14 +64,14 @@ def throughput(
     pool = Pool(nurl, concurrency)
     try:
         with Measured(meter) as up:
-            pool.run([lambda c, f=f: c.upload(f[0], f[1], size, PIECE) for f in files])
+            pool.run([_uploader(si, secrets, size) for si, secrets in files])
         with Measured(meter) as down:
             deadline = time.monotonic() + max_read_seconds if max_read_seconds else 0.0
-            read = pool.run([lambda c, f=f: c.download(f[0], size, None, deadline) for f in files])
+            read = pool.run([_downloader(si, size, deadline) for si, _ in files])
     finally:
         pool.close()
     moved = count * size
-    got = sum(int(n) for n in read)  # type: ignore[call-overload]
+    got = sum(n for n in read if isinstance(n, int))
     return {
         "size": size,
         "concurrency": concurrency,
@@ -160,7 +168,7 @@ def peak_memory(nurl: Nurl, meter: ProcessMeter, size: int, concurrency: int) ->
     meter.start_peak()
     try:
         with Measured(meter) as m:
-            pool.run([lambda c, f=f: c.upload(f[0], f[1], size, PIECE) for f in files])
+            pool.run([_uploader(si, secrets, size) for si, secrets in files])
     finally:
         peak = meter.stop_peak()
         pool.close()
