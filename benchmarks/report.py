@@ -144,10 +144,12 @@ def _targets(r: dict[str, Any]) -> list[str]:
             f"| start-up does not grow with shares stored (disk) | {e['start_seconds']:.2f} s empty, "
             f"{f['start_seconds']:.2f} s with {f['shares']:,} | {_verdict(grow)} |"
         )
-        grow = f["p99_ms"] <= max(2 * e["p99_ms"], e["p99_ms"] + 2)
+        # The median: a p99 of a few hundred requests on a shared machine is noise.
+        grow = f["p50_ms"] <= max(1.5 * e["p50_ms"], e["p50_ms"] + 0.5)
         out.append(
-            f"| version latency does not grow with shares stored (disk) | p99 {e['p99_ms']:.1f} ms "
-            f"empty, {f['p99_ms']:.1f} ms with {f['shares']:,} | {_verdict(grow)} |"
+            f"| version latency does not grow with shares stored (disk; median) | "
+            f"p50 {e['p50_ms']:.2f} ms empty, {f['p50_ms']:.2f} ms with {f['shares']:,} "
+            f"(p99 {e['p99_ms']:.1f} / {f['p99_ms']:.1f} ms) | {_verdict(grow)} |"
         )
     return out
 
@@ -453,6 +455,10 @@ def _analysis(targets: list[str]) -> list[str]:
 
 
 NOTES = [
+    "- The machine is shared: `load_at_start` and `load_at_end` above are the 1-minute load "
+    "averages when the run began and ended (the run itself adds about 2). Figures that "
+    "depend on the load generator (throughput, operations per second, latency) move by "
+    "tens of percent between runs; the server CPU figures move less.",
     "- Start-up time is from spawning the server process to its first answered version request.",
     "- cloud.s3 start-up does not list the bucket (unless `s3.clean_at_start`), so share count does not "
     "enter it; it is not measured with 100,000 objects here because putting them into moto alone would "

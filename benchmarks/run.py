@@ -206,7 +206,7 @@ def startup(server: Server, shares: int) -> dict[str, Any]:
             out[label] = {
                 "shares": count,
                 "start_seconds": start_seconds,
-                **workloads.version_latency(Nurl.parse(server.nurl), 200),
+                **workloads.version_latency(Nurl.parse(server.nurl), 500),
             }
         finally:
             server.stop()
@@ -270,7 +270,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--keep", type=Path, help="work directory to keep (default: a temporary one)"
     )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="measure nothing: rewrite the report from the figures saved next to it (.json)",
+    )
     args = parser.parse_args(argv)
+    if args.report_only:
+        report.write(json.loads(args.out.with_suffix(".json").read_text()), args.out)
+        return 0
     p = QUICK if args.quick else FULL
     base = args.keep or Path(tempfile.mkdtemp(prefix="tahoe-cloud-bench-"))
     base.mkdir(parents=True, exist_ok=True)
@@ -339,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.keep is None:
             shutil.rmtree(base, ignore_errors=True)
     results["wall_seconds"] = time.monotonic() - started
+    results["machine"]["load_at_end"] = Path("/proc/loadavg").read_text().split()[0]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=1))
     report.write(results, args.out)
