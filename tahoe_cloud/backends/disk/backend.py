@@ -103,7 +103,7 @@ class DiskBackend:
             raise
 
     async def stop(self) -> None:
-        # ThreadPool.stop() joins its threads after queued work is done; the
+        # IOPool.stop() joins its threads after queued work is done; the
         # work items are single file operations, so this wait is short.
         if self._shutdown_trigger is not None:
             self._reactor.removeSystemEventTrigger(self._shutdown_trigger)  # type: ignore[attr-defined]
