@@ -181,6 +181,14 @@ def _plots(r: dict[str, Any], out_dir: Path) -> list[str]:
                 width,
                 label=name,
             )
+        if way == "down":
+            ax.plot(
+                [i + 3 * width for i in range(len(rows))],
+                [x["ranged_down_MBps"] for x in r["ceiling"]],
+                "k_",
+                markersize=14,
+                label="raw S3, 1 MiB ranged GETs",
+            )
         ax.bar(
             [i + 3 * width for i in range(len(rows))],
             [x[f"{way}_MBps"] for x in r["ceiling"]],
@@ -362,7 +370,11 @@ ANALYSIS = [
         "py-spy of 64 MiB downloads at concurrency 8: the samples are in the TLS write path "
         "(TLSMemoryBIOProtocol._flushSendBIO, Connection.send, FileDescriptor.doWrite and "
         "untilConcludes: Twisted sends at most 128 KiB per reactor turn) and the pooled 1 MiB "
-        "file reads; tahoe-cloud's own routing and range code is a few percent. Both servers "
+        "file reads; tahoe-cloud's own routing and range code is a few percent. strace -c "
+        "showed most of the server's system time in futex calls (67 per 1 MiB share): the "
+        "hand-offs to the disk backend's I/O threads, which upstream (synchronous) does not "
+        "make; twisted's ThreadPool was replaced by a leaner pool, which cut the system CPU "
+        "per share by more than half. Both servers "
         "use the same Twisted + pyOpenSSL stack for this, so their CPU per GiB is about the "
         "same; two thirds of upstream's would need another TLS path (kernel TLS with "
         "sendfile, or fewer, larger TLS writes in Twisted). Not attempted here.",
@@ -399,11 +411,15 @@ ANALYSIS = [
         "share holds its old or its new contents), then rewrites the lease area with another "
         "fsync, and makes about nine thread-pool round trips (list, open, write enabler, test "
         "read, read vector, size, write, read leases, write leases). Upstream writes in place "
-        "on the reactor thread without fsync. py-spy shows the thread hand-offs and file "
+        "on the reactor thread without fsync. strace -c of the server during writes: futex "
+        "calls (hand-offs and GIL switches between the reactor and the I/O threads, which run "
+        "Python code such as container parsing) take most of the system time, then three "
+        "fsyncs, about fifteen file opens and fifteen preads per write. py-spy shows the "
+        "thread hand-offs and file "
         "system calls, not Python code, as the cost: the server's system CPU per write was "
         "about three times upstream's, and a trial with fsync disabled did not raise the rate. "
-        "What would: doing one read-test-write's file operations in one pool call "
-        "(a disk-backend change, left to that backend's owner).",
+        "What would: doing one read-test-write's file operations in one pool call with the "
+        "share file opened once (a disk-backend restructuring, not done in this work).",
     ),
     (
         "cloud.s3 upload throughput",
