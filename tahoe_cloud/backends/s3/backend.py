@@ -59,8 +59,9 @@ DEFAULT_CHUNK_SIZE = 1024 * 1024
 DEFAULT_MULTIPART_THRESHOLD = 32 * 1024 * 1024
 DEFAULT_PART_SIZE = 16 * 1024 * 1024
 DEFAULT_PARALLEL_PARTS = 4
-# Bodies of PUTs and parts held in memory at once, across all uploads: with
-# the defaults at most 8 x 32 MiB, however many clients publish together.
+# Share bodies (single PUTs and parts) being sent at once, across all uploads,
+# however many clients publish together. Each is streamed from its spool file
+# (a few hundred KiB in memory), so this bounds sockets and S3 load, not memory.
 DEFAULT_PUBLISH_BUFFERS = 8
 CACHE_ENTRIES = 10_000
 # collect_orphans leaves younger objects alone: a write in progress may own them.
@@ -122,7 +123,7 @@ class S3Backend:
         self.multipart_threshold = multipart_threshold
         self.part_size = part_size
         self.parallel_parts = parallel_parts
-        self.buffers = defer.DeferredSemaphore(publish_buffers)
+        self.upload_slots = defer.DeferredSemaphore(publish_buffers)
         self.maximum_mutable_share_size = maximum_mutable_share_size
         self._clock = clock
         self._sizes: _LRU[tuple[StorageIndex, int], int] = _LRU(CACHE_ENTRIES)

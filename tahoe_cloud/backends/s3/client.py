@@ -17,7 +17,7 @@ from tahoe_cloud.backends.s3.addressing import BucketAddress
 from tahoe_cloud.backends.s3.errors import S3Error, parse_error
 from tahoe_cloud.backends.s3.retry import Retrier, RetryPolicy
 from tahoe_cloud.backends.s3.signing import Signer
-from tahoe_cloud.backends.s3.transport import HTTPResponse, Transport
+from tahoe_cloud.backends.s3.transport import Body, FileSlice, HTTPResponse, Transport
 
 S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 
@@ -56,17 +56,25 @@ class S3Client:
         *,
         query: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
-        body: bytes = b"",
+        body: Body = b"",
+        payload_hash: str | None = None,
         ok: tuple[int, ...] = (200,),
         retrier: Retrier | None = None,
     ) -> HTTPResponse:
         """Send ``method`` on ``key`` (or the bucket) until it succeeds or fails for good.
 
         Answers with a status in ``ok`` are returned; anything else raises
-        ``S3Error`` (after retries for the transient ones).
+        ``S3Error`` (after retries for the transient ones). A ``FileSlice``
+        body is streamed from its file on every attempt; its SHA-256 is
+        ``payload_hash`` when the caller knows it, else computed from the
+        file in pieces (off the reactor) when the signature needs it.
         """
         url = self.address.url(key, query)
-        payload_hash = await self.signer.payload_hash(url, body)
+        if isinstance(body, FileSlice):
+            if payload_hash is None or not self.signer.needs_payload_hash(url):
+                payload_hash = await self.signer.file_payload_hash(url, body)
+        else:
+            payload_hash = await self.signer.payload_hash(url, body)
         log_key = key or None
 
         async def attempt() -> HTTPResponse:

@@ -12,12 +12,14 @@ aborted (and any the crash left behind are aborted at the next start).
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
 import tempfile
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING
 
+from attrs import frozen
 from twisted.internet import defer
 from twisted.internet.threads import deferToThread
 from zope.interface import implementer
@@ -25,7 +27,8 @@ from zope.interface import implementer
 from tahoe_cloud.backends.interfaces import IImmutableShare, IImmutableUpload, ShareKind
 from tahoe_cloud.backends.s3 import multipart as mp
 from tahoe_cloud.backends.s3.errors import S3Error, to_backend_error
-from tahoe_cloud.backends.s3.objects import get_object, head_object, put_object
+from tahoe_cloud.backends.s3.objects import get_object, head_object, put_file_slice
+from tahoe_cloud.backends.s3.transport import FileSlice
 from tahoe_cloud.errors import BackendError, ShareNotFound
 from tahoe_cloud.identifiers import StorageIndex
 from tahoe_cloud.leases import Lease
@@ -35,21 +38,104 @@ if TYPE_CHECKING:
     from tahoe_cloud.backends.s3.shareset import S3ShareSet
 
 
-def _digests(data: bytes) -> str:
-    """Content-MD5 of ``data`` (computed in a worker thread for large bodies)."""
-    return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode("ascii")
+# Writes at least this large are spooled and hashed in a worker thread.
+THREAD_WRITE_THRESHOLD = 64 * 1024
+# The spool is read back in pieces of this size when it must be hashed again.
+REHASH_PIECE = 1024 * 1024
 
 
-def _file_md5(f: IO[bytes], size: int) -> str:
-    """Content-MD5 of the first ``size`` bytes of ``f``, read in 8 MiB pieces."""
-    digest = hashlib.md5(usedforsecurity=False)
-    for offset in range(0, size, 8 * 1024 * 1024):
-        digest.update(os.pread(f.fileno(), min(8 * 1024 * 1024, size - offset), offset))
-    return base64.b64encode(digest.digest()).decode("ascii")
+def _b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode("ascii")
+
+
+@frozen
+class PartDigest:
+    """What the request for one body (a single PUT or one part) must say about it."""
+
+    offset: int
+    length: int
+    md5: str  # base64, for Content-MD5
+    sha256: str | None  # hex, for the SigV4 payload hash; None when not signed
+
+
+class _Digests:
+    """MD5 of the whole share and of each body (single PUT or part), fed as bytes arrive.
+
+    The spool is then published without being read back to hash it: the
+    bytes are hashed once, on their way in. Only bytes arriving in order
+    can be hashed this way (the stock client writes in order); after an
+    out-of-order write ``complete`` is False and ``rehash`` reads the spool.
+    """
+
+    def __init__(self, size: int, part_size: int, *, sha256: bool) -> None:
+        self.size = size
+        self.part_size = part_size
+        self.pos = 0
+        self.parts: list[PartDigest] = []
+        self._sha = sha256
+        # With more than one body the whole share needs an MD5 of its own.
+        self._whole = hashlib.md5(usedforsecurity=False) if part_size < size else None
+        self._part_md5 = hashlib.md5(usedforsecurity=False)
+        self._part_sha = hashlib.sha256() if sha256 else None
+        self._part_start = 0
+        if size == 0:
+            self._end_part()
+
+    @property
+    def complete(self) -> bool:
+        return self.pos == self.size
+
+    @property
+    def whole_md5(self) -> str:
+        if self._whole is None:
+            return self.parts[0].md5  # one body: its MD5 is the whole share's
+        return _b64(self._whole.digest())
+
+    def _end_part(self) -> None:
+        sha = None if self._part_sha is None else self._part_sha.hexdigest()
+        length = self.pos - self._part_start
+        self.parts.append(PartDigest(self._part_start, length, _b64(self._part_md5.digest()), sha))
+        self._part_start = self.pos
+        self._part_md5 = hashlib.md5(usedforsecurity=False)
+        self._part_sha = hashlib.sha256() if self._sha else None
+
+    def feed(self, offset: int, data: bytes) -> None:
+        """Hash ``data`` written at ``offset`` if it continues what was hashed so far."""
+        if offset != self.pos or not data:
+            if offset + len(data) > self.pos and data:
+                self.pos = -1  # a gap: hashing in order is no longer possible
+            return
+        view = memoryview(data)
+        while view:
+            take = min(len(view), self._part_start + self.part_size - self.pos)
+            piece = view[:take]
+            if self._whole is not None:
+                self._whole.update(piece)
+            self._part_md5.update(piece)
+            if self._part_sha is not None:
+                self._part_sha.update(piece)
+            self.pos += take
+            view = view[take:]
+            if self.pos == self._part_start + self.part_size or self.pos == self.size:
+                self._end_part()
+
+    def rehash(self, f: IO[bytes]) -> _Digests:
+        """The same digests computed from the spool file (after out-of-order writes)."""
+        fresh = _Digests(self.size, self.part_size, sha256=self._sha)
+        for offset in range(0, self.size, REHASH_PIECE):
+            fresh.feed(offset, os.pread(f.fileno(), min(REHASH_PIECE, self.size - offset), offset))
+        if not fresh.complete:
+            raise BackendError("the upload spool file is shorter than the share")
+        return fresh
 
 
 def _read_at(f: IO[bytes], offset: int, size: int) -> bytes:
     return os.pread(f.fileno(), size, offset)
+
+
+def _write_at(f: IO[bytes], digests: _Digests, offset: int, data: bytes) -> None:
+    os.pwrite(f.fileno(), data, offset)
+    digests.feed(offset, data)
 
 
 @implementer(IImmutableUpload)
@@ -61,12 +147,28 @@ class S3ImmutableUpload:
         self._backend: S3Backend = shareset.backend
         self.share_number = share_number
         self.allocated_size = allocated_size
+        backend = self._backend
+        self._multipart = allocated_size > backend.multipart_threshold
+        if self._multipart:
+            part_size = max(mp.MIN_PART_SIZE, -(-allocated_size // mp.MAX_PARTS))
+            part_size = max(part_size, backend.part_size)
+        else:
+            part_size = allocated_size
+        key = backend.keys.immutable(shareset.storage_index, share_number)
+        self._key = key
+        self._digests = _Digests(
+            allocated_size,
+            part_size,
+            sha256=backend.client.signer.needs_payload_hash(backend.client.address.url(key)),
+        )
+        # A spool write running in a worker thread: the file is not closed under it.
+        self._busy: defer.Deferred[None] | None = None
         try:
             self._file: IO[bytes] | None = tempfile.TemporaryFile(
-                dir=self._backend.spool_dir, prefix=f"{shareset.storage_index.text}-{share_number}-"
+                dir=backend.spool_dir, prefix=f"{shareset.storage_index.text}-{share_number}-"
             )
         except OSError as e:
-            spool = self._backend.spool_dir
+            spool = backend.spool_dir
             raise BackendError(
                 f"cannot create an upload spool file in {spool}: {e.strerror}"
             ) from None
@@ -80,7 +182,16 @@ class S3ImmutableUpload:
     async def write(self, offset: int, data: bytes) -> None:
         f = self._spool()
         try:
-            os.pwrite(f.fileno(), data, offset)
+            if len(data) < THREAD_WRITE_THRESHOLD:
+                _write_at(f, self._digests, offset, data)
+                return
+            # Writing and hashing a large piece happen off the reactor thread
+            # (hashlib and pwrite release the GIL).
+            self._busy = deferToThread(_write_at, f, self._digests, offset, data)
+            try:
+                await self._busy
+            finally:
+                self._busy = None
         except OSError as e:
             raise BackendError(f"cannot write the upload spool file: {e.strerror}") from None
 
@@ -91,18 +202,24 @@ class S3ImmutableUpload:
             return b""
         return _read_at(f, offset, end - offset)
 
+    async def _final_digests(self, f: IO[bytes]) -> _Digests:
+        if self._digests.complete:
+            return self._digests
+        digests: _Digests = await deferToThread(self._digests.rehash, f)
+        return digests
+
     async def publish(self, leases: Sequence[Lease]) -> None:
         f = self._spool()
         si = self._shareset.storage_index
-        key = self._backend.keys.immutable(si, self.share_number)
-        # Leases first: a lease without its share is harmless (ignored, pruned
-        # later); a share without its lease must never be visible.
-        await self._shareset.set_leases_of(self.share_number, leases)
+        digests = await self._final_digests(f)
         try:
-            if self.allocated_size <= self._backend.multipart_threshold:
-                await self._put_single(f, key)
+            if self._multipart:
+                await self._put_multipart(f, digests, leases)
             else:
-                await self._put_multipart(f, key)
+                # Leases first: a lease without its share is harmless (ignored,
+                # pruned later); a share without its lease must never be visible.
+                await self._shareset.set_leases_of(self.share_number, leases)
+                await self._put_single(f, digests.parts[0])
         except S3Error as e:
             raise to_backend_error(e) from None
         self._published = True
@@ -110,43 +227,57 @@ class S3ImmutableUpload:
         self._shareset.note_published(self.share_number, ShareKind.IMMUTABLE)
         self._close()
 
-    async def _put_single(self, f: IO[bytes], key: str) -> None:
-        buffers = self._backend.buffers
-        await buffers.acquire()
+    async def _put_single(self, f: IO[bytes], part: PartDigest) -> None:
+        slots = self._backend.upload_slots
+        await slots.acquire()
         try:
-            body: bytes = await deferToThread(_read_at, f, 0, self.allocated_size)
-            if len(body) != self.allocated_size:
-                raise BackendError("the upload spool file is shorter than the share")
-            md5: str = await deferToThread(_digests, body)
-            await put_object(self._backend.client, key, body, md5=md5)
+            body = FileSlice(f, 0, self.allocated_size)
+            await put_file_slice(
+                self._backend.client, self._key, body, md5=part.md5, sha256=part.sha256
+            )
         finally:
-            buffers.release()
+            slots.release()
 
-    async def _put_multipart(self, f: IO[bytes], key: str) -> None:
+    async def _put_multipart(
+        self, f: IO[bytes], digests: _Digests, leases: Sequence[Lease]
+    ) -> None:
+        """Parts go up while the leases are written; the share appears only at completion.
+
+        ``CompleteMultipartUpload`` is sent only once the lease object holds
+        the share's lease, so the order "leases, then the visible share" is
+        kept while the slow part (the parts) overlaps the lease write.
+        """
         client = self._backend.client
-        part_size = max(mp.MIN_PART_SIZE, -(-self.allocated_size // mp.MAX_PARTS))
-        part_size = max(part_size, self._backend.part_size)
-        whole_md5: str = await deferToThread(_file_md5, f, self.allocated_size)
-        upload_id = await mp.create_multipart_upload(client, key, md5=whole_md5)
+        key = self._key
+        leases_written = defer.Deferred.fromCoroutine(
+            self._shareset.set_leases_of(self.share_number, leases)
+        )
+        try:
+            upload_id = await mp.create_multipart_upload(client, key, md5=digests.whole_md5)
+        except BaseException:
+            await _settle(leases_written)
+            raise
         limit = defer.DeferredSemaphore(self._backend.parallel_parts)
+        slots = self._backend.upload_slots
 
-        async def send(number: int, offset: int) -> str:
+        async def send(number: int, part: PartDigest) -> str:
             await limit.acquire()
-            await self._backend.buffers.acquire()
+            await slots.acquire()
             try:
-                size = min(part_size, self.allocated_size - offset)
-                body: bytes = await deferToThread(_read_at, f, offset, size)
-                md5: str = await deferToThread(_digests, body)
-                return await mp.upload_part(client, key, upload_id, number, body, md5=md5)
+                body = FileSlice(f, part.offset, part.length)
+                return await mp.upload_part(
+                    client, key, upload_id, number, body, md5=part.md5, sha256=part.sha256
+                )
             finally:
-                self._backend.buffers.release()
+                slots.release()
                 limit.release()
 
         parts: list[defer.Deferred[str]] = []
         try:
-            for i, offset in enumerate(range(0, self.allocated_size, part_size)):
-                parts.append(defer.Deferred.fromCoroutine(send(i + 1, offset)))
+            for i, part in enumerate(digests.parts):
+                parts.append(defer.Deferred.fromCoroutine(send(i + 1, part)))
             etags = await defer.gatherResults(parts, consumeErrors=True)
+            await leases_written
             try:
                 await mp.complete_multipart_upload(client, key, upload_id, etags)
             except S3Error as e:
@@ -158,6 +289,7 @@ class S3ImmutableUpload:
             failure: BaseException = e.subFailure.value if isinstance(e, defer.FirstError) else e  # type: ignore[assignment]
             for d in parts:
                 d.cancel()
+            await _settle(leases_written)
             try:
                 await mp.abort_multipart_upload(client, key, upload_id)
             except S3Error:
@@ -170,7 +302,16 @@ class S3ImmutableUpload:
             self._file = None
 
     async def abort(self) -> None:
+        if self._busy is not None:
+            await _settle(self._busy)
         self._close()
+
+
+async def _settle(d: defer.Deferred[object] | defer.Deferred[None]) -> None:
+    """Wait for ``d`` to finish, whatever its outcome (clean-up paths)."""
+    # The caller is already failing or aborting: this outcome adds nothing.
+    with contextlib.suppress(Exception):
+        await d
 
 
 @implementer(IImmutableShare)

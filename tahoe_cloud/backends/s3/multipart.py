@@ -15,6 +15,7 @@ from attrs import frozen
 from tahoe_cloud.backends.s3.client import S3_NS, S3Client, parse_xml
 from tahoe_cloud.backends.s3.errors import S3Error
 from tahoe_cloud.backends.s3.objects import MD5_META, content_md5
+from tahoe_cloud.backends.s3.transport import Body, FileSlice
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PARTS = 10_000
@@ -50,18 +51,27 @@ async def upload_part(
     key: str,
     upload_id: str,
     part_number: int,
-    body: bytes,
+    body: Body,
     *,
     md5: str | None = None,
+    sha256: str | None = None,
 ) -> str:
-    """Upload part ``part_number`` (1-based) with its Content-MD5; return its ETag."""
+    """Upload part ``part_number`` (1-based) with its Content-MD5; return its ETag.
+
+    A ``FileSlice`` body is streamed from its file and needs ``md5``.
+    """
+    if md5 is None:
+        if isinstance(body, FileSlice):
+            raise ValueError("a part streamed from a file needs its MD5")
+        md5 = content_md5(body)
     response = await client.call(
         "UploadPart",
         "PUT",
         key,
         query={"partNumber": str(part_number), "uploadId": upload_id},
-        headers={"Content-MD5": md5 or content_md5(body)},
+        headers={"Content-MD5": md5},
         body=body,
+        payload_hash=sha256,
     )
     return response.header("etag") or ""
 

@@ -12,6 +12,7 @@ from twisted.internet.threads import deferToThread
 
 from tahoe_cloud.backends.s3.client import S3_NS, S3Client, parse_xml
 from tahoe_cloud.backends.s3.errors import S3Error
+from tahoe_cloud.backends.s3.transport import FileSlice
 
 # DeleteObjects takes at most this many keys per request.
 DELETE_BATCH = 1000
@@ -74,6 +75,28 @@ async def put_object(
         if current.body != body:
             raise
         return current.etag
+    return response.header("etag") or ""
+
+
+async def put_file_slice(
+    client: S3Client,
+    key: str,
+    body: FileSlice,
+    *,
+    md5: str,
+    sha256: str | None = None,
+    content_type: str = "application/octet-stream",
+) -> str:
+    """Store a body streamed from a file at ``key`` (unconditionally); return the new ETag.
+
+    ``md5`` (base64) is the body's Content-MD5, computed by the caller as the
+    bytes were spooled; ``sha256`` (hex) its payload hash if known. Memory
+    stays bounded whatever the size: the bytes go from the file to the socket.
+    """
+    headers = {"Content-MD5": md5, "Content-Type": content_type, MD5_META: md5}
+    response = await client.call(
+        "PutObject", "PUT", key, headers=headers, body=body, payload_hash=sha256
+    )
     return response.header("etag") or ""
 
 

@@ -28,9 +28,13 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 from twisted.internet.threads import deferToThread
 
+from tahoe_cloud.backends.s3.transport import FileSlice
+
 # Bodies at least this large are hashed in a worker thread: hashing costs
 # about a millisecond per MiB, which the reactor should not spend.
 THREAD_HASH_THRESHOLD = 256 * 1024
+# Bodies streamed from a file are hashed in pieces of this size.
+HASH_PIECE = 1024 * 1024
 
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -82,6 +86,14 @@ def _sha256_hex(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
+def _sha256_of_slice(body: FileSlice) -> str:
+    digest = hashlib.sha256()
+    reader = body.reader()
+    while piece := reader.read(HASH_PIECE):
+        digest.update(piece)
+    return digest.hexdigest()
+
+
 class Signer:
     """Signs S3 requests for one set of credentials and one region."""
 
@@ -116,16 +128,32 @@ class Signer:
         """The time to sign with: the local clock corrected by the known offset."""
         return datetime.datetime.fromtimestamp(self._clock() + self.clock_offset, datetime.UTC)
 
+    def needs_payload_hash(self, url: str) -> bool:
+        """Whether a request to ``url`` must carry its body's SHA-256 (not ``UNSIGNED-PAYLOAD``)."""
+        return not (self._unsigned_payload and url.startswith("https://"))
+
     async def payload_hash(self, url: str, body: bytes) -> str:
         """The ``X-Amz-Content-SHA256`` value for ``body``; large bodies hashed in a thread."""
         if not body:
             return EMPTY_SHA256
-        if self._unsigned_payload and url.startswith("https://"):
+        if not self.needs_payload_hash(url):
             return UNSIGNED_PAYLOAD
         if len(body) >= self._thread_hash_threshold:
             digest = await deferToThread(_sha256_hex, body)
             return str(digest)
         return _sha256_hex(body)
+
+    async def file_payload_hash(self, url: str, body: FileSlice) -> str:
+        """The ``X-Amz-Content-SHA256`` value for a body streamed from a file.
+
+        Read in pieces in a worker thread, so neither memory nor the reactor
+        pays for the body's size; not read at all for ``UNSIGNED-PAYLOAD``.
+        """
+        if not body.length:
+            return EMPTY_SHA256
+        if not self.needs_payload_hash(url):
+            return UNSIGNED_PAYLOAD
+        return str(await deferToThread(_sha256_of_slice, body))
 
     def sign_with_hash(
         self, method: str, url: str, headers: Mapping[str, str], payload_hash: str

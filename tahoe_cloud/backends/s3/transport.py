@@ -10,8 +10,9 @@ exchange, body included. Failures to connect or to finish in time become
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from typing import Any
+from typing import IO, Any
 
 import treq
 from attrs import frozen
@@ -19,7 +20,9 @@ from twisted.internet import defer
 from twisted.internet.error import ConnectError, ConnectionClosed, DNSLookupError, TimeoutError
 from twisted.python.failure import Failure
 from twisted.web.client import (
+    FileBodyProducer,
     HTTPConnectionPool,
+    RequestGenerationFailed,
     RequestTransmissionFailed,
     ResponseFailed,
     ResponseNeverReceived,
@@ -32,6 +35,61 @@ from tahoe_cloud.backends.s3.errors import S3ConnectionError
 
 DEFAULT_MAX_IN_FLIGHT = 16
 DEFAULT_TIMEOUT = 60.0
+# A body streamed from a file is read and sent this many bytes at a time; with
+# the transport's own buffer (paused at 64 KiB) that is all a request holds.
+STREAM_CHUNK = 256 * 1024
+
+
+@frozen
+class FileSlice:
+    """``length`` bytes of an open file from ``offset``: a request body sent without loading it.
+
+    Each attempt reads the bytes afresh (a retry re-sends exactly the same
+    bytes), in ``STREAM_CHUNK`` pieces, as fast as the connection takes them.
+    """
+
+    file: IO[bytes]
+    offset: int
+    length: int
+
+    def __len__(self) -> int:
+        return self.length
+
+    def reader(self) -> _SliceReader:
+        return _SliceReader(self)
+
+
+class _SliceReader:
+    """The file-like view ``FileBodyProducer`` reads: ``pread`` within the slice, no shared seek."""
+
+    def __init__(self, part: FileSlice) -> None:
+        self._part = part
+        self._pos = 0
+
+    def read(self, size: int = -1) -> bytes:
+        left = self._part.length - self._pos
+        size = left if size < 0 else min(size, left)
+        if size <= 0:
+            return b""
+        data = os.pread(self._part.file.fileno(), size, self._part.offset + self._pos)
+        if not data:
+            raise OSError("the file is shorter than the request body")
+        self._pos += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: self._part.length}[whence]
+        self._pos = base + offset
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def close(self) -> None:
+        """The file belongs to the caller (it may be sent again): nothing to close."""
+
+
+Body = bytes | FileSlice
 
 
 class _QuietClientFactory(_HTTP11ClientFactory):
@@ -89,7 +147,7 @@ class Transport:
         self.max_in_flight = max_in_flight
 
     async def request(
-        self, operation: str, method: str, url: str, headers: Mapping[str, str], body: bytes
+        self, operation: str, method: str, url: str, headers: Mapping[str, str], body: Body
     ) -> HTTPResponse:
         """Send one request and read the whole answer; raise ``S3ConnectionError`` on failure."""
         await self._semaphore.acquire()
@@ -99,16 +157,22 @@ class Transport:
             self._semaphore.release()
 
     async def _request(
-        self, operation: str, method: str, url: str, headers: Mapping[str, str], body: bytes
+        self, operation: str, method: str, url: str, headers: Mapping[str, str], body: Body
     ) -> HTTPResponse:
         twisted_headers = Headers(
             {k.encode("latin-1"): [v.encode("latin-1")] for k, v in headers.items()}
         )
+        data: bytes | FileBodyProducer | None
+        if isinstance(body, FileSlice):
+            # Streamed: read from the file while sending, never held whole.
+            data = FileBodyProducer(body.reader(), readSize=STREAM_CHUNK)  # type: ignore[no-untyped-call]
+        else:
+            data = body if body or method in ("PUT", "POST") else None
         d = treq.request(
             method,
             url.encode("ascii"),  # bytes: treq must not re-normalise what was signed
             headers=twisted_headers,
-            data=body if body or method in ("PUT", "POST") else None,
+            data=data,
             pool=self._pool,
             reactor=self._reactor,
             persistent=True,
@@ -124,6 +188,9 @@ class Transport:
             raise S3ConnectionError(operation, f"no answer within {self.timeout:g} s") from None
         except (ConnectError, DNSLookupError, TimeoutError) as e:
             raise S3ConnectionError(operation, f"cannot connect ({e.__class__.__name__})") from None
+        except RequestGenerationFailed:
+            # The body could not be read from its file (retried: re-read from the start).
+            raise S3ConnectionError(operation, "cannot read the request body") from None
         except (
             ResponseFailed,
             ResponseNeverReceived,

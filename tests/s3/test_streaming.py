@@ -1,0 +1,125 @@
+"""Publishing streams share bodies from the spool; their digests are hashed on the way in.
+
+Checks the digests computed as bytes arrive against hashlib (in order, across
+part boundaries, and after out-of-order writes, which fall back to reading
+the spool), that a streamed body is re-read whole on every attempt, and that
+shares written out of order publish intact, single PUT and multipart.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import itertools
+import os
+import random
+from pathlib import Path
+
+import pytest
+import pytest_twisted
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twisted.internet.task import Clock
+
+from tahoe_cloud.backends.s3 import multipart as mp
+from tahoe_cloud.backends.s3.immutable import _Digests
+from tahoe_cloud.backends.s3.transport import FileSlice
+from tahoe_cloud.server.server import StorageServer
+from tests.conformance.support import NODEID, START_TIME, lease_secrets, new_si
+from tests.s3.conftest import make_client, new_bucket_name
+from tests.s3.makers import make_backend
+from tests.s3.moto import MotoServer
+
+MiB = 1024 * 1024
+
+
+def _md5(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    size=st.integers(0, 5000),
+    part_size=st.integers(1, 1200),
+    cuts=st.lists(st.integers(0, 5000), max_size=12),
+)
+def test_digests_fed_in_order_match_hashlib(size: int, part_size: int, cuts: list[int]) -> None:
+    data = random.Random(size).randbytes(size)
+    part_size = min(part_size, size) or 1
+    d = _Digests(size, part_size, sha256=True)
+    bounds = sorted({0, size, *(c for c in cuts if c < size)})
+    for begin, end in itertools.pairwise(bounds):
+        d.feed(begin, data[begin:end])
+    assert d.complete
+    expected = [(o, data[o : o + part_size]) for o in range(0, size, part_size)] or [(0, b"")]
+    assert [(p.offset, p.length) for p in d.parts] == [(o, len(b)) for o, b in expected]
+    assert [p.md5 for p in d.parts] == [_md5(b) for _, b in expected]
+    assert [p.sha256 for p in d.parts] == [hashlib.sha256(b).hexdigest() for _, b in expected]
+    assert d.whole_md5 == _md5(data)
+
+
+def test_out_of_order_writes_fall_back_to_the_spool(tmp_path: Path) -> None:
+    data = os.urandom(10_000)
+    d = _Digests(len(data), 4096, sha256=False)
+    d.feed(5000, data[5000:])
+    d.feed(0, data[:5000])
+    assert not d.complete
+    with (tmp_path / "spool").open("w+b") as f:
+        f.write(data)
+        f.flush()
+        fresh = d.rehash(f)
+    assert fresh.complete and fresh.whole_md5 == _md5(data)
+    assert [p.md5 for p in fresh.parts] == [_md5(data[o : o + 4096]) for o in (0, 4096, 8192)]
+    assert all(p.sha256 is None for p in fresh.parts)
+
+
+def test_a_file_slice_is_read_afresh_each_time(tmp_path: Path) -> None:
+    with (tmp_path / "f").open("w+b") as f:
+        f.write(b"0123456789" * 100)
+        f.flush()
+        part = FileSlice(f, 95, 20)
+        for _ in range(2):  # a retry reads the same bytes again
+            reader = part.reader()
+            assert reader.seek(0, 2) == 20 and reader.tell() == 20
+            reader.seek(0)
+            assert reader.read(7) + reader.read(100) + reader.read(5) == b"56789012345678901234"
+        short = FileSlice(f, 990, 20).reader()
+        assert short.read(30) == b"0123456789"
+        with pytest.raises(OSError, match="shorter"):
+            short.read(30)
+
+
+@pytest_twisted.ensureDeferred
+@pytest.mark.parametrize("size", [3 * MiB + 5, 12 * MiB + 17])
+async def test_shares_written_out_of_order_publish_intact(
+    moto: MotoServer, tmp_path: Path, size: int
+) -> None:
+    bucket = new_bucket_name()
+    client = make_client(moto, bucket)
+    await client.create_bucket()
+    backend = make_backend(
+        client, tmp_path, multipart_threshold=6 * MiB, part_size=mp.MIN_PART_SIZE
+    )
+    clock = Clock()
+    clock.advance(START_TIME)
+    server = StorageServer(backend, nodeid=NODEID, clock=clock)
+    await server.start()
+    try:
+        si, secret, data = new_si(), os.urandom(20), os.urandom(size)
+        await server.allocate_buckets(
+            si,
+            lease=lease_secrets(),
+            upload_secret=secret,
+            share_numbers=frozenset({0}),
+            allocated_size=size,
+        )
+        pieces = list(range(0, size, MiB))
+        random.Random(size).shuffle(pieces)
+        for offset in pieces:
+            chunk = data[offset : offset + MiB]
+            await server.write_immutable(si, 0, upload_secret=secret, offset=offset, data=chunk)
+        assert (await server.read_immutable(si, 0, 0, size)) == data
+        multipart = client.request_counts.get("UploadPart", 0)
+        assert multipart == (0 if size < 6 * MiB else 3)
+    finally:
+        await server.stop()
