@@ -56,7 +56,10 @@ class IOPool:
         if not self._running:
             self._running = True
             self._threads = [
-                threading.Thread(target=self._work, name=f"tahoe-cloud-disk-{i}")
+                # Daemon threads: a process that ends without stop() must not hang
+                # at exit; every write is staged and renamed, so being cut off is
+                # no worse than a crash.
+                threading.Thread(target=self._work, name=f"tahoe-cloud-disk-{i}", daemon=True)
                 for i in range(self._max_threads)
             ]
             for thread in self._threads:
