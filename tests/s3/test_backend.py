@@ -19,6 +19,7 @@ from tahoe_cloud.backends.s3.keys import KeyLayout
 from tahoe_cloud.backends.s3.listing import list_all
 from tahoe_cloud.backends.s3.objects import put_object
 from tahoe_cloud.errors import BackendError, ShareNotFound
+from tahoe_cloud.leases import Lease
 from tahoe_cloud.server import messages as m
 from tahoe_cloud.server.messages import ReadVector, WriteVector
 from tahoe_cloud.server.server import StorageServer
@@ -136,8 +137,9 @@ async def test_request_budgets(node: Node) -> None:
                 si, 0, upload_secret=secret, offset=off, data=data[off : off + 1024 * 1024]
             )
         )
-    # Writes are spooled; publish = lease GET + lease PUT + share PUT.
-    assert node.counts() == {"GetObject": 1, "PutObject": 2}
+    # Writes are spooled; publish = lease PUT (create-only: the allocate's
+    # listing was empty, so no GET) + share PUT.
+    assert node.counts() == {"PutObject": 2}
     await node.server.abort_immutable(si, 1, upload_secret=secret)
     # The client learns the shares, then reads: 1 MiB range = 1 GET, no LIST, no HEAD.
     assert (await node.server.list_immutable_shares(si)) == {0}
@@ -153,6 +155,30 @@ async def test_request_budgets(node: Node) -> None:
     node.reset()
     await node.server.add_or_renew_lease(si, lease_secrets())
     assert node.counts() == {"ListObjectsV2": 1, "GetObject": 1, "PutObject": 1}
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_leftover_lease_object_is_read_and_kept(node: Node) -> None:
+    """A lease object without shares (a crash mid-publish) refuses the create-only PUT."""
+    si = new_si()
+    # A lease object for share 5, as a crash after its lease write would leave.
+    orphan = Lease(
+        owner_num=0,
+        renew_secret=os.urandom(32),
+        cancel_secret=os.urandom(32),
+        expiration=START_TIME + 1000,
+        nodeid=NODEID,
+    )
+    await node.backend.get_shareset(si).set_leases_of(5, [orphan])
+    node.reset()
+    await upload_share(node.server, si, 0, b"y" * 100)
+    counts = node.counts()
+    assert counts["PutObject"] == 3 and counts["GetObject"] >= 1  # 412, read, redone, share
+    leases = await node.server.get_leases(si)
+    assert sorted(leases) == [0] and len(leases[0]) == 1
+    # The leftover entries are still there for collect_orphans, not silently lost.
+    stored = await node.backend.get_shareset(si)._load_leases()
+    assert sorted(stored[1]) == [0, 5]
 
 
 @pytest_twisted.ensureDeferred
@@ -421,3 +447,41 @@ async def test_advisory_and_missing_share(node: Node) -> None:
     with pytest.raises(ShareNotFound):
         await node.backend.get_shareset(si).open_mutable(4)
     _ = ReadVector
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_empty_listing_is_remembered_only_until_a_write(node: Node) -> None:
+    si = new_si()
+    secret = os.urandom(20)
+    await node.server.allocate_buckets(
+        si,
+        lease=lease_secrets(),
+        upload_secret=secret,
+        share_numbers=frozenset({0}),
+        allocated_size=10,
+    )
+    await node.server.write_immutable(si, 0, upload_secret=secret, offset=0, data=b"z" * 10)
+    node.reset()
+    assert await node.server.list_immutable_shares(si) == {0}
+    assert node.counts() == {"ListObjectsV2": 1}
+
+
+def test_empty_listing_memory_rules(tmp_path: Path) -> None:
+    now = [1000.0]
+    backend = make_backend(object(), tmp_path, clock=lambda: now[0])  # type: ignore[arg-type]
+    a, b = new_si(), new_si()
+    # A write that began while the LIST was out makes its answer unusable.
+    stamp = backend.write_stamp()
+    backend.note_write(a)
+    backend.note_empty(a, stamp)
+    assert not backend.known_empty(a)
+    # Otherwise remembered once, for a short time only.
+    backend.note_empty(b, backend.write_stamp())
+    assert backend.known_empty(b) and not backend.known_empty(b)
+    backend.note_empty(b, backend.write_stamp())
+    now[0] += 31
+    assert not backend.known_empty(b)
+    # A write after the listing forgets it.
+    backend.note_empty(a, backend.write_stamp())
+    backend.note_write(a)
+    assert not backend.known_empty(a)

@@ -81,7 +81,8 @@ async def test_request_budgets_at_the_proxy(
         await server.write_immutable(
             si, 0, upload_secret=secret, offset=off, data=data[off : off + MiB]
         )
-    assert proxy.counts() == {"GET": 1, "PUT": 2}  # lease object GET+PUT, then the share PUT
+    # The lease object PUT (create-only: no GET, the listing was empty), then the share PUT.
+    assert proxy.counts() == {"PUT": 2}
     assert await server.list_immutable_shares(si) == {0}
     proxy.clear()
     for off in (0, MiB, 3 * MiB):
@@ -90,6 +91,20 @@ async def test_request_budgets_at_the_proxy(
     assert [r.headers.get("range") for r in proxy.requests] == [
         f"bytes={o}-{o + MiB - 1}" for o in (0, MiB, 3 * MiB)
     ]
+    # The stock client's shares query, then its allocate: one LIST for both.
+    si2 = new_si()
+    proxy.clear()
+    assert await server.list_immutable_shares(si2) == frozenset()
+    await server.allocate_buckets(
+        si2,
+        lease=lease_secrets(),
+        upload_secret=secret,
+        share_numbers=frozenset({0}),
+        allocated_size=MiB,
+    )
+    await server.write_immutable(si2, 0, upload_secret=secret, offset=0, data=data[:MiB])
+    assert proxy.counts() == {"LIST": 1, "PUT": 2}
+    assert await server.read_immutable(si2, 0, 0, MiB) == data[:MiB]
     # Every PUT carried a Content-MD5.
     await upload_share(server, new_si(), 1, b"abc")
     assert all("content-md5" in r.headers for r in proxy.requests if r.method == "PUT")

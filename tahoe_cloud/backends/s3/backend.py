@@ -64,6 +64,10 @@ DEFAULT_PARALLEL_PARTS = 4
 # (a few hundred KiB in memory), so this bounds sockets and S3 load, not memory.
 DEFAULT_PUBLISH_BUFFERS = 8
 CACHE_ENTRIES = 10_000
+# A storage index listed empty is taken as still empty (no second LIST) for
+# this long, unless this server wrote to it since: the stock client's shares
+# query is followed by its allocate within moments.
+EMPTY_LISTING_TTL = 30.0
 # collect_orphans leaves younger objects alone: a write in progress may own them.
 ORPHAN_MIN_AGE = 3600.0
 
@@ -130,6 +134,13 @@ class S3Backend:
         self._heads: _LRU[tuple[StorageIndex, int], tuple[str, MutableHead]] = _LRU(CACHE_ENTRIES)
         self.used: int | None = None
         self.startup: StartupCheck | None = None
+        # Storage indexes listed empty (when), and the stamp of the last write
+        # begun on each storage index (a counter; forgotten stamps count as
+        # ``_forgotten_stamp``, so forgetting never makes a listing look newer).
+        self._empty: _LRU[StorageIndex, float] = _LRU(CACHE_ENTRIES)
+        self._write_stamps: _LRU[StorageIndex, int] = _LRU(CACHE_ENTRIES)
+        self._stamp = 0
+        self._forgotten_stamp = 0
 
     def __repr__(self) -> str:
         return f"<S3Backend {self.client!r} prefix={self.keys.prefix!r}>"
@@ -340,6 +351,35 @@ class S3Backend:
         size = self._sizes.pop((si, shnum), None)
         if size is not None:
             self._account(-size)
+
+    def write_stamp(self) -> int:
+        """The current write counter: taken before a LIST, given to ``note_empty`` after it."""
+        return self._stamp
+
+    def note_write(self, si: StorageIndex) -> None:
+        """A write to ``si`` begins (publish, mutable write, lease write): forget it was empty."""
+        self._stamp += 1
+        self._empty.pop(si, None)
+        self._write_stamps.put(si, self._stamp)
+        while len(self._write_stamps) >= CACHE_ENTRIES:
+            _si, stamp = self._write_stamps.popitem(last=False)
+            self._forgotten_stamp = max(self._forgotten_stamp, stamp)
+
+    def note_empty(self, si: StorageIndex, listed_at_stamp: int) -> None:
+        """``si`` was listed empty by a LIST sent at ``listed_at_stamp``.
+
+        Remembered only if no write to ``si`` began since the LIST was sent:
+        otherwise its answer may already be out of date.
+        """
+        last_write = self._write_stamps.get(si, self._forgotten_stamp)
+        if last_write <= listed_at_stamp:
+            self._empty.put(si, self._clock())
+
+    def known_empty(self, si: StorageIndex) -> bool:
+        """``si`` was listed empty less than ``EMPTY_LISTING_TTL`` ago, with no write since."""
+        when = self._empty.pop(si, None)
+        # Used once: the allocate that follows a shares query; later ones list again.
+        return when is not None and 0 <= self._clock() - when < EMPTY_LISTING_TTL
 
     def cached_head(self, si: StorageIndex, shnum: int) -> tuple[str, MutableHead] | None:
         return self._heads.fetch((si, shnum))

@@ -211,6 +211,7 @@ class S3ImmutableUpload:
     async def publish(self, leases: Sequence[Lease]) -> None:
         f = self._spool()
         si = self._shareset.storage_index
+        self._backend.note_write(si)  # the storage index is no longer known to be empty
         digests = await self._final_digests(f)
         try:
             if self._multipart:

@@ -133,6 +133,7 @@ class S3MutableShare:
             new_len = new_length
         enabler = await self.write_enabler()
         backend = self._backend
+        backend.note_write(self._si)  # the storage index is no longer known to be empty
         put_chunks: list[str] = []
         if new_len <= backend.inline_limit:
             buf = bytearray(await self.read(0, min(old_len, new_len)))

@@ -5,7 +5,10 @@ Requests per operation (see docs/s3.md for the measured counts):
 share found by that listing costs nothing more (immutable sizes come from
 the listing, mutable heads from a small cache filled by reads and writes);
 ``read_leases`` is one GET of the lease object (plus the LIST when this
-shareset has not listed yet); ``write_leases`` one conditional PUT.
+shareset has not listed yet; no GET when the listing found no shares, see
+``_presume_no_leases``); ``write_leases`` one conditional PUT. A listing
+that found nothing is remembered by the backend for the next listing of the
+same storage index (the stock client's allocate right after its shares query).
 """
 
 from __future__ import annotations
@@ -52,7 +55,16 @@ class S3ShareSet:
     # --- listing and opening ------------------------------------------------
 
     async def list_shares(self) -> dict[int, ShareKind]:
-        prefix = self.backend.keys.shares_of(self.storage_index)
+        backend = self.backend
+        si = self.storage_index
+        if backend.known_empty(si):
+            # Listed empty moments ago (the client's shares query before its
+            # allocate) and nothing written since: no second LIST.
+            self._listing = {}
+            self._presume_no_leases()
+            return {}
+        started = backend.write_stamp()
+        prefix = backend.keys.shares_of(si)
         listing: dict[int, ShareKind] = {}
         try:
             async for obj in list_objects(self.backend.client, prefix):
@@ -68,7 +80,20 @@ class S3ShareSet:
         except S3Error as e:
             raise to_backend_error(e) from None
         self._listing = listing
+        if not listing:
+            backend.note_empty(si, started)
+            self._presume_no_leases()
         return dict(listing)
+
+    def _presume_no_leases(self) -> None:
+        """No shares: presume no lease object, saving its GET.
+
+        The first lease write is then a create-only PUT (``If-None-Match: *``);
+        if a lease object exists after all (left by a crash mid-publish), S3
+        answers 412 and the write reads it and is redone.
+        """
+        if self._lease_doc is None:
+            self._lease_doc = (None, {})
 
     def note_published(self, share_number: int, kind: ShareKind) -> None:
         if self._listing is not None:
@@ -140,13 +165,15 @@ class S3ShareSet:
 
     async def read_leases(self) -> dict[int, list[Lease]]:
         listing = self._listing if self._listing is not None else await self.list_shares()
-        self._lease_doc = await self._load_leases()
+        if self._lease_doc is None:
+            self._lease_doc = await self._load_leases()
         stored = self._lease_doc[1]
         return {n: list(stored.get(n, [])) for n in listing}
 
     async def _update_leases(self, change: Callable[[dict[int, list[Lease]]], None]) -> None:
         """Read-modify-write of the lease object by conditional PUT (redone on a lost race)."""
         key = self.backend.keys.leases(self.storage_index)
+        self.backend.note_write(self.storage_index)
         for _ in range(LEASE_UPDATE_ATTEMPTS):
             etag, stored = (
                 self._lease_doc if self._lease_doc is not None else await self._load_leases()
