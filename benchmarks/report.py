@@ -424,11 +424,13 @@ ANALYSIS = [
     (
         "cloud.s3 upload throughput",
         "cloud.s3 uploads",
-        "Each share upload is an allocate (one LIST, one GET of the lease object) and, at "
-        "the last PATCH, a PUT of the lease object and a PUT (or a multipart upload in 16 MiB "
-        "parts) of the share from its local spool file, with an MD5 of the body; small "
-        "shares are bound by moto's per-request time, large ones by writing the spool file "
-        "and reading it back. These are in the cloud.s3 backend (another owner; reported).",
+        "Each share is spooled to a local file as its PATCHes arrive and published at the "
+        "last one: a PUT of the lease object and a PUT (or a multipart upload in 16 MiB "
+        "parts) of the share read back from the spool (see the request table). The raw "
+        "client PUTs from memory with no storage protocol, TLS or spool in between, so "
+        "small shares are bound by per-request time and large ones by the spool and the "
+        "single publishing stream. These are in the cloud.s3 backend (its owner's "
+        "docs/s3.md has its own upload measurements).",
     ),
     (
         "cloud.s3 download",
