@@ -9,12 +9,11 @@ assertions: the benchmarks themselves are not part of the suite.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from benchmarks import workloads
-from benchmarks.loadgen import MiB, Connection, Nurl, ProtocolError, Secrets, new_storage_index
+from benchmarks.loadgen import Connection, MiB, Nurl, ProtocolError, Secrets, new_storage_index
 from benchmarks.servers import CloudServer
 
 
