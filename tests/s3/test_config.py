@@ -174,3 +174,16 @@ async def test_clean_command(moto: MotoServer, tmp_path: Path) -> None:
     bucket = parse_s3_config(cfg).address.bucket
     expected = f"Deleted 0 orphaned object(s) from bucket '{bucket}' (prefix 'x/')."
     assert await commands.clean(cfg) == expected
+
+
+def test_unsigned_payload_default_applies_over_https_only(tmp_path: Path) -> None:
+    """Over TLS the body is not hashed for the signature by default; over http it always is."""
+    https = parse_s3_config(node_config(tmp_path / "a", url="https://s3.example.net"))
+    assert https.unsigned_payload is True
+    signer = make_client(https).signer
+    assert not signer.needs_payload_hash("https://s3.example.net/my-bucket/key")
+    assert signer.needs_payload_hash("http://s3.example.net/my-bucket/key")
+    off = node_config(
+        tmp_path / "b", url="https://s3.example.net", extra="s3.unsigned_payload = no\n"
+    )
+    assert parse_s3_config(off).unsigned_payload is False

@@ -18,7 +18,7 @@ Keys (all in ``[storage]``)::
     s3.clean_at_start = false            delete crash leftovers at start (lists the whole prefix)
     s3.max_requests = 16                 requests in flight
     s3.request_timeout = 60              seconds, per request
-    s3.unsigned_payload = false          over https: send UNSIGNED-PAYLOAD instead of a body hash
+    s3.unsigned_payload = true           over https: send UNSIGNED-PAYLOAD instead of a body hash
 
 Files in ``private/``: ``s3secret`` (required); ``s3sessiontoken`` (STS);
 ``s3usertoken`` and optional ``s3producttoken`` (DevPay). A product token
@@ -182,7 +182,7 @@ def parse_s3_config(config: NodeConfig) -> S3Config:
         clean_at_start=config.get_bool(SECTION, "s3.clean_at_start", False),
         max_requests=config.get_int(SECTION, "s3.max_requests", 16, minimum=1),
         request_timeout=config.get_int(SECTION, "s3.request_timeout", 60, minimum=1),
-        unsigned_payload=config.get_bool(SECTION, "s3.unsigned_payload", False),
+        unsigned_payload=config.get_bool(SECTION, "s3.unsigned_payload", True),
         storage_dir=config.storage.storage_dir,
     )
 
