@@ -83,6 +83,15 @@ class ExpirationConfig:
             _ignored(config, "expire.override_lease_duration", "expire.mode is 'cutoff-date'")
         if mode == "age" and cutoff is not None:
             _ignored(config, "expire.cutoff_date", "expire.mode is 'age'")
+        if enabled:
+            # An operator coming from upstream with expiry on must not believe
+            # old shares are being collected: say plainly that nothing is.
+            config.warn(
+                "{path}, section [storage], key 'expire.enabled': lease expiry is not "
+                "implemented in this version of tahoe-cloud; no share will be deleted "
+                "when its leases expire",
+                path=str(config.config_path),
+            )
         return cls(
             enabled=enabled,
             mode=mode,

@@ -126,6 +126,13 @@ def test_expire_cutoff_date_mode() -> None:
     )
 
 
+def test_enabled_expiry_warns_that_nothing_expires(logged: Sequence[LogEvent]) -> None:
+    storage("expire.enabled = true\nexpire.mode = age\n")
+    [warning] = warnings_text(logged)
+    assert warning.startswith("/node/tahoe.cfg, section [storage], key 'expire.enabled': ")
+    assert "no share will be deleted" in warning
+
+
 def test_cutoff_date_mode_checked_even_when_disabled() -> None:
     # Upstream parses the mode and its cutoff date whether or not expiry is on.
     assert storage_error("expire.mode = cutoff-date\n").key == "expire.cutoff_date"
