@@ -20,7 +20,7 @@ place (the data is not touched); otherwise the container is rewritten too.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from zope.interface import implementer
@@ -28,7 +28,7 @@ from zope.interface import implementer
 from tahoe_cloud.backends.disk import fileio
 from tahoe_cloud.backends.disk.fileio import IOPool, run_io
 from tahoe_cloud.backends.interfaces import IMutableShare
-from tahoe_cloud.errors import ShareNotFound, ShareTooLarge
+from tahoe_cloud.errors import BackendError, ShareNotFound, ShareTooLarge
 from tahoe_cloud.formats import ContainerFormatError
 from tahoe_cloud.formats import mutable as fmt
 from tahoe_cloud.formats.lease_records import MUTABLE_LEASE_SIZE
@@ -37,22 +37,78 @@ from tahoe_cloud.server.messages import WriteVector
 
 _SLOTS_SIZE = fmt.DATA_OFFSET - fmt.LEASE_SLOTS_OFFSET
 
+# Containers up to this size are read (and rewritten) whole, in one call, and
+# their data served from memory for the rest of the operation.
+CACHE_LIMIT = 256 * 1024
 
-class _Opened:
-    """The parts of an existing container a rewrite needs (blocking reads)."""
 
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.header = fmt.parse_header(fileio.read_at(fd, 0, fmt.HEADER_SIZE))
-        self.slots = fileio.read_at(fd, fmt.LEASE_SLOTS_OFFSET, _SLOTS_SIZE)
-        if len(self.slots) != _SLOTS_SIZE:
+class Parsed:
+    """An existing container as read once: header, lease records and, if small, its data.
+
+    Built from one read of the whole file when the file is at most
+    ``CACHE_LIMIT`` bytes (a directory-sized share), else from the header and
+    lease areas only (``data`` is None and reads go to the file).
+    """
+
+    def __init__(
+        self,
+        header: fmt.MutableHeader,
+        slots: bytes,
+        extra_count: int,
+        extra_records: bytes,
+        data: bytes | None,
+    ) -> None:
+        self.header = header
+        self.slots = slots
+        self.extra_count = extra_count
+        self.extra_records = extra_records
+        self.data = data
+
+    @classmethod
+    def from_blob(cls, blob: bytes) -> Parsed:
+        """Parse a whole container file held in memory."""
+        header = fmt.parse_header(blob[: fmt.HEADER_SIZE])
+        extra_at = header.extra_lease_offset
+        count = fmt.parse_extra_count(blob[extra_at : extra_at + 4])
+        size = count * MUTABLE_LEASE_SIZE
+        return cls._checked(
+            header,
+            blob[fmt.LEASE_SLOTS_OFFSET : fmt.DATA_OFFSET],
+            count,
+            blob[extra_at + 4 : extra_at + 4 + size],
+            blob[fmt.DATA_OFFSET : fmt.DATA_OFFSET + header.data_length],
+        )
+
+    @classmethod
+    def from_fd(cls, fd: int) -> Parsed:
+        """Parse an open container: one read if it is small, three otherwise."""
+        if os.fstat(fd).st_size <= CACHE_LIMIT:
+            return cls.from_blob(fileio.read_at(fd, 0, CACHE_LIMIT + 1))
+        header = fmt.parse_header(fileio.read_at(fd, 0, fmt.HEADER_SIZE))
+        extra_at = header.extra_lease_offset
+        count = fmt.parse_extra_count(fileio.read_at(fd, extra_at, 4))
+        return cls._checked(
+            header,
+            fileio.read_at(fd, fmt.LEASE_SLOTS_OFFSET, _SLOTS_SIZE),
+            count,
+            fileio.read_at(fd, extra_at + 4, count * MUTABLE_LEASE_SIZE),
+            None,
+        )
+
+    @classmethod
+    def _checked(
+        cls,
+        header: fmt.MutableHeader,
+        slots: bytes,
+        count: int,
+        records: bytes,
+        data: bytes | None,
+    ) -> Parsed:
+        if len(slots) != _SLOTS_SIZE:
             raise ContainerFormatError("mutable container truncated in its lease slots")
-        extra_at = self.header.extra_lease_offset
-        self.extra_count = fmt.parse_extra_count(fileio.read_at(fd, extra_at, 4))
-        size = self.extra_count * MUTABLE_LEASE_SIZE
-        self.extra_records = fileio.read_at(fd, extra_at + 4, size)
-        if len(self.extra_records) != size:
+        if len(records) != count * MUTABLE_LEASE_SIZE:
             raise ContainerFormatError("mutable container truncated in its extra leases")
+        return cls(header, slots, count, records, data)
 
     def leases(self) -> list[Lease]:
         version = self.header.version
@@ -60,38 +116,60 @@ class _Opened:
             version, self.extra_records
         )
 
+    def write_enabler(self) -> WriteEnabler:
+        return WriteEnabler(
+            nodeid=self.header.write_enabler_nodeid, secret=self.header.write_enabler
+        )
+
+    def read(self, offset: int, size: int) -> bytes:
+        """Share data from memory; only when ``data`` is not None."""
+        assert self.data is not None
+        size = max(0, min(size, self.header.data_length - offset))
+        return self.data[offset : offset + size] if size else b""
+
 
 def _write_container(
     path: Path,
-    old: _Opened | None,
+    old_fd: int,
+    old: Parsed | None,
     header: fmt.MutableHeader,
     slots: bytes,
     extra_block: bytes,
     writes: Sequence[WriteVector],
-) -> None:
-    """Write a compact container to a temporary file and rename it over ``path``.
+) -> Parsed:
+    """Write a compact container to a staging file and rename it over ``path``.
 
     Share data = the first ``min(old length, new length)`` old bytes, zeros up
     to the new length, then ``writes`` applied in order (clipped to it).
+    Small shares are built in memory and written with one call; larger ones
+    are copied from ``old_fd`` in pieces. Returns the new container's parse.
     """
     length = header.data_length
     extra_at = fmt.DATA_OFFSET + length
+    packed = fmt.pack_header(
+        header.version, header.write_enabler_nodeid, header.write_enabler, length, extra_at
+    )
+    new_header = fmt.parse_header(packed)
+    count = fmt.parse_extra_count(extra_block[:4])
+    records = extra_block[4:]
+    if extra_at + len(extra_block) <= CACHE_LIMIT and (old is None or old.data is not None):
+        data = bytearray(old.data[:length] if old is not None and old.data is not None else b"")
+        if old is not None and len(data) < min(old.header.data_length, length):
+            raise BackendError("share file is shorter than its header says")
+        data.extend(bytes(length - len(data)))
+        for vector in writes:
+            piece = vector.data[: max(0, length - vector.offset)]
+            data[vector.offset : vector.offset + len(piece)] = piece
+        new_data = bytes(data)
+        with fileio.replacement_file(path) as out:
+            fileio.write_at(out, 0, b"".join([packed, slots, new_data, extra_block]))
+        return Parsed(new_header, slots, count, records, new_data)
     with fileio.replacement_file(path) as out:
-        fileio.write_at(
-            out,
-            0,
-            fmt.pack_header(
-                header.version,
-                header.write_enabler_nodeid,
-                header.write_enabler,
-                length,
-                extra_at,
-            ),
-        )
+        fileio.write_at(out, 0, packed)
         fileio.write_at(out, fmt.LEASE_SLOTS_OFFSET, slots)
         if old is not None:
             keep = min(old.header.data_length, length)
-            fileio.copy_range(old.fd, out, fmt.DATA_OFFSET, fmt.DATA_OFFSET, keep)
+            fileio.copy_range(old_fd, out, fmt.DATA_OFFSET, fmt.DATA_OFFSET, keep)
         # Extending the file reads back as zeros: the zero-filled holes.
         os.ftruncate(out, extra_at)
         for vector in writes:
@@ -99,6 +177,7 @@ def _write_container(
             if piece:
                 fileio.write_at(out, fmt.DATA_OFFSET + vector.offset, piece)
         fileio.write_at(out, extra_at, extra_block)
+    return Parsed(new_header, slots, count, records, None)
 
 
 def write_share(
@@ -106,7 +185,7 @@ def write_share(
     writes: Sequence[WriteVector],
     new_length: int | None,
     create_with: WriteEnabler | None,
-) -> None:
+) -> Parsed:
     """Apply ``writes`` then ``new_length``; create the share if ``create_with`` is given."""
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -115,7 +194,7 @@ def write_share(
             raise
         fd = -1
     try:
-        old = _Opened(fd) if fd >= 0 else None
+        old = Parsed.from_fd(fd) if fd >= 0 else None
         length = old.header.data_length if old else 0
         for vector in writes:
             if vector.data:
@@ -148,15 +227,19 @@ def write_share(
             data_length=length,
             extra_lease_offset=fmt.DATA_OFFSET + length,
         )
-        _write_container(path, old, new_header, slots, extra, writes)
+        return _write_container(path, fd, old, new_header, slots, extra, writes)
     finally:
         if fd >= 0:
             os.close(fd)
 
 
-def read_header(path: Path) -> fmt.MutableHeader:
-    with open(path, "rb") as f:
-        return fmt.parse_header(f.read(fmt.HEADER_SIZE))
+def load(path: Path) -> Parsed:
+    """Open and parse a mutable container (one open, usually one read)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return Parsed.from_fd(fd)
+    finally:
+        os.close(fd)
 
 
 def read_share(path: Path, offset: int, size: int) -> bytes:
@@ -170,18 +253,14 @@ def read_share(path: Path, offset: int, size: int) -> bytes:
 
 
 def read_leases(path: Path) -> list[Lease]:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return _Opened(fd).leases()
-    finally:
-        os.close(fd)
+    return load(path).leases()
 
 
-def write_leases(path: Path, leases: Sequence[Lease]) -> None:
-    """Replace all leases, in place when the extra block keeps its size."""
+def write_leases(path: Path, leases: Sequence[Lease]) -> Parsed:
+    """Replace all leases, in place when the extra block keeps its size; returns the new parse."""
     fd = os.open(path, os.O_RDWR)
     try:
-        old = _Opened(fd)
+        old = Parsed.from_fd(fd)
         version = old.header.version
         fixed, extra = fmt.split_leases(list(leases))
         slots = fmt.encode_lease_slots(version, fixed)
@@ -190,15 +269,26 @@ def write_leases(path: Path, leases: Sequence[Lease]) -> None:
             fileio.write_at(fd, fmt.LEASE_SLOTS_OFFSET, slots)
             fileio.write_at(fd, old.header.extra_lease_offset, block)
             os.fsync(fd)
-            return
-        _write_container(path, old, old.header, slots, block, ())
+            return Parsed(old.header, slots, len(extra), block[4:], old.data)
+        return _write_container(path, fd, old, old.header, slots, block, ())
     finally:
         os.close(fd)
 
 
+ChangeListener = Callable[[int, Parsed], None]
+
+
 @implementer(IMutableShare)
 class DiskMutableShare:
-    """One mutable share file; a handle from ``new_mutable`` creates it on first write."""
+    """One mutable share file; a handle from ``new_mutable`` creates it on first write.
+
+    The handle remembers the container it parsed (passed in from the share
+    set's listing, or read on first use) and answers ``write_enabler``,
+    ``size`` and reads of small shares from it. That is sound because a handle
+    lives for one operation of the core: mutations of a storage index happen
+    only under the core's lock, and a locked operation mutates only through
+    its own handles, which keep the parse current after each write.
+    """
 
     def __init__(
         self,
@@ -206,37 +296,49 @@ class DiskMutableShare:
         path: Path,
         share_number: int,
         create_with: WriteEnabler | None = None,
+        parsed: Parsed | None = None,
+        on_change: ChangeListener | None = None,
     ) -> None:
         self._pool = pool
         self._path = path
         self.share_number = share_number
         self._create_with = create_with
+        self._parsed = parsed
+        self._on_change = on_change
 
     def _missing(self) -> ShareNotFound:
         return ShareNotFound(f"no mutable share {self.share_number}")
 
-    async def _exists(self) -> bool:
-        return await run_io(self._pool, "check share", self._path, self._path.exists)
+    async def _load(self) -> Parsed | None:
+        """The parsed container (read once), or None for a share not created yet."""
+        if self._parsed is None:
+            try:
+                self._parsed = await run_io(
+                    self._pool, "read share", self._path, load, self._path, missing=self._missing()
+                )
+            except ShareNotFound:
+                if self._create_with is None:
+                    raise
+                return None
+        return self._parsed
 
     async def write_enabler(self) -> WriteEnabler:
-        if self._create_with is not None and not await self._exists():
+        parsed = await self._load()
+        if parsed is None:
+            assert self._create_with is not None
             return self._create_with
-        header = await run_io(
-            self._pool, "read share", self._path, read_header, self._path, missing=self._missing()
-        )
-        return WriteEnabler(nodeid=header.write_enabler_nodeid, secret=header.write_enabler)
+        return parsed.write_enabler()
 
     async def size(self) -> int:
-        if self._create_with is not None and not await self._exists():
-            return 0
-        header = await run_io(
-            self._pool, "read share", self._path, read_header, self._path, missing=self._missing()
-        )
-        return header.data_length
+        parsed = await self._load()
+        return 0 if parsed is None else parsed.header.data_length
 
     async def read(self, offset: int, size: int) -> bytes:
-        if self._create_with is not None and not await self._exists():
+        parsed = await self._load()
+        if parsed is None:
             return b""
+        if parsed.data is not None:
+            return parsed.read(offset, size)
         return await run_io(
             self._pool,
             "read share",
@@ -249,7 +351,7 @@ class DiskMutableShare:
         )
 
     async def write(self, writes: Sequence[WriteVector], new_length: int | None) -> None:
-        await run_io(
+        parsed = await run_io(
             self._pool,
             "write share",
             self._path,
@@ -262,3 +364,6 @@ class DiskMutableShare:
         )
         # Once created, this handle behaves like one from open_mutable.
         self._create_with = None
+        self._parsed = parsed
+        if self._on_change is not None:
+            self._on_change(self.share_number, parsed)

@@ -25,6 +25,7 @@ from tahoe_cloud.backends.interfaces import (
     ShareKind,
 )
 from tahoe_cloud.errors import ShareNotFound
+from tahoe_cloud.formats import ContainerFormatError
 from tahoe_cloud.formats import immutable as immutable_format
 from tahoe_cloud.formats import mutable as mutable_format
 from tahoe_cloud.identifiers import StorageIndex
@@ -44,9 +45,37 @@ def kind_of(path: Path) -> ShareKind | None:
     return None
 
 
-def list_shares(directory: Path) -> dict[int, tuple[ShareKind, Path]]:
+def probe(path: Path) -> tuple[ShareKind | None, mutable.Parsed | None]:
+    """The kind of container in ``path`` and, for a mutable one, its parse (blocking).
+
+    One open and usually one read: a small file is read whole, so a mutable
+    share's header, leases and data come with the listing at no extra call.
+    A mutable container that does not parse is still listed (its parse is
+    None; using it reports the error), as upstream lists by magic alone.
+    """
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        small = os.fstat(fd).st_size <= mutable.CACHE_LIMIT
+        head = fileio.read_at(fd, 0, mutable.CACHE_LIMIT + 1 if small else _PEEK)
+        if mutable_format.version_from_magic(head[:_PEEK]) is not None:
+            try:
+                parsed = mutable.Parsed.from_blob(head) if small else mutable.Parsed.from_fd(fd)
+            except ContainerFormatError:
+                parsed = None
+            return ShareKind.MUTABLE, parsed
+        if immutable_format.is_immutable_header(head[:_PEEK]):
+            return ShareKind.IMMUTABLE, None
+        return None, None
+    finally:
+        os.close(fd)
+
+
+Listing = dict[int, tuple[ShareKind, Path, "mutable.Parsed | None"]]
+
+
+def list_shares(directory: Path) -> Listing:
     """Every share in ``directory`` (one listing plus one small read per share)."""
-    found: dict[int, tuple[ShareKind, Path]] = {}
+    found: Listing = {}
     try:
         entries = list(os.scandir(directory))
     except (FileNotFoundError, NotADirectoryError):
@@ -57,17 +86,17 @@ def list_shares(directory: Path) -> dict[int, tuple[ShareKind, Path]]:
             continue
         path = Path(entry.path)
         try:
-            kind = kind_of(path)
+            kind, parsed = probe(path)
         except FileNotFoundError:
             continue  # deleted since the listing
         if kind is not None:
-            found[number] = (kind, path)
+            found[number] = (kind, path, parsed)
     return found
 
 
 def read_all_leases(directory: Path) -> dict[int, list[Lease]]:
     result = {}
-    for number, (kind, path) in list_shares(directory).items():
+    for number, (kind, path, _) in list_shares(directory).items():
         reader = immutable.read_leases if kind is ShareKind.IMMUTABLE else mutable.read_leases
         try:
             result[number] = reader(path)
@@ -76,14 +105,22 @@ def read_all_leases(directory: Path) -> dict[int, list[Lease]]:
     return result
 
 
-def write_share_leases(path: Path, leases: Sequence[Lease]) -> None:
+def write_share_leases(path: Path, leases: Sequence[Lease]) -> mutable.Parsed | None:
+    """Replace one share's leases; returns the new parse of a mutable share."""
     kind = kind_of(path)
     if kind is ShareKind.IMMUTABLE:
         immutable.write_leases(path, leases)
-    elif kind is ShareKind.MUTABLE:
-        mutable.write_leases(path, leases)
-    else:
-        raise FileNotFoundError(path)
+        return None
+    if kind is ShareKind.MUTABLE:
+        return mutable.write_leases(path, leases)
+    raise FileNotFoundError(path)
+
+
+def write_all_leases(
+    paths: Mapping[int, Path], leases: Mapping[int, Sequence[Lease]]
+) -> dict[int, mutable.Parsed | None]:
+    """``write_share_leases`` for several shares in one pool call; stops at the first failure."""
+    return {number: write_share_leases(paths[number], leases[number]) for number in leases}
 
 
 def delete_share(path: Path, shares_root: Path) -> None:
@@ -99,19 +136,32 @@ def delete_share(path: Path, shares_root: Path) -> None:
 
 @implementer(IShareSet)
 class DiskShareSet:
-    """``IShareSet`` over one storage index's directory."""
+    """``IShareSet`` over one storage index's directory.
+
+    The core gets a new share set for each operation (``get_shareset`` does
+    no I/O) and, for a mutating one, holds the storage index's lock
+    throughout. So a share set remembers what its ``list_shares`` read (each
+    mutable share's parsed container included) and serves ``open_mutable``
+    and mutable leases from it, keeping it current through its own writes:
+    a read-test-write then costs three calls to the I/O pool (list, write,
+    leases) instead of about nine.
+    """
 
     def __init__(self, pool: IOPool, layout: Layout, storage_index: StorageIndex) -> None:
         self._pool = pool
         self._layout = layout
         self.storage_index = storage_index
         self._dir = layout.share_dir(storage_index)
-
-    async def _listing(self) -> dict[int, tuple[ShareKind, Path]]:
-        return await run_io(self._pool, "list", self._dir, list_shares, self._dir)
+        self._known: Listing | None = None
 
     async def list_shares(self) -> dict[int, ShareKind]:
-        return {number: kind for number, (kind, _) in (await self._listing()).items()}
+        self._known = await run_io(self._pool, "list", self._dir, list_shares, self._dir)
+        return {number: kind for number, (kind, _, _) in self._known.items()}
+
+    def _changed(self, share_number: int, parsed: mutable.Parsed) -> None:
+        if self._known is not None:
+            path = self._layout.share_path(self.storage_index, share_number)
+            self._known[share_number] = (ShareKind.MUTABLE, path, parsed)
 
     async def _open(self, share_number: int, want: ShareKind) -> Path:
         path = self._layout.share_path(self.storage_index, share_number)
@@ -142,30 +192,55 @@ class DiskShareSet:
         )
 
     async def open_mutable(self, share_number: int) -> IMutableShare:
-        path = await self._open(share_number, ShareKind.MUTABLE)
-        return mutable.DiskMutableShare(self._pool, path, share_number)
+        path = self._layout.share_path(self.storage_index, share_number)
+        missing = ShareNotFound(f"no mutable share {share_number} for {self.storage_index}")
+        if self._known is not None:
+            entry = self._known.get(share_number)
+            if entry is None or entry[0] is not ShareKind.MUTABLE:
+                raise missing
+            parsed = entry[2]
+        else:
+            kind, parsed = await run_io(self._pool, "open", path, probe, path, missing=missing)
+            if kind is not ShareKind.MUTABLE:
+                raise missing
+        return mutable.DiskMutableShare(
+            self._pool, path, share_number, parsed=parsed, on_change=self._changed
+        )
 
     def new_mutable(self, share_number: int, write_enabler: WriteEnabler) -> IMutableShare:
         path = self._layout.share_path(self.storage_index, share_number)
-        return mutable.DiskMutableShare(self._pool, path, share_number, create_with=write_enabler)
+        return mutable.DiskMutableShare(
+            self._pool, path, share_number, create_with=write_enabler, on_change=self._changed
+        )
 
     async def read_leases(self) -> dict[int, list[Lease]]:
+        known = self._known
+        if known is not None and all(
+            kind is ShareKind.MUTABLE and parsed is not None for kind, _, parsed in known.values()
+        ):
+            return {n: parsed.leases() for n, (_, _, parsed) in known.items() if parsed}
         return await run_io(self._pool, "read leases in", self._dir, read_all_leases, self._dir)
 
     async def write_leases(self, leases: Mapping[int, Sequence[Lease]]) -> None:
-        for share_number, share_leases in leases.items():
-            path = self._layout.share_path(self.storage_index, share_number)
-            missing = ShareNotFound(f"no share {share_number} for {self.storage_index}")
-            await run_io(
-                self._pool,
-                "write leases of",
-                path,
-                write_share_leases,
-                path,
-                list(share_leases),
-                missing=missing,
-            )
+        if not leases:
+            return
+        paths = {n: self._layout.share_path(self.storage_index, n) for n in leases}
+        missing = ShareNotFound(f"no share of {sorted(leases)} for {self.storage_index}")
+        parsed = await run_io(
+            self._pool,
+            "write leases in",
+            self._dir,
+            write_all_leases,
+            paths,
+            {n: list(share_leases) for n, share_leases in leases.items()},
+            missing=missing,
+        )
+        for number, new in parsed.items():
+            if new is not None:
+                self._changed(number, new)
 
     async def delete_share(self, share_number: int) -> None:
         path = self._layout.share_path(self.storage_index, share_number)
         await run_io(self._pool, "delete", path, delete_share, path, self._layout.shares_dir)
+        if self._known is not None:
+            self._known.pop(share_number, None)
