@@ -37,7 +37,12 @@ from tahoe_cloud.errors import (
     WrongUploadSecret,
 )
 from tahoe_cloud.identifiers import StorageIndex, validate_share_number
-from tahoe_cloud.server.lease_policy import ALLOCATE_OWNER, LeaseGrant, apply_to_shares
+from tahoe_cloud.server.lease_policy import (
+    ALLOCATE_OWNER,
+    LeaseGrant,
+    apply_to_shares,
+    only_changed,
+)
 from tahoe_cloud.server.locks import StorageIndexLocks
 from tahoe_cloud.server.messages import AllocationResult, ImmutableWriteResult, LeaseSecrets
 from tahoe_cloud.server.ranges import RangeSet
@@ -140,7 +145,9 @@ class ImmutableUploads:
                 # The client wants these kept too: add or renew its lease on them.
                 leases = await shareset.read_leases()
                 grant = self._grant(lease, ALLOCATE_OWNER)
-                await shareset.write_leases(apply_to_shares(leases, have, grant))
+                changed = only_changed(leases, apply_to_shares(leases, have, grant))
+                if changed:
+                    await shareset.write_leases(changed)
             if self._readonly:
                 return AllocationResult(already_have=have, allocated=frozenset())
             remaining = await self.space.available()

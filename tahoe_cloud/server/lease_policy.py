@@ -64,3 +64,24 @@ def apply_to_shares(
 ) -> dict[int, list[Lease]]:
     """New lease lists for ``share_numbers`` (shares without leases get a new one)."""
     return {shnum: add_or_renew(leases.get(shnum, ()), grant) for shnum in sorted(share_numbers)}
+
+
+def only_changed(
+    before: Mapping[int, Sequence[Lease]], after: Mapping[int, Sequence[Lease]]
+) -> dict[int, list[Lease]]:
+    """The entries of ``after`` that differ from ``before``: the lease writes actually needed.
+
+    Expirations are whole seconds, so a lease renewed again within the same
+    second is unchanged, and writing it would rewrite the same bytes (for the
+    disk backend, another pool call and fsync per mutable write). Only the
+    count and the expirations can differ between the two (a renewal keeps a
+    lease's secrets), so no secret is compared here.
+    """
+    changed = {}
+    for shnum, leases in after.items():
+        old = before.get(shnum, ())
+        if len(old) != len(leases) or any(
+            a.expiration != b.expiration for a, b in zip(old, leases, strict=True)
+        ):
+            changed[shnum] = list(leases)
+    return changed

@@ -29,7 +29,7 @@ from tahoe_cloud.backends.interfaces import IMutableShare, IStorageBackend, Shar
 from tahoe_cloud.errors import InvalidRequest, ShareTooLarge, WrongWriteEnabler
 from tahoe_cloud.identifiers import StorageIndex, validate_share_number
 from tahoe_cloud.leases import WriteEnabler
-from tahoe_cloud.server.lease_policy import LeaseGrant, apply_to_shares
+from tahoe_cloud.server.lease_policy import LeaseGrant, apply_to_shares, only_changed
 from tahoe_cloud.server.locks import StorageIndexLocks
 from tahoe_cloud.server.messages import (
     ReadTestWriteResult,
@@ -179,5 +179,7 @@ class MutableSlots:
                 written.add(shnum)
             if written:
                 leases = await shareset.read_leases()
-                await shareset.write_leases(apply_to_shares(leases, written, grant))
+                changed = only_changed(leases, apply_to_shares(leases, written, grant))
+                if changed:
+                    await shareset.write_leases(changed)
             return ReadTestWriteResult(success=True, data=reads)

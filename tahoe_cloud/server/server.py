@@ -24,7 +24,7 @@ from tahoe_cloud.errors import InvalidRequest, NoSharesForStorageIndex, ShareNot
 from tahoe_cloud.identifiers import StorageIndex, validate_share_number
 from tahoe_cloud.leases import DEFAULT_LEASE_DURATION, NODEID_BYTES, Lease
 from tahoe_cloud.server.immutable import DEFAULT_UPLOAD_TIMEOUT, ImmutableUploads
-from tahoe_cloud.server.lease_policy import LEASE_OWNER, LeaseGrant, apply_to_shares
+from tahoe_cloud.server.lease_policy import LEASE_OWNER, LeaseGrant, apply_to_shares, only_changed
 from tahoe_cloud.server.locks import StorageIndexLocks
 from tahoe_cloud.server.messages import (
     AllocationResult,
@@ -173,7 +173,10 @@ class StorageServer:
             leases = await shareset.read_leases()
             if not leases:
                 raise NoSharesForStorageIndex("no shares for this storage index")
-            await shareset.write_leases(apply_to_shares(leases, set(leases), self._grant(lease)))
+            renewed = apply_to_shares(leases, set(leases), self._grant(lease))
+            changed = only_changed(leases, renewed)
+            if changed:
+                await shareset.write_leases(changed)
 
     async def get_leases(self, storage_index: StorageIndex) -> dict[int, list[Lease]]:
         """Every completed share's leases (for tests and the test-only lease view)."""
