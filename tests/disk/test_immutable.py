@@ -10,6 +10,7 @@ import pytest_twisted
 
 from tahoe_cloud.backends.disk import DiskBackend
 from tahoe_cloud.backends.disk import fileio as fileio_module
+from tahoe_cloud.backends.disk import immutable as imm_disk
 from tahoe_cloud.backends.disk.layout import rewrite_temp_path
 from tahoe_cloud.backends.interfaces import ShareKind
 from tahoe_cloud.errors import BackendError, ShareNotFound
@@ -18,6 +19,7 @@ from tahoe_cloud.identifiers import StorageIndex
 from tahoe_cloud.leases import Lease
 
 DATA = b"0123456789" * 300
+BIG = bytes(range(256)) * 600  # above SMALL_UPLOAD: staged on disk
 
 
 def lease(n: int, expiration: int = 1000) -> Lease:
@@ -38,33 +40,67 @@ def test_layout_is_upstreams(tmp_path: Path, si: StorageIndex) -> None:
     assert layout.advisories_dir == tmp_path / "corruption-advisories"
 
 
+@pytest.mark.parametrize("data", [DATA, BIG], ids=["in memory", "staged on disk"])
 @pytest_twisted.ensureDeferred
-async def test_upload_is_invisible_until_published(backend: DiskBackend, si: StorageIndex) -> None:
+async def test_upload_is_invisible_until_published(
+    backend: DiskBackend, si: StorageIndex, data: bytes
+) -> None:
     shares = backend.get_shareset(si)
-    up = await shares.start_immutable_upload(3, len(DATA))
-    await up.write(1000, DATA[1000:])
-    await up.write(0, DATA[:1000])
-    assert await up.read(995, 10) == DATA[995:1005]
-    assert await up.read(len(DATA) - 2, 10) == DATA[-2:]
+    up = await shares.start_immutable_upload(3, len(data))
+    await up.write(1000, data[1000:])
+    await up.write(0, data[:1000])
+    assert await up.read(995, 10) == data[995:1005]
+    assert await up.read(len(data) - 2, 10) == data[-2:]
     assert await shares.list_shares() == {}
     with pytest.raises(ShareNotFound):
         await shares.open_immutable(3)
     assert not backend.layout.share_path(si, 3).exists()
-    assert backend.layout.incoming_path(si, 3).exists()
+    # A small upload is held in memory until publish; a large one is staged in incoming/.
+    assert backend.layout.incoming_path(si, 3).exists() == (len(data) > imm_disk.SMALL_UPLOAD)
 
     await up.publish([lease(1), lease(2)])
     assert await shares.list_shares() == {3: ShareKind.IMMUTABLE}
     assert not backend.layout.incoming_share_dir(si).exists()
     assert backend.layout.incoming_dir.exists()
     share = await shares.open_immutable(3)
-    assert await share.size() == len(DATA)
-    assert await share.read(0, 10**6) == DATA  # stops at the lease area
-    assert await share.read(len(DATA) - 3, 100) == DATA[-3:]
-    assert await share.read(len(DATA), 1) == b""
+    assert await share.size() == len(data)
+    assert await share.read(0, 10**6) == data  # stops at the lease area
+    assert await share.read(len(data) - 3, 100) == data[-3:]
+    assert await share.read(len(data), 1) == b""
     parsed = imm.parse_container(backend.layout.share_path(si, 3).read_bytes())
-    assert parsed.version == 2 and parsed.data == DATA
+    assert parsed.version == 2 and parsed.data == data
     assert all(stored.hashed for stored in parsed.leases)
     assert parsed.leases[1].renew_secret_matches(bytes([2]) * 32)
+
+
+@pytest_twisted.ensureDeferred
+async def test_memory_budget_bounds_buffered_uploads(tmp_path: Path, si: StorageIndex) -> None:
+    backend = DiskBackend(storage_dir=tmp_path)
+    await backend.start()
+    try:
+        backend._budget.limit = len(DATA)  # room for one buffered upload
+        shares = backend.get_shareset(si)
+        first = await shares.start_immutable_upload(0, len(DATA))
+        second = await shares.start_immutable_upload(1, len(DATA))
+        await first.write(0, DATA[:10])
+        await second.write(0, DATA[:10])  # over the budget: staged on disk
+        assert not backend.layout.incoming_path(si, 0).exists()
+        assert backend.layout.incoming_path(si, 1).exists()
+        assert await first.read(0, 20) == DATA[:10] + bytes(10)
+        assert await second.read(0, 20) == DATA[:10] + bytes(10)
+        await first.abort()
+        assert backend._budget.used == 0
+        third = await shares.start_immutable_upload(2, len(DATA))
+        await third.write(0, DATA)
+        await third.publish([lease(1)])
+        assert backend._budget.used == 0
+        await second.write(10, DATA[10:])
+        await second.publish([lease(1)])
+        assert await shares.list_shares() == {1: ShareKind.IMMUTABLE, 2: ShareKind.IMMUTABLE}
+        for n in (1, 2):
+            assert imm.parse_container(backend.layout.share_path(si, n).read_bytes()).data == DATA
+    finally:
+        await backend.stop()
 
 
 @pytest_twisted.ensureDeferred

@@ -23,6 +23,7 @@ from zope.interface import implementer
 
 from tahoe_cloud.backends.disk import advisories
 from tahoe_cloud.backends.disk.fileio import IOPool, run_io
+from tahoe_cloud.backends.disk.immutable import BufferBudget
 from tahoe_cloud.backends.disk.layout import Layout
 from tahoe_cloud.backends.disk.shareset import DiskShareSet
 from tahoe_cloud.backends.disk.space import available_space
@@ -77,6 +78,7 @@ class DiskBackend:
         self.layout = Layout(Path(storage_dir).absolute())
         self.reserved_space = reserved_space
         self._pool = IOPool(reactor, max_threads)
+        self._budget = BufferBudget()
         self._shutdown_trigger: object = None
 
     def __repr__(self) -> str:
@@ -111,7 +113,7 @@ class DiskBackend:
         self._pool.stop()
 
     def get_shareset(self, storage_index: StorageIndex) -> IShareSet:
-        return DiskShareSet(self._pool, self.layout, storage_index)
+        return DiskShareSet(self._pool, self.layout, storage_index, self._budget)
 
     async def available_space(self) -> int:
         return await run_io(

@@ -147,8 +147,15 @@ class DiskShareSet:
     leases) instead of about nine.
     """
 
-    def __init__(self, pool: IOPool, layout: Layout, storage_index: StorageIndex) -> None:
+    def __init__(
+        self,
+        pool: IOPool,
+        layout: Layout,
+        storage_index: StorageIndex,
+        budget: immutable.BufferBudget | None = None,
+    ) -> None:
         self._pool = pool
+        self._budget = budget
         self._layout = layout
         self.storage_index = storage_index
         self._dir = layout.share_dir(storage_index)
@@ -178,10 +185,8 @@ class DiskShareSet:
     async def start_immutable_upload(
         self, share_number: int, allocated_size: int
     ) -> IImmutableUpload:
+        # No I/O here: the upload creates its staging file (or buffer) on its first write.
         staged = self._layout.incoming_path(self.storage_index, share_number)
-        await run_io(
-            self._pool, "start upload", staged, immutable.create_staged, staged, allocated_size
-        )
         return immutable.DiskImmutableUpload(
             self._pool,
             staged,
@@ -189,6 +194,7 @@ class DiskShareSet:
             self._layout.incoming_dir,
             share_number,
             allocated_size,
+            self._budget,
         )
 
     async def open_mutable(self, share_number: int) -> IMutableShare:
