@@ -81,20 +81,41 @@ async def main(reactor: Any) -> None:
             lambda: write_all(big_si, 0, big),
         )
         await measure(
-            proxy, "list shares of a storage index", lambda: server.list_immutable_shares(si)
+            proxy,
+            "list the shares of a storage index (known to this server)",
+            lambda: server.list_immutable_shares(si),
         )
+        backend.shares.clear()  # as after a restart
+        await measure(
+            proxy,
+            "list the shares of a storage index (after a restart)",
+            lambda: server.list_immutable_shares(si),
+        )
+        unknown = new_si()
+        await measure(
+            proxy,
+            "list the shares of a storage index holding none",
+            lambda: server.list_immutable_shares(unknown),
+        )
+        await measure(
+            proxy,
+            "list it again (negative entry)",
+            lambda: server.list_immutable_shares(unknown),
+        )
+        await server.list_immutable_shares(big_si)  # the client's shares query
         await measure(
             proxy,
             "read 1 MiB of a listed immutable share",
             lambda: server.read_immutable(big_si, 0, 5 * MiB, MiB),
         )
         fresh = StorageServer(backend, nodeid=NODEID, clock=clock)
-        backend._sizes.clear()
+        backend.shares.clear()
         await measure(
             proxy,
             "read 1 MiB, share not listed before (cold cache)",
             lambda: fresh.read_immutable(big_si, 0, 0, MiB),
         )
+        await server.list_immutable_shares(si)  # the first query after the restart: 1 LIST
         await measure(
             proxy,
             "add/renew lease (2 shares)",

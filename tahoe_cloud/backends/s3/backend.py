@@ -7,10 +7,12 @@ left behind. When ``s3.quota`` is set it also measures the bytes stored
 (one LIST per 1,000 objects, at start only) and keeps the count up to date
 from its own writes.
 
-Small bounded caches save requests on hot paths: the size of each immutable
-share (filled by listings and publishes; immutable shares never change) and
-the head of recently used mutable shares (their ETag guards every write, so
-a stale head can never clobber a share: the conditional PUT fails instead).
+Small bounded caches save requests on hot paths: the share listing of each
+storage index (``sharecache.ShareCache``: positive and negative entries, with
+the sizes of immutable shares; kept exact by this server's own writes, as it
+is the only writer of its bucket and prefix) and the head of recently used
+mutable shares (their ETag guards every write, so a stale head can never
+clobber a share: the conditional PUT fails instead).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from tahoe_cloud.backends.s3.keys import KeyLayout
 from tahoe_cloud.backends.s3.listing import list_objects
 from tahoe_cloud.backends.s3.objects import delete_objects, get_object, put_object
 from tahoe_cloud.backends.s3.records import MutableHead, decode_head
+from tahoe_cloud.backends.s3.sharecache import LISTING_ENTRIES, MUTABLE, ShareCache
 from tahoe_cloud.backends.s3.shareset import S3ShareSet
 from tahoe_cloud.errors import BackendError, ConfigError, InvalidRequest
 from tahoe_cloud.identifiers import StorageIndex
@@ -63,11 +66,8 @@ DEFAULT_PARALLEL_PARTS = 4
 # however many clients publish together. Each is streamed from its spool file
 # (a few hundred KiB in memory), so this bounds sockets and S3 load, not memory.
 DEFAULT_PUBLISH_BUFFERS = 8
+# Mutable heads kept (each holds up to ``inline_limit`` bytes of share data).
 CACHE_ENTRIES = 10_000
-# A storage index listed empty is taken as still empty (no second LIST) for
-# this long, unless this server wrote to it since: the stock client's shares
-# query is followed by its allocate within moments.
-EMPTY_LISTING_TTL = 30.0
 # collect_orphans leaves younger objects alone: a write in progress may own them.
 ORPHAN_MIN_AGE = 3600.0
 
@@ -113,6 +113,7 @@ class S3Backend:
         publish_buffers: int = DEFAULT_PUBLISH_BUFFERS,
         maximum_mutable_share_size: int = MAX_MUTABLE_SHARE_SIZE,
         clock: Callable[[], float] = time.time,
+        listing_cache_entries: int = LISTING_ENTRIES,
     ) -> None:
         self.client = client
         self.keys = keys or KeyLayout()
@@ -130,17 +131,11 @@ class S3Backend:
         self.upload_slots = defer.DeferredSemaphore(publish_buffers)
         self.maximum_mutable_share_size = maximum_mutable_share_size
         self._clock = clock
-        self._sizes: _LRU[tuple[StorageIndex, int], int] = _LRU(CACHE_ENTRIES)
+        # The shares of each storage index, as this server knows them (see sharecache).
+        self.shares = ShareCache(listing_cache_entries)
         self._heads: _LRU[tuple[StorageIndex, int], tuple[str, MutableHead]] = _LRU(CACHE_ENTRIES)
         self.used: int | None = None
         self.startup: StartupCheck | None = None
-        # Storage indexes listed empty (when), and the stamp of the last write
-        # begun on each storage index (a counter; forgotten stamps count as
-        # ``_forgotten_stamp``, so forgetting never makes a listing look newer).
-        self._empty: _LRU[StorageIndex, float] = _LRU(CACHE_ENTRIES)
-        self._write_stamps: _LRU[StorageIndex, int] = _LRU(CACHE_ENTRIES)
-        self._stamp = 0
-        self._forgotten_stamp = 0
 
     def __repr__(self) -> str:
         return f"<S3Backend {self.client!r} prefix={self.keys.prefix!r}>"
@@ -339,47 +334,21 @@ class S3Backend:
         if self.used is not None:
             self.used = max(0, self.used + delta)
 
-    def note_immutable(self, si: StorageIndex, shnum: int, size: int, *, new: bool = False) -> None:
-        self._sizes.put((si, shnum), size)
-        if new:
-            self._account(size)
+    def published_immutable(self, si: StorageIndex, shnum: int, size: int) -> None:
+        """An immutable share was published (its answer is not sent yet)."""
+        self.shares.changed(si, shnum, size)
+        self._account(size)
 
-    def cached_size(self, si: StorageIndex, shnum: int) -> int | None:
-        return self._sizes.fetch((si, shnum))
-
-    def forget_immutable(self, si: StorageIndex, shnum: int) -> None:
-        size = self._sizes.pop((si, shnum), None)
-        if size is not None:
+    def deleted_immutable(self, si: StorageIndex, shnum: int) -> None:
+        """An immutable share was deleted by this server."""
+        size = self.shares.immutable_size(si, shnum)
+        self.shares.changed(si, shnum, None)
+        if size is not None and size >= 0:
             self._account(-size)
 
-    def write_stamp(self) -> int:
-        """The current write counter: taken before a LIST, given to ``note_empty`` after it."""
-        return self._stamp
-
     def note_write(self, si: StorageIndex) -> None:
-        """A write to ``si`` begins (publish, mutable write, lease write): forget it was empty."""
-        self._stamp += 1
-        self._empty.pop(si, None)
-        self._write_stamps.put(si, self._stamp)
-        while len(self._write_stamps) >= CACHE_ENTRIES:
-            _si, stamp = self._write_stamps.popitem(last=False)
-            self._forgotten_stamp = max(self._forgotten_stamp, stamp)
-
-    def note_empty(self, si: StorageIndex, listed_at_stamp: int) -> None:
-        """``si`` was listed empty by a LIST sent at ``listed_at_stamp``.
-
-        Remembered only if no write to ``si`` began since the LIST was sent:
-        otherwise its answer may already be out of date.
-        """
-        last_write = self._write_stamps.get(si, self._forgotten_stamp)
-        if last_write <= listed_at_stamp:
-            self._empty.put(si, self._clock())
-
-    def known_empty(self, si: StorageIndex) -> bool:
-        """``si`` was listed empty less than ``EMPTY_LISTING_TTL`` ago, with no write since."""
-        when = self._empty.pop(si, None)
-        # Used once: the allocate that follows a shares query; later ones list again.
-        return when is not None and 0 <= self._clock() - when < EMPTY_LISTING_TTL
+        """A change to the shares of ``si`` begins (publish, mutable write or delete)."""
+        self.shares.changing(si)
 
     def cached_head(self, si: StorageIndex, shnum: int) -> tuple[str, MutableHead] | None:
         return self._heads.fetch((si, shnum))
@@ -390,11 +359,21 @@ class S3Backend:
     def note_mutable(
         self, si: StorageIndex, shnum: int, etag: str, head: MutableHead, old_length: int
     ) -> None:
+        """A mutable share's head was written (created or changed) by this server."""
         self.remember_head(si, shnum, etag, head)
+        self.shares.changed(si, shnum, MUTABLE)
         self._account(head.length - old_length)
 
-    def forget_mutable(self, si: StorageIndex, shnum: int, *, freed: int = 0) -> None:
+    def forget_mutable(
+        self, si: StorageIndex, shnum: int, *, freed: int = 0, deleted: bool = False
+    ) -> None:
+        """Drop a mutable share's cached head: it was ``deleted`` by this server,
+        or a write failed or met a change it did not make (list again)."""
         self._heads.pop((si, shnum), None)
+        if deleted:
+            self.shares.changed(si, shnum, None)
+        else:
+            self.shares.forget(si)
         self._account(-freed)
 
 

@@ -211,9 +211,9 @@ class S3ImmutableUpload:
     async def publish(self, leases: Sequence[Lease]) -> None:
         f = self._spool()
         si = self._shareset.storage_index
-        self._backend.note_write(si)  # the storage index is no longer known to be empty
-        digests = await self._final_digests(f)
+        self._backend.note_write(si)  # LISTs in flight now may be out of date
         try:
+            digests = await self._final_digests(f)
             if self._multipart:
                 await self._put_multipart(f, digests, leases)
             else:
@@ -221,10 +221,15 @@ class S3ImmutableUpload:
                 # pruned later); a share without its lease must never be visible.
                 await self._shareset.set_leases_of(self.share_number, leases)
                 await self._put_single(f, digests.parts[0])
-        except S3Error as e:
-            raise to_backend_error(e) from None
+        except BaseException as e:
+            # Did the share land? Unknown (e.g. an answer lost after retries): list again.
+            self._backend.shares.forget(si)
+            if isinstance(e, S3Error):
+                raise to_backend_error(e) from None
+            raise
         self._published = True
-        self._backend.note_immutable(si, self.share_number, self.allocated_size, new=True)
+        # The listing cache learns of the share before the upload's answer is sent.
+        self._backend.published_immutable(si, self.share_number, self.allocated_size)
         self._shareset.note_published(self.share_number, ShareKind.IMMUTABLE)
         self._close()
 
@@ -317,27 +322,55 @@ async def _settle(d: defer.Deferred[object] | defer.Deferred[None]) -> None:
 
 @implementer(IImmutableShare)
 class S3ImmutableShare:
-    """A completed share: its size is known (from the listing or a HEAD); reads are ranged GETs."""
+    """A completed share; every read is one ranged GET.
 
-    def __init__(self, backend: S3Backend, si: StorageIndex, share_number: int, size: int) -> None:
+    Its size comes from the listing cache, or, when the storage index was
+    not listed (after a restart, or evicted), it is unknown at first: the
+    read then asks for the range as given (S3 truncates it at the end of the
+    object, and answers 416 past it) and learns the size from the answer's
+    Content-Range, so no HEAD is needed. Only ``size()`` of such a share,
+    or a read of zero bytes, costs a HEAD.
+    """
+
+    def __init__(
+        self, backend: S3Backend, si: StorageIndex, share_number: int, size: int | None
+    ) -> None:
         self._backend = backend
         self._si = si
         self.share_number = share_number
         self._size = size
+        self._key = backend.keys.immutable(si, share_number)
+
+    def _not_found(self) -> ShareNotFound:
+        # The bucket disagrees with what this server knew: list the storage index again.
+        self._backend.shares.forget(self._si)
+        return ShareNotFound(f"no immutable share {self.share_number}")
 
     async def size(self) -> int:
+        if self._size is None:
+            try:
+                info = await head_object(self._backend.client, self._key)
+            except S3Error as e:
+                raise to_backend_error(e) from None
+            if info is None:
+                raise self._not_found()
+            self._size = info.size
         return self._size
 
     async def read(self, offset: int, size: int) -> bytes:
-        end = min(offset + size, self._size)
+        if self._size is None and size == 0:
+            await self.size()  # a read of nothing still says whether the share exists
+        end = offset + size if self._size is None else min(offset + size, self._size)
         if end <= offset:
             return b""
-        key = self._backend.keys.immutable(self._si, self.share_number)
         try:
-            result = await get_object(self._backend.client, key, offset=offset, size=end - offset)
+            result = await get_object(
+                self._backend.client, self._key, offset=offset, size=end - offset
+            )
         except S3Error as e:
             if e.not_found:
-                self._backend.forget_immutable(self._si, self.share_number)
-                raise ShareNotFound(f"no immutable share {self.share_number}") from None
+                raise self._not_found() from None
             raise to_backend_error(e) from None
+        if self._size is None and result.total_size is not None:
+            self._size = result.total_size
         return result.body

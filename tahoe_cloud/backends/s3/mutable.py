@@ -133,7 +133,7 @@ class S3MutableShare:
             new_len = new_length
         enabler = await self.write_enabler()
         backend = self._backend
-        backend.note_write(self._si)  # the storage index is no longer known to be empty
+        backend.note_write(self._si)  # LISTs in flight now may be out of date
         put_chunks: list[str] = []
         if new_len <= backend.inline_limit:
             buf = bytearray(await self.read(0, min(old_len, new_len)))

@@ -1,14 +1,14 @@
 """The shares of one storage index in the bucket: listing, opening, leases, deletion.
 
 Requests per operation (see docs/s3.md for the measured counts):
-``list_shares`` is one LIST (paginated) of ``shares/{pp}/{si}/``; opening a
-share found by that listing costs nothing more (immutable sizes come from
-the listing, mutable heads from a small cache filled by reads and writes);
-``read_leases`` is one GET of the lease object (plus the LIST when this
-shareset has not listed yet; no GET when the listing found no shares, see
-``_presume_no_leases``); ``write_leases`` one conditional PUT. A listing
-that found nothing is remembered by the backend for the next listing of the
-same storage index (the stock client's allocate right after its shares query).
+``list_shares`` is answered from the backend's listing cache
+(``sharecache``) when the storage index is known there, else one LIST
+(paginated) of ``shares/{pp}/{si}/``, whose answer fills the cache; opening
+an immutable share costs nothing when the cache knows its size (else one
+HEAD), a mutable one nothing when its
+head is in the small head cache; ``read_leases`` is one GET of the lease
+object (no GET when there are no shares, see ``_presume_no_leases``);
+``write_leases`` one conditional PUT.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from tahoe_cloud.backends.s3.objects import (
     put_object,
 )
 from tahoe_cloud.backends.s3.records import decode_head, decode_leases, encode_leases
+from tahoe_cloud.backends.s3.sharecache import MUTABLE
 from tahoe_cloud.errors import BackendError, ShareNotFound
 from tahoe_cloud.identifiers import StorageIndex
 from tahoe_cloud.leases import Lease, WriteEnabler
@@ -57,31 +58,31 @@ class S3ShareSet:
     async def list_shares(self) -> dict[int, ShareKind]:
         backend = self.backend
         si = self.storage_index
-        if backend.known_empty(si):
-            # Listed empty moments ago (the client's shares query before its
-            # allocate) and nothing written since: no second LIST.
-            self._listing = {}
-            self._presume_no_leases()
-            return {}
-        started = backend.write_stamp()
-        prefix = backend.keys.shares_of(si)
-        listing: dict[int, ShareKind] = {}
-        try:
-            async for obj in list_objects(self.backend.client, prefix):
-                parsed = parse_share_name(obj.key[len(prefix) :])
-                if parsed is None:
-                    continue  # not a share of ours: ignored, never misread
-                number, kind = parsed
-                if listing.get(number) is ShareKind.IMMUTABLE:
-                    continue
-                listing[number] = kind
-                if kind is ShareKind.IMMUTABLE:
-                    self.backend.note_immutable(self.storage_index, number, obj.size)
-        except S3Error as e:
-            raise to_backend_error(e) from None
+        known = backend.shares.listing(si)
+        if known is not None:
+            # This server is the only writer of its prefix and keeps the
+            # entry exact: no LIST (see sharecache).
+            listing = known
+        else:
+            started = backend.shares.stamp()
+            prefix = backend.keys.shares_of(si)
+            listing = {}
+            sizes: dict[int, int] = {}
+            try:
+                async for obj in list_objects(backend.client, prefix):
+                    parsed = parse_share_name(obj.key[len(prefix) :])
+                    if parsed is None:
+                        continue  # not a share of ours: ignored, never misread
+                    number, kind = parsed
+                    if listing.get(number) is ShareKind.IMMUTABLE:
+                        continue
+                    listing[number] = kind
+                    sizes[number] = obj.size if kind is ShareKind.IMMUTABLE else MUTABLE
+            except S3Error as e:
+                raise to_backend_error(e) from None
+            backend.shares.store(si, sizes, started)
         self._listing = listing
         if not listing:
-            backend.note_empty(si, started)
             self._presume_no_leases()
         return dict(listing)
 
@@ -100,24 +101,22 @@ class S3ShareSet:
             self._listing[share_number] = kind
 
     async def open_immutable(self, share_number: int) -> S3ImmutableShare:
+        """No request when the storage index is in the listing cache (a share
+        known absent is ``ShareNotFound`` at once); otherwise one HEAD."""
         si = self.storage_index
-        size = self.backend.cached_size(si, share_number)
+        size = self.backend.shares.immutable_size(si, share_number)
+        if size is None and self._listing is not None:
+            size = -1 if self._listing.get(share_number) is not ShareKind.IMMUTABLE else None
         if size is None:
-            if (
-                self._listing is not None
-                and self._listing.get(share_number) is not ShareKind.IMMUTABLE
-            ):
-                raise ShareNotFound(f"no immutable share {share_number}")
             try:
                 info = await head_object(
                     self.backend.client, self.backend.keys.immutable(si, share_number)
                 )
             except S3Error as e:
                 raise to_backend_error(e) from None
-            if info is None:
-                raise ShareNotFound(f"no immutable share {share_number}")
-            size = info.size
-            self.backend.note_immutable(si, share_number, size)
+            size = -1 if info is None else info.size
+        if size < 0:
+            raise ShareNotFound(f"no immutable share {share_number}")
         return S3ImmutableShare(self.backend, si, share_number, size)
 
     async def start_immutable_upload(
@@ -173,7 +172,6 @@ class S3ShareSet:
     async def _update_leases(self, change: Callable[[dict[int, list[Lease]]], None]) -> None:
         """Read-modify-write of the lease object by conditional PUT (redone on a lost race)."""
         key = self.backend.keys.leases(self.storage_index)
-        self.backend.note_write(self.storage_index)
         for _ in range(LEASE_UPDATE_ATTEMPTS):
             etag, stored = (
                 self._lease_doc if self._lease_doc is not None else await self._load_leases()
@@ -229,13 +227,15 @@ class S3ShareSet:
         backend = self.backend
         keys = backend.keys
         kind = None if self._listing is None else self._listing.get(share_number)
+        backend.note_write(si)
         try:
             if kind is not ShareKind.MUTABLE:
                 await delete_object(backend.client, keys.immutable(si, share_number))
-                backend.forget_immutable(si, share_number)
+                backend.deleted_immutable(si, share_number)
             if kind is not ShareKind.IMMUTABLE:
                 await self._delete_mutable(share_number)
         except S3Error as e:
+            backend.shares.forget(si)
             raise to_backend_error(e) from None
         if self._listing is not None:
             self._listing.pop(share_number, None)
@@ -256,7 +256,7 @@ class S3ShareSet:
         # The head goes first: from then on the share is gone, whatever happens to its chunks.
         await delete_object(backend.client, backend.keys.mutable_head(si, share_number))
         old_len = 0 if head is None else head.length
-        backend.forget_mutable(si, share_number, freed=old_len)
+        backend.forget_mutable(si, share_number, freed=old_len, deleted=True)
         if head is not None and head.inline is None:
             chunks = [
                 backend.keys.chunk(si, share_number, i, gen)
