@@ -3,7 +3,8 @@
 A storage directory written by a stock Tahoe-LAFS storage node is served as
 it is, and one written here can be handed back to a stock node. All file
 I/O runs in a small dedicated thread pool (started by ``start()``, stopped
-by ``stop()``), so the reactor thread never waits on the disk.
+by ``stop()``), so the reactor thread never waits on the disk; the one
+exception is the ``statvfs`` of ``available_space`` (see there).
 
 ``start()`` removes what a crash may have left: everything under
 ``shares/incoming/``, which holds both unfinished uploads (as upstream) and
@@ -22,7 +23,7 @@ from twisted.internet.interfaces import IReactorCore, IReactorFromThreads
 from zope.interface import implementer
 
 from tahoe_cloud.backends.disk import advisories
-from tahoe_cloud.backends.disk.fileio import IOPool, run_io
+from tahoe_cloud.backends.disk.fileio import IOPool, os_error, run_io
 from tahoe_cloud.backends.disk.immutable import BufferBudget
 from tahoe_cloud.backends.disk.layout import Layout
 from tahoe_cloud.backends.disk.shareset import DiskShareSet
@@ -116,14 +117,15 @@ class DiskBackend:
         return DiskShareSet(self._pool, self.layout, storage_index, self._budget)
 
     async def available_space(self) -> int:
-        return await run_io(
-            self._pool,
-            "measure free space of",
-            self.layout.storage_dir,
-            available_space,
-            self.layout.storage_dir,
-            self.reserved_space,
-        )
+        # The one file system call made on the reactor thread: statvfs reads
+        # counters a local file system keeps in memory (1.8 us measured on
+        # ext4, against about 100 us of CPU for a hand-off to the pool and
+        # back), never the disk; upstream makes the same call inline. Only a
+        # storage directory on a network file system would make it a round trip.
+        try:
+            return available_space(self.layout.storage_dir, self.reserved_space)
+        except OSError as e:
+            raise os_error("measure free space of", self.layout.storage_dir, e) from None
 
     async def add_corruption_advisory(
         self, kind: ShareKind, storage_index: StorageIndex, share_number: int, reason: bytes

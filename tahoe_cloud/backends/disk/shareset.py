@@ -28,7 +28,7 @@ from tahoe_cloud.errors import ShareNotFound
 from tahoe_cloud.formats import ContainerFormatError
 from tahoe_cloud.formats import immutable as immutable_format
 from tahoe_cloud.formats import mutable as mutable_format
-from tahoe_cloud.identifiers import StorageIndex
+from tahoe_cloud.identifiers import StorageIndex, validate_share_number
 from tahoe_cloud.leases import Lease, WriteEnabler
 
 _PEEK = mutable_format.MAGIC_SIZE
@@ -161,17 +161,21 @@ class DiskShareSet:
         self._dir = layout.share_dir(storage_index)
         self._known: Listing | None = None
 
+    def _share_path(self, share_number: int) -> Path:
+        # Not layout.share_path: that encodes the storage index again each time.
+        return self._dir / str(validate_share_number(share_number))
+
     async def list_shares(self) -> dict[int, ShareKind]:
         self._known = await run_io(self._pool, "list", self._dir, list_shares, self._dir)
         return {number: kind for number, (kind, _, _) in self._known.items()}
 
     def _changed(self, share_number: int, parsed: mutable.Parsed) -> None:
         if self._known is not None:
-            path = self._layout.share_path(self.storage_index, share_number)
+            path = self._share_path(share_number)
             self._known[share_number] = (ShareKind.MUTABLE, path, parsed)
 
     async def _open(self, share_number: int, want: ShareKind) -> Path:
-        path = self._layout.share_path(self.storage_index, share_number)
+        path = self._share_path(share_number)
         missing = ShareNotFound(f"no {want.value} share {share_number} for {self.storage_index}")
         kind = await run_io(self._pool, "open", path, kind_of, path, missing=missing)
         if kind is not want:
@@ -190,7 +194,7 @@ class DiskShareSet:
         return immutable.DiskImmutableUpload(
             self._pool,
             staged,
-            self._layout.share_path(self.storage_index, share_number),
+            self._share_path(share_number),
             self._layout.incoming_dir,
             share_number,
             allocated_size,
@@ -198,7 +202,7 @@ class DiskShareSet:
         )
 
     async def open_mutable(self, share_number: int) -> IMutableShare:
-        path = self._layout.share_path(self.storage_index, share_number)
+        path = self._share_path(share_number)
         missing = ShareNotFound(f"no mutable share {share_number} for {self.storage_index}")
         if self._known is not None:
             entry = self._known.get(share_number)
@@ -214,7 +218,7 @@ class DiskShareSet:
         )
 
     def new_mutable(self, share_number: int, write_enabler: WriteEnabler) -> IMutableShare:
-        path = self._layout.share_path(self.storage_index, share_number)
+        path = self._share_path(share_number)
         return mutable.DiskMutableShare(
             self._pool, path, share_number, create_with=write_enabler, on_change=self._changed
         )
@@ -230,7 +234,7 @@ class DiskShareSet:
     async def write_leases(self, leases: Mapping[int, Sequence[Lease]]) -> None:
         if not leases:
             return
-        paths = {n: self._layout.share_path(self.storage_index, n) for n in leases}
+        paths = {n: self._share_path(n) for n in leases}
         missing = ShareNotFound(f"no share of {sorted(leases)} for {self.storage_index}")
         parsed = await run_io(
             self._pool,
@@ -246,7 +250,7 @@ class DiskShareSet:
                 self._changed(number, new)
 
     async def delete_share(self, share_number: int) -> None:
-        path = self._layout.share_path(self.storage_index, share_number)
+        path = self._share_path(share_number)
         await run_io(self._pool, "delete", path, delete_share, path, self._layout.shares_dir)
         if self._known is not None:
             self._known.pop(share_number, None)
