@@ -265,3 +265,26 @@ async def test_a_failed_publish_forgets_the_entry(node: Node) -> None:
     node.counts()
     assert await node.server.list_immutable_shares(si) == frozenset()
     assert node.counts() == {"ListObjectsV2": 1}
+
+
+@pytest_twisted.ensureDeferred
+async def test_unlisted_share_read_needs_no_head(
+    moto: MotoServer, bucket: str, tmp_path: Path, node: Node
+) -> None:
+    si = new_si()
+    await upload_share(node.server, si, 2, b"0123456789")
+    fresh = Node(moto, bucket, tmp_path / "fresh")  # an empty cache, no start: no marker traffic
+    share = await fresh.backend.get_shareset(si).open_immutable(2)
+    assert fresh.counts() == {}
+    assert await share.read(4, 100) == b"456789"
+    assert await share.read(10, 5) == b""  # size learnt from the Content-Range: no request
+    assert fresh.counts() == {"GetObject": 1}
+    assert await share.size() == 10
+    missing = await fresh.backend.get_shareset(si).open_immutable(3)
+    with pytest.raises(ShareNotFound):
+        await missing.read(0, 10)
+    empty = await fresh.backend.get_shareset(si).open_immutable(4)
+    with pytest.raises(ShareNotFound):
+        await empty.read(0, 0)  # a read of nothing still checks (one HEAD)
+    assert fresh.counts() == {"GetObject": 1, "HeadObject": 1}
+    await fresh.client.close()

@@ -4,8 +4,8 @@ Requests per operation (see docs/s3.md for the measured counts):
 ``list_shares`` is answered from the backend's listing cache
 (``sharecache``) when the storage index is known there, else one LIST
 (paginated) of ``shares/{pp}/{si}/``, whose answer fills the cache; opening
-an immutable share costs nothing when the cache knows its size (else one
-HEAD), a mutable one nothing when its
+an immutable share costs nothing (its size comes from the cache, or from
+the Content-Range of its first ranged GET), a mutable one nothing when its
 head is in the small head cache; ``read_leases`` is one GET of the lease
 object (no GET when there are no shares, see ``_presume_no_leases``);
 ``write_leases`` one conditional PUT.
@@ -24,13 +24,7 @@ from tahoe_cloud.backends.s3.immutable import S3ImmutableShare, S3ImmutableUploa
 from tahoe_cloud.backends.s3.keys import parse_share_name
 from tahoe_cloud.backends.s3.listing import list_objects
 from tahoe_cloud.backends.s3.mutable import S3MutableShare
-from tahoe_cloud.backends.s3.objects import (
-    delete_object,
-    delete_objects,
-    get_object,
-    head_object,
-    put_object,
-)
+from tahoe_cloud.backends.s3.objects import delete_object, delete_objects, get_object, put_object
 from tahoe_cloud.backends.s3.records import decode_head, decode_leases, encode_leases
 from tahoe_cloud.backends.s3.sharecache import MUTABLE
 from tahoe_cloud.errors import BackendError, ShareNotFound
@@ -101,21 +95,16 @@ class S3ShareSet:
             self._listing[share_number] = kind
 
     async def open_immutable(self, share_number: int) -> S3ImmutableShare:
-        """No request when the storage index is in the listing cache (a share
-        known absent is ``ShareNotFound`` at once); otherwise one HEAD."""
+        """No request: the size comes from the listing cache when the storage
+        index is known there (and a share known absent is ``ShareNotFound``
+        at once). Otherwise the share is opened with its size unknown: its
+        first read is a ranged GET, which says the size (Content-Range) or
+        that the share does not exist (``ShareNotFound`` from the read)."""
         si = self.storage_index
         size = self.backend.shares.immutable_size(si, share_number)
         if size is None and self._listing is not None:
             size = -1 if self._listing.get(share_number) is not ShareKind.IMMUTABLE else None
-        if size is None:
-            try:
-                info = await head_object(
-                    self.backend.client, self.backend.keys.immutable(si, share_number)
-                )
-            except S3Error as e:
-                raise to_backend_error(e) from None
-            size = -1 if info is None else info.size
-        if size < 0:
+        if size is not None and size < 0:
             raise ShareNotFound(f"no immutable share {share_number}")
         return S3ImmutableShare(self.backend, si, share_number, size)
 
