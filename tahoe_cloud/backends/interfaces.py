@@ -104,7 +104,11 @@ class IShareSet(Interface):
         """Return the ``IImmutableShare`` for a completed share, or raise ``ShareNotFound``.
 
         A backend that already knows the share exists (from ``list_shares``)
-        should need no further request here.
+        should need no further request here. A backend that does not know
+        may return a handle without asking its storage, and raise
+        ``ShareNotFound`` from the handle's first ``size()`` or ``read()``
+        instead: an object store can learn "missing" from the same ranged GET
+        that would have read the data.
         """
 
     async def start_immutable_upload(share_number: int, allocated_size: int) -> IImmutableUpload:
