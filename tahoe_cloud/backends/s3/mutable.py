@@ -21,18 +21,31 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from twisted.internet import defer
+from twisted.logger import Logger
 from zope.interface import implementer
 
 from tahoe_cloud.backends.interfaces import IMutableShare, ShareKind
 from tahoe_cloud.backends.s3.errors import S3Error, to_backend_error
 from tahoe_cloud.backends.s3.objects import delete_objects, get_object, put_object
-from tahoe_cloud.backends.s3.records import MutableHead, encode_head
+from tahoe_cloud.backends.s3.records import MutableHead, decode_head, encode_head
 from tahoe_cloud.errors import BackendError, BackendUnavailable
 from tahoe_cloud.leases import WriteEnabler
 from tahoe_cloud.server.messages import WriteVector
 
 if TYPE_CHECKING:
     from tahoe_cloud.backends.s3.shareset import S3ShareSet
+
+
+log = Logger()
+
+
+def definitely_refused(error: S3Error) -> bool:
+    """The service answered, and its answer says the request was not applied.
+
+    A 4xx other than the transient ones (429, RequestTimeout...) is a
+    refusal; no answer, a timeout or a 5xx may hide a request that landed.
+    """
+    return error.status is not None and 400 <= error.status < 500 and not error.transient
 
 
 def _new_gen() -> str:
@@ -153,8 +166,22 @@ class S3MutableShare:
                 if_none_match=old is None,
             )
         except S3Error as e:
+            # Whatever happened, our cached head and listing may be wrong now:
+            # the next operation reads the truth from S3.
             backend.forget_mutable(self._si, self.share_number)
-            await self._delete_quietly(put_chunks)
+            if definitely_refused(e):
+                await self._delete_unreferenced(put_chunks, head_key)
+            elif put_chunks:
+                # The PUT may have landed (answer lost, timeout, 5xx after
+                # applying it): the committed head may reference the new
+                # chunks, so they must stay. If it did not land they are
+                # orphans, which collect_orphans removes.
+                log.warn(
+                    "S3: the outcome of a mutable head PUT is unknown ({error});"
+                    " its {n} new chunk(s) are left for collect_orphans",
+                    error=f"HTTP {e.status} {e.code or ''}".strip() if e.status else "no answer",
+                    n=len(put_chunks),
+                )
             if e.precondition_failed:
                 raise BackendError(
                     f"mutable share {self.share_number} was changed by another writer of this"
@@ -231,6 +258,35 @@ class S3MutableShare:
                 raise to_backend_error(failure) from None
             raise failure from None
         return MutableHead(enabler, new_len, cs, None, tuple(new_chunks)), keys
+
+    async def _delete_unreferenced(self, keys: list[str], head_key: str) -> None:
+        """Delete the new chunks of a refused head PUT, except any the head now names.
+
+        A refusal is definite for the attempt that got it, but an earlier
+        attempt of the same (retried) PUT may have landed and been replaced
+        since by a head that kept some of its chunks: read the head before
+        deleting, and when it cannot be read, delete nothing.
+        """
+        if not keys:
+            return
+        try:
+            current = await get_object(self._backend.client, head_key)
+            now = decode_head(current.body, head_key)
+            referenced = {
+                self._backend.keys.chunk(self._si, self.share_number, i, gen)
+                for i, gen in enumerate(now.chunks)
+                if gen is not None
+            }
+        except S3Error as e:
+            if not e.not_found:
+                self._backend.log_orphans(len(keys))
+                return
+            referenced = set()
+        except BackendError:  # an undecodable head: leave everything in place
+            self._backend.log_orphans(len(keys))
+            return
+        gone = [k for k in keys if k not in referenced]
+        await self._delete_quietly(gone)
 
     async def _delete_quietly(self, keys: list[str]) -> None:
         """Delete garbage chunks; on failure leave them to ``collect_orphans``."""
