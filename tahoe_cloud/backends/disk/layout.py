@@ -81,7 +81,8 @@ class Layout:
         return self.storage_dir / ADVISORIES
 
     def share_dir(self, storage_index: StorageIndex) -> Path:
-        return self.shares_dir / storage_index.prefix / storage_index.text
+        text = storage_index.text  # encoded once: it is computed on every access
+        return self.shares_dir / text[:2] / text
 
     def share_path(self, storage_index: StorageIndex, share_number: int) -> Path:
         return self.share_dir(storage_index) / str(validate_share_number(share_number))

@@ -1,11 +1,11 @@
 """Mutable shares on disk: every write rewrites the container into a new file.
 
-``write()`` builds the whole new container in a temporary file beside the
-share (``.<shnum>.tmp-<hex>``, a name no listing takes for a share and
-``DiskBackend.start()`` sweeps), fsyncs it and renames it over the old file.
-After a crash the share is therefore wholly old or wholly new, never half
-written, unlike upstream's in-place update. The cost: each write copies the
-whole share (streamed in 1 MiB pieces, never held in memory), so a write to
+``write()`` builds the whole new container in a staging file in
+``shares/incoming/rewrites/`` (which ``DiskBackend.start()`` empties), fsyncs
+it, renames it over the old file and fsyncs the directory. After a crash the
+share is therefore wholly old or wholly new, never half written, unlike
+upstream's in-place update. The cost: each write copies the whole share
+(small ones in memory, larger ones streamed in 1 MiB pieces), so a write to
 an N-byte share does O(N) disk I/O. Mutable shares are small in practice
 (SDMF directories, MDMF files written in segments); this is the price of
 crash atomicity without a journal.
@@ -15,6 +15,16 @@ the data. Existing containers keep their version (v1 stays v1, with clear
 lease secrets); new ones are created as version 2, as upstream 1.20 does.
 Lease rewrites that keep the same number of extra-lease records are done in
 place (the data is not touched); otherwise the container is rewritten too.
+
+A read-test-write touches the file system as few times as it can: the share
+set's listing reads each small container (at most ``CACHE_LIMIT`` bytes)
+whole and keeps its parse (``Parsed``), from which the write enabler, the
+size and the test and read vectors are answered; the write is one pool call
+that builds the new container in memory and writes it with one ``pwrite``;
+the core skips lease writes that would store the same leases (a renewal in
+the same second). So a typical read-test-write costs two pool calls (list,
+write) and two fsyncs (the staged file, then the directory after the rename),
+against about nine calls, three fsyncs and fifteen opens before.
 """
 
 from __future__ import annotations
