@@ -8,18 +8,21 @@ answer is turned into a typed ``S3Error`` before the retry layer looks at it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from defusedxml import ElementTree
+from defusedxml.common import DefusedXmlException
 
 from tahoe_cloud.backends.s3.addressing import BucketAddress
-from tahoe_cloud.backends.s3.errors import S3Error, parse_error
+from tahoe_cloud.backends.s3.errors import MALFORMED, S3Error, parse_error
 from tahoe_cloud.backends.s3.retry import Retrier, RetryPolicy
 from tahoe_cloud.backends.s3.signing import Signer
 from tahoe_cloud.backends.s3.transport import Body, FileSlice, HTTPResponse, Transport
 
 S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+
+T = TypeVar("T")
 
 
 class S3Client:
@@ -61,7 +64,39 @@ class S3Client:
         ok: tuple[int, ...] = (200,),
         retrier: Retrier | None = None,
     ) -> HTTPResponse:
-        """Send ``method`` on ``key`` (or the bucket) until it succeeds or fails for good.
+        """Send ``method`` on ``key`` (or the bucket) until it succeeds or fails for good."""
+        return await self.call_parsed(
+            operation,
+            method,
+            key,
+            _identity,
+            query=query,
+            headers=headers,
+            body=body,
+            payload_hash=payload_hash,
+            ok=ok,
+            retrier=retrier,
+        )
+
+    async def call_parsed(
+        self,
+        operation: str,
+        method: str,
+        key: str,
+        parse: Callable[[HTTPResponse], T],
+        *,
+        query: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: Body = b"",
+        payload_hash: str | None = None,
+        ok: tuple[int, ...] = (200,),
+        retrier: Retrier | None = None,
+    ) -> T:
+        """``call``, with the answer read by ``parse`` inside each attempt.
+
+        A ``parse`` that raises ``S3Error`` (a malformed answer, or a 200
+        carrying an ``<Error>`` document) fails the attempt, so the retry
+        layer retries it when it is transient, like any other failure.
 
         Answers with a status in ``ok`` are returned; anything else raises
         ``S3Error`` (after retries for the transient ones). A ``FileSlice``
@@ -77,12 +112,12 @@ class S3Client:
             payload_hash = await self.signer.payload_hash(url, body)
         log_key = key or None
 
-        async def attempt() -> HTTPResponse:
+        async def attempt() -> T:
             signed = self.signer.sign_with_hash(method, url, headers or {}, payload_hash)
             self.request_counts[operation] = self.request_counts.get(operation, 0) + 1
             response = await self.transport.request(operation, method, url, signed, body)
             if response.status in ok:
-                return response
+                return parse(response)
             raise parse_error(
                 operation,
                 response.status,
@@ -130,6 +165,30 @@ class S3Client:
         await self.transport.close()
 
 
-def parse_xml(body: bytes) -> Any:
-    """Parse an S3 XML answer safely (no entities, no external references)."""
-    return ElementTree.fromstring(body)
+def _identity(response: HTTPResponse) -> HTTPResponse:
+    return response
+
+
+def parse_xml(body: bytes, operation: str = "S3 request", *, key: str | None = None) -> Any:
+    """Parse an S3 XML answer safely (no entities, no external references).
+
+    An answer that is not XML (a proxy's error page, a truncated body) is a
+    transient ``S3Error`` with code ``MalformedResponse``, never a bare
+    parser exception.
+    """
+    try:
+        return ElementTree.fromstring(body)
+    except (ElementTree.ParseError, DefusedXmlException, ValueError) as e:
+        raise malformed(operation, f"the answer is not XML ({e.__class__.__name__})", key) from None
+
+
+def xml_int(text: str | None, operation: str, *, key: str | None = None) -> int:
+    """A non-negative integer field of an S3 XML answer (missing: 0)."""
+    value = (text or "0").strip()
+    if not value.isascii() or not value.isdigit():
+        raise malformed(operation, "the answer holds a non-numeric size", key)
+    return int(value)
+
+
+def malformed(operation: str, why: str, key: str | None = None) -> S3Error:
+    return S3Error(operation, 200, MALFORMED, why, key=key)

@@ -16,6 +16,9 @@ from defusedxml.common import DefusedXmlException
 from tahoe_cloud.errors import BackendError, BackendUnavailable
 
 TRANSIENT_STATUSES = frozenset({500, 502, 503, 504, 429})
+# Our code for a 2xx answer that cannot be read (not XML, a non-numeric size):
+# a proxy's error page or a truncated body, worth a (bounded) retry.
+MALFORMED = "MalformedResponse"
 TRANSIENT_CODES = frozenset(
     {
         "SlowDown",
@@ -27,6 +30,7 @@ TRANSIENT_CODES = frozenset(
         "RequestThrottled",
         "TooManyRequests",
         "OperationAborted",
+        MALFORMED,
     }
 )
 

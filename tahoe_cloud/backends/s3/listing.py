@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 
 from attrs import frozen
 
-from tahoe_cloud.backends.s3.client import S3_NS, S3Client, parse_xml
+from tahoe_cloud.backends.s3.client import S3_NS, S3Client, parse_xml, xml_int
+from tahoe_cloud.backends.s3.transport import HTTPResponse
 
 
 def _timestamp(text: str | None) -> float:
@@ -39,19 +40,35 @@ async def list_objects(
             query["continuation-token"] = token
         elif start_after is not None:
             query["start-after"] = start_after
-        response = await client.call("ListObjectsV2", "GET", query=query)
-        root = parse_xml(response.body)
-        for item in root.iter(f"{S3_NS}Contents"):
-            yield ListedObject(
-                item.findtext(f"{S3_NS}Key") or "",
-                int(item.findtext(f"{S3_NS}Size") or 0),
-                item.findtext(f"{S3_NS}ETag") or "",
-                _timestamp(item.findtext(f"{S3_NS}LastModified")),
-            )
-        truncated = (root.findtext(f"{S3_NS}IsTruncated") or "false").lower() == "true"
-        token = root.findtext(f"{S3_NS}NextContinuationToken")
-        if not truncated or not token:
+        page = await client.call_parsed("ListObjectsV2", "GET", "", _parse_page, query=query)
+        for obj in page.objects:
+            yield obj
+        if not page.truncated or not page.token:
             return
+        token = page.token
+
+
+@frozen
+class _Page:
+    objects: list[ListedObject]
+    truncated: bool
+    token: str | None
+
+
+def _parse_page(response: HTTPResponse) -> _Page:
+    """One ListObjectsV2 answer, read inside the attempt (a garbled one is retried)."""
+    root = parse_xml(response.body, "ListObjectsV2")
+    objects = [
+        ListedObject(
+            item.findtext(f"{S3_NS}Key") or "",
+            xml_int(item.findtext(f"{S3_NS}Size"), "ListObjectsV2"),
+            item.findtext(f"{S3_NS}ETag") or "",
+            _timestamp(item.findtext(f"{S3_NS}LastModified")),
+        )
+        for item in root.iter(f"{S3_NS}Contents")
+    ]
+    truncated = (root.findtext(f"{S3_NS}IsTruncated") or "false").lower() == "true"
+    return _Page(objects, truncated, root.findtext(f"{S3_NS}NextContinuationToken"))
 
 
 async def list_all(client: S3Client, prefix: str, *, page_size: int = 1000) -> list[ListedObject]:

@@ -8,6 +8,7 @@ nothing behind. Parts are 5 MiB..5 GiB (the last may be smaller), at most
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 from xml.sax.saxutils import escape
 
 from attrs import frozen
@@ -15,7 +16,7 @@ from attrs import frozen
 from tahoe_cloud.backends.s3.client import S3_NS, S3Client, parse_xml
 from tahoe_cloud.backends.s3.errors import S3Error
 from tahoe_cloud.backends.s3.objects import MD5_META, content_md5
-from tahoe_cloud.backends.s3.transport import Body, FileSlice
+from tahoe_cloud.backends.s3.transport import Body, FileSlice, HTTPResponse
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PARTS = 10_000
@@ -37,13 +38,17 @@ async def create_multipart_upload(client: S3Client, key: str, *, md5: str | None
     headers = {"Content-Type": "application/octet-stream"}
     if md5 is not None:
         headers[MD5_META] = md5
-    response = await client.call(
-        "CreateMultipartUpload", "POST", key, query={"uploads": ""}, headers=headers
+
+    def parse(response: HTTPResponse) -> str:
+        root = parse_xml(response.body, "CreateMultipartUpload", key=key)
+        upload_id: str | None = root.findtext(f"{S3_NS}UploadId")
+        if not upload_id:
+            raise S3Error("CreateMultipartUpload", response.status, None, "no UploadId", key=key)
+        return upload_id
+
+    return await client.call_parsed(
+        "CreateMultipartUpload", "POST", key, parse, query={"uploads": ""}, headers=headers
     )
-    upload_id: str | None = parse_xml(response.body).findtext(f"{S3_NS}UploadId")
-    if not upload_id:
-        raise S3Error("CreateMultipartUpload", response.status, None, "no UploadId", key=key)
-    return upload_id
 
 
 async def upload_part(
@@ -88,20 +93,26 @@ async def complete_multipart_upload(
         )
         + "</CompleteMultipartUpload>"
     ).encode("utf-8")
-    response = await client.call(
+
+    def parse(response: HTTPResponse) -> str:
+        # S3 may answer 200 with an <Error> document when completion fails
+        # late; checked inside the attempt so a transient one (InternalError)
+        # is retried like any other.
+        root = parse_xml(response.body, "CompleteMultipartUpload", key=key)
+        if root.tag in ("Error", f"{S3_NS}Error"):
+            code = root.findtext("Code") or root.findtext(f"{S3_NS}Code")
+            raise S3Error("CompleteMultipartUpload", 200, code, "completion failed", key=key)
+        return root.findtext(f"{S3_NS}ETag") or ""
+
+    return await client.call_parsed(
         "CompleteMultipartUpload",
         "POST",
         key,
+        parse,
         query={"uploadId": upload_id},
         headers={"Content-Type": "application/xml"},
         body=body,
     )
-    # S3 may answer 200 with an <Error> document when completion fails late.
-    root = parse_xml(response.body)
-    if root.tag in ("Error", f"{S3_NS}Error"):
-        code = root.findtext("Code") or root.findtext(f"{S3_NS}Code")
-        raise S3Error("CompleteMultipartUpload", 200, code, "completion failed", key=key)
-    return root.findtext(f"{S3_NS}ETag") or ""
 
 
 async def abort_multipart_upload(client: S3Client, key: str, upload_id: str) -> None:
@@ -125,8 +136,9 @@ async def list_multipart_uploads(client: S3Client, prefix: str) -> AsyncIterator
             query["key-marker"] = key_marker
             if id_marker:
                 query["upload-id-marker"] = id_marker
-        response = await client.call("ListMultipartUploads", "GET", query=query)
-        root = parse_xml(response.body)
+        root = await client.call_parsed(
+            "ListMultipartUploads", "GET", "", _parse_listing, query=query
+        )
         for item in root.iter(f"{S3_NS}Upload"):
             yield PendingUpload(
                 item.findtext(f"{S3_NS}Key") or "",
@@ -138,3 +150,7 @@ async def list_multipart_uploads(client: S3Client, prefix: str) -> AsyncIterator
         id_marker = root.findtext(f"{S3_NS}NextUploadIdMarker")
         if not truncated or not key_marker:
             return
+
+
+def _parse_listing(response: HTTPResponse) -> Any:
+    return parse_xml(response.body, "ListMultipartUploads")

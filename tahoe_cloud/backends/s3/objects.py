@@ -5,14 +5,15 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Sequence
+from typing import Any
 from xml.sax.saxutils import escape
 
 from attrs import frozen
 from twisted.internet.threads import deferToThread
 
-from tahoe_cloud.backends.s3.client import S3_NS, S3Client, parse_xml
+from tahoe_cloud.backends.s3.client import S3_NS, S3Client, parse_xml, xml_int
 from tahoe_cloud.backends.s3.errors import S3Error
-from tahoe_cloud.backends.s3.transport import FileSlice
+from tahoe_cloud.backends.s3.transport import FileSlice, HTTPResponse
 
 # DeleteObjects takes at most this many keys per request.
 DELETE_BATCH = 1000
@@ -112,7 +113,7 @@ def _total_from_content_range(value: str | None) -> int | None:
     if not value or "/" not in value:
         return None
     total = value.rsplit("/", 1)[1].strip()
-    return int(total) if total.isdigit() else None
+    return int(total) if total.isascii() and total.isdigit() else None
 
 
 async def _md5_of(body: bytes) -> str:
@@ -178,7 +179,8 @@ async def head_object(client: S3Client, key: str) -> ObjectInfo | None:
         if e.status == 404:
             return None
         raise
-    return ObjectInfo(response.header("etag") or "", int(response.header("content-length") or 0))
+    size = xml_int(response.header("content-length"), "HeadObject", key=key)
+    return ObjectInfo(response.header("etag") or "", size)
 
 
 async def delete_object(client: S3Client, key: str) -> None:
@@ -198,15 +200,20 @@ async def delete_objects(client: S3Client, keys: Sequence[str]) -> None:
             + "".join(f"<Object><Key>{escape(k)}</Key></Object>" for k in batch)
             + "</Delete>"
         ).encode("utf-8")
-        response = await client.call(
+        root = await client.call_parsed(
             "DeleteObjects",
             "POST",
+            "",
+            _parse_delete_answer,
             query={"delete": ""},
             headers={"Content-MD5": content_md5(body), "Content-Type": "application/xml"},
             body=body,
         )
-        root = parse_xml(response.body)
         for err in root.iter(f"{S3_NS}Error"):
             code = err.findtext(f"{S3_NS}Code") or err.findtext("Code")
             key = err.findtext(f"{S3_NS}Key") or err.findtext("Key")
             raise S3Error("DeleteObjects", 200, code, "a key could not be deleted", key=key)
+
+
+def _parse_delete_answer(response: HTTPResponse) -> Any:
+    return parse_xml(response.body, "DeleteObjects")
