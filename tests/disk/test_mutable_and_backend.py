@@ -195,3 +195,47 @@ async def test_objects_provide_the_backend_interfaces(
     await up.publish([])
     assert verifyObject(IImmutableShare, await shares.open_immutable(0))
     assert verifyObject(IMutableShare, shares.new_mutable(1, ENABLER))
+
+
+@pytest.mark.parametrize("size", [100, 300 * 1024], ids=["read whole", "above CACHE_LIMIT"])
+@pytest_twisted.ensureDeferred
+async def test_a_share_set_stays_consistent_with_the_files(
+    backend: DiskBackend, si: StorageIndex, size: int
+) -> None:
+    # One share set serves a whole locked operation from what its listing parsed;
+    # after each of its own writes it must answer as a fresh share set would.
+    shares = backend.get_shareset(si)
+    assert await shares.list_shares() == {}
+    await shares.new_mutable(0, ENABLER).write([W(0, b"a" * size)], None)
+    await shares.new_mutable(1, ENABLER).write([W(0, b"b" * 10)], None)
+    await shares.write_leases({0: [lease(1)], 1: [lease(2)]})
+
+    def fresh() -> object:
+        return backend.get_shareset(si)
+
+    async def view(s: object, relist: bool = True) -> tuple[object, ...]:
+        # relist=False: answer from what the share set already knows (its cache).
+        listing = await fresh().list_shares()  # type: ignore[attr-defined]
+        if relist:
+            assert await s.list_shares() == listing  # type: ignore[attr-defined]
+        handles = {n: await s.open_mutable(n) for n in listing}  # type: ignore[attr-defined]
+        return (
+            listing,
+            await s.read_leases(),  # type: ignore[attr-defined]
+            {n: (await h.size(), await h.read(size - 5, 10)) for n, h in handles.items()},
+            {n: (await h.write_enabler()).secret for n, h in handles.items()},
+        )
+
+    assert await view(shares, relist=False) == await view(fresh())
+    cached = backend.get_shareset(si)
+    assert await view(cached) == await view(fresh())
+    share = await cached.open_mutable(0)
+    await share.write([W(size - 2, b"XYZ")], None)
+    assert await share.read(size - 3, 10) == b"aXYZ"
+    await cached.write_leases({0: [lease(1, 5000), lease(3)]})
+    assert await view(cached, relist=False) == await view(fresh())
+    await cached.delete_share(1)
+    with pytest.raises(ShareNotFound):
+        await cached.open_mutable(1)
+    assert await cached.read_leases() == await fresh().read_leases()  # type: ignore[attr-defined]
+    assert await view(cached, relist=False) == await view(fresh())

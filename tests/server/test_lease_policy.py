@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tahoe_cloud.leases import Lease
-from tahoe_cloud.server.lease_policy import LeaseGrant, add_or_renew, apply_to_shares
+from tahoe_cloud.server.lease_policy import LeaseGrant, add_or_renew, apply_to_shares, only_changed
 from tahoe_cloud.server.messages import LeaseSecrets
 
 A = LeaseSecrets(renew=b"r" * 32, cancel=b"c" * 32)
@@ -38,3 +38,14 @@ def test_adds_new_lease_in_clear() -> None:
 def test_apply_to_shares_gives_shares_without_leases_one() -> None:
     result = apply_to_shares({0: [lease(A, 1)], 1: []}, {0, 1, 2}, LeaseGrant(A, 9))
     assert {n: [x.expiration for x in ls] for n, ls in result.items()} == {0: [9], 1: [9], 2: [9]}
+
+
+def test_only_changed_keeps_new_and_extended_leases() -> None:
+    before = {0: [lease(A, 9)], 1: [lease(A, 5)], 2: [lease(A, 9)]}
+    after = apply_to_shares(before, {0, 1, 2, 3}, LeaseGrant(A, 9))
+    changed = only_changed(before, after)
+    # share 0 and 2: renewed to the same second, nothing to write
+    assert sorted(changed) == [1, 3]
+    assert [x.expiration for x in changed[1]] == [9]
+    added = apply_to_shares(before, {0}, LeaseGrant(B, 9))
+    assert only_changed(before, added) == {0: added[0]}  # one more lease
