@@ -135,6 +135,10 @@ class S3Backend:
         self.shares = ShareCache(listing_cache_entries)
         self._heads: _LRU[tuple[StorageIndex, int], tuple[str, MutableHead]] = _LRU(CACHE_ENTRIES)
         self.used: int | None = None
+        # Bytes spooled for uploads not yet published: not in ``used`` (which
+        # grows at publish), yet already received, so the core's space
+        # accountant expects them gone from ``available_space`` (as on disk).
+        self.spooled = 0
         self.startup: StartupCheck | None = None
 
     def __repr__(self) -> str:
@@ -299,7 +303,7 @@ class S3Backend:
     async def available_space(self) -> int:
         if self.quota is None:
             return UNLIMITED_SPACE
-        return max(0, self.quota - (self.used or 0))
+        return max(0, self.quota - (self.used or 0) - self.spooled)
 
     async def add_corruption_advisory(
         self, kind: ShareKind, storage_index: StorageIndex, share_number: int, reason: bytes

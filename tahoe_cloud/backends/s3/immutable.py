@@ -172,6 +172,7 @@ class S3ImmutableUpload:
             raise BackendError(
                 f"cannot create an upload spool file in {spool}: {e.strerror}"
             ) from None
+        self._spooled = 0  # bytes counted in ``backend.spooled`` for this upload
         self._published = False
 
     def _spool(self) -> IO[bytes]:
@@ -184,16 +185,31 @@ class S3ImmutableUpload:
         try:
             if len(data) < THREAD_WRITE_THRESHOLD:
                 _write_at(f, self._digests, offset, data)
-                return
-            # Writing and hashing a large piece happen off the reactor thread
-            # (hashlib and pwrite release the GIL).
-            self._busy = deferToThread(_write_at, f, self._digests, offset, data)
-            try:
-                await self._busy
-            finally:
-                self._busy = None
+            else:
+                # Writing and hashing a large piece happen off the reactor thread
+                # (hashlib and pwrite release the GIL).
+                self._busy = deferToThread(_write_at, f, self._digests, offset, data)
+                try:
+                    await self._busy
+                finally:
+                    self._busy = None
         except OSError as e:
             raise BackendError(f"cannot write the upload spool file: {e.strerror}") from None
+        self._count_spooled(len(data))
+
+    def _count_spooled(self, delta: int) -> None:
+        """Track the bytes received so far in ``backend.spooled``.
+
+        The core writes each byte once (only the ranges still missing), so
+        the sum of the writes, capped at the allocated size, is the bytes
+        received; a caller writing a byte twice could only make the space
+        reported smaller, never overcommit it.
+        """
+        if self._file is None:  # aborted while the write ran: already uncounted
+            return
+        new = max(0, min(self.allocated_size, self._spooled + delta))
+        self._backend.spooled += new - self._spooled
+        self._spooled = new
 
     async def read(self, offset: int, size: int) -> bytes:
         f = self._spool()
@@ -303,6 +319,9 @@ class S3ImmutableUpload:
             raise failure from None
 
     def _close(self) -> None:
+        # Published (now in ``used``) or aborted: no longer spooled.
+        self._backend.spooled -= self._spooled
+        self._spooled = 0
         if self._file is not None:
             self._file.close()
             self._file = None
