@@ -13,17 +13,22 @@ import hashlib
 import itertools
 import os
 import random
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_twisted
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from twisted.internet.task import Clock
+from twisted.internet import reactor
+from twisted.internet.task import Clock, deferLater
 
+from tahoe_cloud.backends.s3 import immutable, objects
 from tahoe_cloud.backends.s3 import multipart as mp
 from tahoe_cloud.backends.s3.immutable import _Digests
-from tahoe_cloud.backends.s3.transport import FileSlice
+from tahoe_cloud.backends.s3.transport import FileSlice, _SliceProducer
 from tahoe_cloud.server.server import StorageServer
 from tests.conformance.support import NODEID, START_TIME, lease_secrets, new_si
 from tests.s3.conftest import make_client, new_bucket_name
@@ -79,14 +84,50 @@ def test_a_file_slice_is_read_afresh_each_time(tmp_path: Path) -> None:
         f.flush()
         part = FileSlice(f, 95, 20)
         for _ in range(2):  # a retry reads the same bytes again
-            reader = part.reader()
-            assert reader.seek(0, 2) == 20 and reader.tell() == 20
-            reader.seek(0)
-            assert reader.read(7) + reader.read(100) + reader.read(5) == b"56789012345678901234"
-        short = FileSlice(f, 990, 20).reader()
-        assert short.read(30) == b"0123456789"
+            got = part.read_at(0, 7) + part.read_at(7, 100) + part.read_at(20, 5)
+            assert got == b"56789012345678901234"
+        short = FileSlice(f, 990, 20)
+        assert short.read_at(0, 30) == b"0123456789"
         with pytest.raises(OSError, match="shorter"):
-            short.read(30)
+            short.read_at(10, 30)
+
+
+class _Consumer:
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.chunks.append(data)
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_body_producer_reads_off_the_reactor_and_honours_pause(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The spool file is read in worker threads, one piece at a time, none while paused."""
+    data = os.urandom(5 * 1024 + 3)
+    reactor_thread = threading.get_ident()
+    read_in: list[int] = []
+    real = FileSlice.read_at
+
+    def read_at(self: FileSlice, pos: int, size: int) -> bytes:
+        read_in.append(threading.get_ident())
+        return real(self, pos, size)
+
+    monkeypatch.setattr(FileSlice, "read_at", read_at)
+    with (tmp_path / "f").open("w+b") as f:
+        f.write(b"x" * 7 + data)
+        f.flush()
+        producer = _SliceProducer(FileSlice(f, 7, len(data)), piece=1024)
+        consumer = _Consumer()
+        producer.pauseProducing()
+        done = producer.startProducing(consumer)  # type: ignore[arg-type]
+        await deferLater(reactor, 0.05)
+        assert consumer.chunks == [] and read_in == []  # paused: nothing read
+        producer.resumeProducing()
+        await done
+    assert b"".join(consumer.chunks) == data and len(consumer.chunks) == 6
+    assert read_in and reactor_thread not in read_in
 
 
 @pytest_twisted.ensureDeferred
@@ -121,5 +162,54 @@ async def test_shares_written_out_of_order_publish_intact(
         assert (await server.read_immutable(si, 0, 0, size)) == data
         multipart = client.request_counts.get("UploadPart", 0)
         assert multipart == (0 if size < 6 * MiB else 3)
+    finally:
+        await server.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_spool_io_and_big_hashes_are_off_the_reactor(
+    moto: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Spool writes and reads (even tiny ones) and MD5s over 64 KiB run in worker threads."""
+    reactor_thread = threading.get_ident()
+    seen: dict[str, list[int]] = {"write": [], "read": [], "md5": []}
+
+    def spy(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any) -> Any:
+            seen[name].append(threading.get_ident())
+            return real(*args)
+
+        return call
+
+    monkeypatch.setattr(immutable, "_write_at", spy("write", immutable._write_at))
+    monkeypatch.setattr(immutable, "_read_at", spy("read", immutable._read_at))
+    monkeypatch.setattr(objects, "content_md5", spy("md5", objects.content_md5))
+    client = make_client(moto, new_bucket_name())
+    await client.create_bucket()
+    backend = make_backend(client, tmp_path)
+    clock = Clock()
+    clock.advance(START_TIME)
+    server = StorageServer(backend, nodeid=NODEID, clock=clock)
+    await server.start()
+    try:
+        si, secret = new_si(), os.urandom(20)
+        await server.allocate_buckets(
+            si,
+            lease=lease_secrets(),
+            upload_secret=secret,
+            share_numbers=frozenset({0}),
+            allocated_size=100,
+        )
+        await server.write_immutable(si, 0, upload_secret=secret, offset=0, data=b"a" * 60)
+        # Overlapping the bytes received: the core reads them back to compare.
+        await server.write_immutable(
+            si, 0, upload_secret=secret, offset=50, data=b"a" * 10 + b"b" * 40
+        )
+        assert (await server.read_immutable(si, 0, 0, 100)) == b"a" * 60 + b"b" * 40
+        assert len(seen["write"]) == 2 and seen["read"]
+        assert reactor_thread not in seen["write"] + seen["read"]
+        seen["md5"].clear()
+        await objects.put_object(client, "big", os.urandom(100 * 1024))
+        assert seen["md5"] and reactor_thread not in seen["md5"]
     finally:
         await server.stop()

@@ -15,7 +15,7 @@ from attrs import frozen
 
 from tahoe_cloud.backends.s3.client import S3_NS, S3Client, parse_xml
 from tahoe_cloud.backends.s3.errors import S3Error
-from tahoe_cloud.backends.s3.objects import MD5_META, content_md5
+from tahoe_cloud.backends.s3.objects import MD5_META, md5_of
 from tahoe_cloud.backends.s3.transport import Body, FileSlice, HTTPResponse
 
 MIN_PART_SIZE = 5 * 1024 * 1024
@@ -68,7 +68,7 @@ async def upload_part(
     if md5 is None:
         if isinstance(body, FileSlice):
             raise ValueError("a part streamed from a file needs its MD5")
-        md5 = content_md5(body)
+        md5 = await md5_of(body)
     response = await client.call(
         "UploadPart",
         "PUT",

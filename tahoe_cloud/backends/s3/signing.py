@@ -32,7 +32,7 @@ from tahoe_cloud.backends.s3.transport import FileSlice
 
 # Bodies at least this large are hashed in a worker thread: hashing costs
 # about a millisecond per MiB, which the reactor should not spend.
-THREAD_HASH_THRESHOLD = 256 * 1024
+THREAD_HASH_THRESHOLD = 64 * 1024
 # Bodies streamed from a file are hashed in pieces of this size.
 HASH_PIECE = 1024 * 1024
 
@@ -88,9 +88,10 @@ def _sha256_hex(body: bytes) -> str:
 
 def _sha256_of_slice(body: FileSlice) -> str:
     digest = hashlib.sha256()
-    reader = body.reader()
-    while piece := reader.read(HASH_PIECE):
+    pos = 0
+    while piece := body.read_at(pos, HASH_PIECE):
         digest.update(piece)
+        pos += len(piece)
     return digest.hexdigest()
 
 

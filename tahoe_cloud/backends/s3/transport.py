@@ -18,9 +18,10 @@ import treq
 from attrs import frozen
 from twisted.internet import defer
 from twisted.internet.error import ConnectError, ConnectionClosed, DNSLookupError, TimeoutError
+from twisted.internet.interfaces import IConsumer
+from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 from twisted.web.client import (
-    FileBodyProducer,
     HTTPConnectionPool,
     RequestGenerationFailed,
     RequestTransmissionFailed,
@@ -29,7 +30,8 @@ from twisted.web.client import (
     _HTTP11ClientFactory,
 )
 from twisted.web.http_headers import Headers
-from twisted.web.iweb import IResponse
+from twisted.web.iweb import IBodyProducer, IResponse
+from zope.interface import implementer
 
 from tahoe_cloud.backends.s3.errors import S3ConnectionError
 
@@ -55,38 +57,81 @@ class FileSlice:
     def __len__(self) -> int:
         return self.length
 
-    def reader(self) -> _SliceReader:
-        return _SliceReader(self)
-
-
-class _SliceReader:
-    """The file-like view ``FileBodyProducer`` reads: ``pread`` within the slice, no shared seek."""
-
-    def __init__(self, part: FileSlice) -> None:
-        self._part = part
-        self._pos = 0
-
-    def read(self, size: int = -1) -> bytes:
-        left = self._part.length - self._pos
-        size = left if size < 0 else min(size, left)
+    def read_at(self, pos: int, size: int) -> bytes:
+        """Up to ``size`` bytes from ``pos`` within the slice (blocking: call it in a thread)."""
+        size = min(size, self.length - pos)
         if size <= 0:
             return b""
-        data = os.pread(self._part.file.fileno(), size, self._part.offset + self._pos)
+        data = os.pread(self.file.fileno(), size, self.offset + pos)
         if not data:
             raise OSError("the file is shorter than the request body")
-        self._pos += len(data)
         return data
 
-    def seek(self, offset: int, whence: int = 0) -> int:
-        base = {0: 0, 1: self._pos, 2: self._part.length}[whence]
-        self._pos = base + offset
-        return self._pos
+    def producer(self) -> _SliceProducer:
+        return _SliceProducer(self)
 
-    def tell(self) -> int:
-        return self._pos
 
-    def close(self) -> None:
-        """The file belongs to the caller (it may be sent again): nothing to close."""
+@implementer(IBodyProducer)
+class _SliceProducer:
+    """Streams a ``FileSlice`` to the connection, reading it in a worker thread.
+
+    The reactor thread never touches the file: each ``STREAM_CHUNK`` piece
+    is read with ``os.pread`` in the reactor's thread pool, and the next
+    piece is read only once the previous one was handed to the connection
+    and the connection is not paused, so a request holds at most one piece
+    plus the transport's own buffer.
+    """
+
+    def __init__(self, part: FileSlice, piece: int = STREAM_CHUNK) -> None:
+        self._part = part
+        self._piece = piece
+        self.length = part.length
+        self._paused = False
+        self._stopped = False
+        self._waiting: defer.Deferred[None] | None = None
+
+    def startProducing(self, consumer: IConsumer) -> defer.Deferred[None]:
+        done: defer.Deferred[None] = defer.Deferred()
+
+        def finished(result: object) -> None:
+            # After stopProducing the result must not be reported (as Twisted's
+            # own FileBodyProducer: the request has already failed).
+            if not self._stopped:
+                done.callback(None) if not isinstance(result, Failure) else done.errback(result)
+
+        defer.Deferred.fromCoroutine(self._run(consumer)).addBoth(finished)
+        return done
+
+    async def _run(self, consumer: IConsumer) -> None:
+        part = self._part
+        sent = 0
+        while sent < part.length and not self._stopped:
+            while self._paused and not self._stopped:
+                self._waiting = defer.Deferred()
+                await self._waiting
+            if self._stopped:
+                return
+            data: bytes = await deferToThread(part.read_at, sent, self._piece)
+            if self._stopped:
+                return
+            consumer.write(data)
+            sent += len(data)
+
+    def _wake(self) -> None:
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None:
+            waiting.callback(None)
+
+    def pauseProducing(self) -> None:
+        self._paused = True
+
+    def resumeProducing(self) -> None:
+        self._paused = False
+        self._wake()
+
+    def stopProducing(self) -> None:
+        self._stopped = True
+        self._wake()
 
 
 Body = bytes | FileSlice
@@ -162,10 +207,10 @@ class Transport:
         twisted_headers = Headers(
             {k.encode("latin-1"): [v.encode("latin-1")] for k, v in headers.items()}
         )
-        data: bytes | FileBodyProducer | None
+        data: bytes | _SliceProducer | None
         if isinstance(body, FileSlice):
-            # Streamed: read from the file while sending, never held whole.
-            data = FileBodyProducer(body.reader(), readSize=STREAM_CHUNK)  # type: ignore[no-untyped-call]
+            # Streamed: read from the file (in a thread) while sending, never held whole.
+            data = body.producer()
         else:
             data = body if body or method in ("PUT", "POST") else None
         d = treq.request(
