@@ -5,7 +5,9 @@ namespace) or, for HEAD and some 304/412 answers, with no body at all. Each
 answer becomes an ``S3Error`` carrying the HTTP status and the S3 code; the
 retry layer decides from ``transient`` and the backend maps what is left to
 ``tahoe_cloud.errors`` with ``to_backend_error``. Messages quote the S3 code,
-the operation and the key, never a credential or a signature.
+the operation and the key, never a credential or a signature, and the
+service's own free-text message only for the configuration problems in
+``MESSAGE_CODES``.
 """
 
 from __future__ import annotations
@@ -55,6 +57,13 @@ CONFIG_PROBLEMS = {
 }
 
 
+# The service's free-text <Message> is kept only for these codes: the
+# configuration problems the operator must read (the service often says what
+# it expected, e.g. the right region). Other messages are dropped: some
+# S3-compatible services echo request values (keys, headers) in them.
+MESSAGE_CODES = frozenset(CONFIG_PROBLEMS)
+
+
 class S3Error(BackendError):
     """An error answer from the S3 service (or a failure to reach it)."""
 
@@ -83,7 +92,11 @@ class S3Error(BackendError):
         status = f"HTTP {self.status}" if self.status is not None else "no answer"
         code = f" {self.code}" if self.code else ""
         hint = CONFIG_PROBLEMS.get(self.code or "")
-        detail = f": {hint}" if hint else (f": {self.s3_message}" if self.s3_message else "")
+        message = self.s3_message  # the service's only for MESSAGE_CODES (see parse_error)
+        if hint:
+            detail = f": {hint}" + (f" (the service says: {message})" if message else "")
+        else:
+            detail = f": {message}" if message else ""  # our own text, e.g. "connection lost"
         return f"{what} failed ({status}{code}){detail}"
 
     @property
@@ -136,8 +149,9 @@ def parse_error(
             message = ""
     if code is None:
         code = {404: "NotFound", 412: "PreconditionFailed", 304: "NotModified"}.get(status)
-    # The service's message is free text; keep it short and on one line.
-    message = " ".join(message.split())[:200]
+    # The service's message is free text that may echo request values: kept
+    # only for the allow-listed codes, short and on one line.
+    message = " ".join(message.split())[:200] if code in MESSAGE_CODES else ""
     return S3Error(operation, status, code, message, key=key, server_date=server_date)
 
 
