@@ -239,3 +239,19 @@ async def test_a_share_set_stays_consistent_with_the_files(
         await cached.open_mutable(1)
     assert await cached.read_leases() == await fresh().read_leases()  # type: ignore[attr-defined]
     assert await view(cached, relist=False) == await view(fresh())
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_small_share_growing_past_the_cache_limit(
+    backend: DiskBackend, si: StorageIndex
+) -> None:
+    shares = backend.get_shareset(si)
+    handle = shares.new_mutable(0, ENABLER)
+    await handle.write([W(0, b"small")], None)  # the handle now holds the parse, with data
+    await handle.write([W(300 * 1024, b"end")], None)
+    fresh = await backend.get_shareset(si).open_mutable(0)
+    assert await fresh.size() == 300 * 1024 + 3
+    assert await fresh.read(0, 8) == b"small\x00\x00\x00"
+    assert await fresh.read(300 * 1024 - 1, 10) == b"\x00end"
+    await handle.write([W(1, b"X")], None)  # from the large parse: copied from the file
+    assert await (await backend.get_shareset(si).open_mutable(0)).read(0, 3) == b"sXa"

@@ -22,6 +22,7 @@ share nor make a listing fail.
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from pathlib import Path
 
@@ -35,6 +36,11 @@ INCOMING = "incoming"
 ADVISORIES = "corruption-advisories"
 
 REWRITES = "rewrites"
+
+# Staging names: random per process, then a counter (unique without a
+# getrandom call per rewrite; only this process writes under rewrites/).
+_TOKEN = secrets.token_hex(6)
+_SERIAL = itertools.count()
 
 
 def share_number_from_name(name: str) -> int | None:
@@ -54,7 +60,7 @@ def rewrite_temp_path(share_path: Path) -> Path:
     share_number = validate_share_number(int(share_path.name))
     storage_index = share_path.parent.name
     shares_dir = share_path.parents[2]
-    name = f"{storage_index}.{share_number}.tmp-{secrets.token_hex(8)}"
+    name = f"{storage_index}.{share_number}.tmp-{_TOKEN}-{next(_SERIAL)}"
     return shares_dir / INCOMING / REWRITES / name
 
 

@@ -179,7 +179,10 @@ def _write_container(
         fileio.write_at(out, fmt.LEASE_SLOTS_OFFSET, slots)
         if old is not None:
             keep = min(old.header.data_length, length)
-            fileio.copy_range(old_fd, out, fmt.DATA_OFFSET, fmt.DATA_OFFSET, keep)
+            if old.data is not None:  # a small share growing past CACHE_LIMIT
+                fileio.write_at(out, fmt.DATA_OFFSET, old.data[:keep])
+            else:
+                fileio.copy_range(old_fd, out, fmt.DATA_OFFSET, fmt.DATA_OFFSET, keep)
         # Extending the file reads back as zeros: the zero-filled holes.
         os.ftruncate(out, extra_at)
         for vector in writes:
@@ -195,16 +198,27 @@ def write_share(
     writes: Sequence[WriteVector],
     new_length: int | None,
     create_with: WriteEnabler | None,
+    known: Parsed | None = None,
 ) -> Parsed:
-    """Apply ``writes`` then ``new_length``; create the share if ``create_with`` is given."""
+    """Apply ``writes`` then ``new_length``; create the share if ``create_with`` is given.
+
+    ``known`` is the current container's parse when the caller holds it with
+    its data (under the core's lock it cannot be stale): the old file is then
+    not read again. Each system call here also costs a round for the GIL
+    against the reactor thread (strace counted over a hundred futex calls per
+    read-test-write), so the fewer the better.
+    """
+    fd = -1
+    old = known if known is not None and known.data is not None else None
+    if old is None:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            if create_with is None:
+                raise
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        if create_with is None:
-            raise
-        fd = -1
-    try:
-        old = Parsed.from_fd(fd) if fd >= 0 else None
+        if fd >= 0:
+            old = Parsed.from_fd(fd)
         length = old.header.data_length if old else 0
         for vector in writes:
             if vector.data:
@@ -285,7 +299,7 @@ def write_leases(path: Path, leases: Sequence[Lease]) -> Parsed:
         os.close(fd)
 
 
-ChangeListener = Callable[[int, Parsed], None]
+ChangeListener = Callable[[int, "Parsed | None"], None]
 
 
 @implementer(IMutableShare)
@@ -294,10 +308,11 @@ class DiskMutableShare:
 
     The handle remembers the container it parsed (passed in from the share
     set's listing, or read on first use) and answers ``write_enabler``,
-    ``size`` and reads of small shares from it. That is sound because a handle
-    lives for one operation of the core: mutations of a storage index happen
-    only under the core's lock, and a locked operation mutates only through
-    its own handles, which keep the parse current after each write.
+    ``size``, reads of small shares and the next write from it. That is sound
+    because a handle lives for one operation of the core: mutations of a
+    storage index happen only under the core's lock, and a locked operation
+    mutates only through its own share set and handles, which its share set
+    keeps current after each change (``refresh``).
     """
 
     def __init__(
@@ -318,6 +333,13 @@ class DiskMutableShare:
 
     def _missing(self) -> ShareNotFound:
         return ShareNotFound(f"no mutable share {self.share_number}")
+
+    def refresh(self, parsed: Parsed | None) -> None:
+        """The share was changed through its share set: ``parsed`` is its new state.
+
+        None (deleted) makes the handle read the file again when next used.
+        """
+        self._parsed = parsed
 
     async def _load(self) -> Parsed | None:
         """The parsed container (read once), or None for a share not created yet."""
@@ -370,6 +392,7 @@ class DiskMutableShare:
             list(writes),
             new_length,
             self._create_with,
+            self._parsed,
             missing=self._missing(),
         )
         # Once created, this handle behaves like one from open_mutable.

@@ -160,6 +160,8 @@ class DiskShareSet:
         self.storage_index = storage_index
         self._dir = layout.share_dir(storage_index)
         self._known: Listing | None = None
+        # Handles given out, kept current by _changed (they serve reads from their parse).
+        self._handles: dict[int, list[mutable.DiskMutableShare]] = {}
 
     def _share_path(self, share_number: int) -> Path:
         # Not layout.share_path: that encodes the storage index again each time.
@@ -169,10 +171,32 @@ class DiskShareSet:
         self._known = await run_io(self._pool, "list", self._dir, list_shares, self._dir)
         return {number: kind for number, (kind, _, _) in self._known.items()}
 
-    def _changed(self, share_number: int, parsed: mutable.Parsed) -> None:
+    def _changed(self, share_number: int, parsed: mutable.Parsed | None) -> None:
+        """Keep the listing and every handle given out current after a change made here."""
         if self._known is not None:
-            path = self._share_path(share_number)
-            self._known[share_number] = (ShareKind.MUTABLE, path, parsed)
+            if parsed is None:
+                self._known.pop(share_number, None)
+            else:
+                self._known[share_number] = (
+                    ShareKind.MUTABLE,
+                    self._share_path(share_number),
+                    parsed,
+                )
+        for handle in self._handles.get(share_number, ()):
+            handle.refresh(parsed)
+
+    def _handle(
+        self,
+        share_number: int,
+        parsed: mutable.Parsed | None = None,
+        create_with: WriteEnabler | None = None,
+    ) -> mutable.DiskMutableShare:
+        path = self._share_path(share_number)
+        handle = mutable.DiskMutableShare(
+            self._pool, path, share_number, create_with, parsed, on_change=self._changed
+        )
+        self._handles.setdefault(share_number, []).append(handle)
+        return handle
 
     async def _open(self, share_number: int, want: ShareKind) -> Path:
         path = self._share_path(share_number)
@@ -213,15 +237,10 @@ class DiskShareSet:
             kind, parsed = await run_io(self._pool, "open", path, probe, path, missing=missing)
             if kind is not ShareKind.MUTABLE:
                 raise missing
-        return mutable.DiskMutableShare(
-            self._pool, path, share_number, parsed=parsed, on_change=self._changed
-        )
+        return self._handle(share_number, parsed=parsed)
 
     def new_mutable(self, share_number: int, write_enabler: WriteEnabler) -> IMutableShare:
-        path = self._share_path(share_number)
-        return mutable.DiskMutableShare(
-            self._pool, path, share_number, create_with=write_enabler, on_change=self._changed
-        )
+        return self._handle(share_number, create_with=write_enabler)
 
     async def read_leases(self) -> dict[int, list[Lease]]:
         known = self._known
@@ -252,5 +271,4 @@ class DiskShareSet:
     async def delete_share(self, share_number: int) -> None:
         path = self._share_path(share_number)
         await run_io(self._pool, "delete", path, delete_share, path, self._layout.shares_dir)
-        if self._known is not None:
-            self._known.pop(share_number, None)
+        self._changed(share_number, None)
