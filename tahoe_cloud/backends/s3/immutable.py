@@ -173,7 +173,6 @@ class S3ImmutableUpload:
                 f"cannot create an upload spool file in {spool}: {e.strerror}"
             ) from None
         self._spooled = 0  # bytes counted in ``backend.spooled`` for this upload
-        self._published = False
 
     def _spool(self) -> IO[bytes]:
         if self._file is None:
@@ -251,7 +250,6 @@ class S3ImmutableUpload:
             if isinstance(e, S3Error):
                 raise to_backend_error(e) from None
             raise
-        self._published = True
         # The listing cache learns of the share before the upload's answer is sent.
         self._backend.published_immutable(si, self.share_number, self.allocated_size)
         self._shareset.note_published(self.share_number, ShareKind.IMMUTABLE)
