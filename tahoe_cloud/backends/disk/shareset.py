@@ -32,6 +32,7 @@ from tahoe_cloud.identifiers import StorageIndex, validate_share_number
 from tahoe_cloud.leases import Lease, WriteEnabler
 
 _PEEK = mutable_format.MAGIC_SIZE
+_FIRST_READ = 16 * 1024
 
 
 def kind_of(path: Path) -> ShareKind | None:
@@ -55,11 +56,18 @@ def probe(path: Path) -> tuple[ShareKind | None, mutable.Parsed | None]:
     """
     fd = os.open(path, os.O_RDONLY)
     try:
-        small = os.fstat(fd).st_size <= mutable.CACHE_LIMIT
-        head = fileio.read_at(fd, 0, mutable.CACHE_LIMIT + 1 if small else _PEEK)
+        size = os.fstat(fd).st_size
+        # One read of the first page tells the kind (and is a small mutable
+        # share whole); an immutable share's data is not read needlessly.
+        head = fileio.read_at(fd, 0, _FIRST_READ)
         if mutable_format.version_from_magic(head[:_PEEK]) is not None:
             try:
-                parsed = mutable.Parsed.from_blob(head) if small else mutable.Parsed.from_fd(fd)
+                if size > mutable.CACHE_LIMIT:
+                    parsed: mutable.Parsed | None = mutable.Parsed.from_fd(fd)
+                else:
+                    if size > len(head):
+                        head += fileio.read_at(fd, len(head), size - len(head))
+                    parsed = mutable.Parsed.from_blob(head)
             except ContainerFormatError:
                 parsed = None
             return ShareKind.MUTABLE, parsed
