@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import re
+from functools import cached_property
 
 from attrs import frozen
 
@@ -56,8 +57,9 @@ class StorageIndex:
             raise InvalidRequest("storage index is not canonical base32")
         return cls(raw)
 
-    @property
+    @cached_property
     def text(self) -> str:
+        # Cached: every path, key, log line and URL of a request asks for it.
         return b32encode(self.raw)
 
     @property

@@ -68,7 +68,13 @@ class IStorageBackend(Interface):
         """Release resources (connection pools, thread pools). Called once, at shutdown."""
 
     def get_shareset(storage_index: StorageIndex) -> IShareSet:
-        """Return the ``IShareSet`` of one storage index. No I/O; never fails for a valid index."""
+        """Return the ``IShareSet`` of one storage index. No I/O; never fails for a valid index.
+
+        Callers get a new share set for each operation (one request, or one
+        locked read-test-write), so a share set may remember what it has read
+        for the rest of that operation, and must keep it true after its own
+        writes.
+        """
 
     async def available_space() -> int:
         """Bytes this backend can still accept for new shares.
