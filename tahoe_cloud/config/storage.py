@@ -35,6 +35,7 @@ _CORE_KEYS = frozenset(
         "storage_dir",
         "reserved_space",
         "readonly",
+        "maximum_mutable_share_size",
         "expire.enabled",
         "expire.mode",
         "expire.override_lease_duration",
@@ -137,6 +138,8 @@ class StorageConfig:
     backend: str = DEFAULT_BACKEND
     reserved_space: int = 0
     readonly: bool = False
+    #: None: the server's default (``DEFAULT_MAXIMUM_MUTABLE_SHARE_SIZE``).
+    maximum_mutable_share_size: int | None = None
     expire: ExpirationConfig = field(factory=ExpirationConfig)
 
     @classmethod
@@ -159,8 +162,16 @@ class StorageConfig:
             storage_dir=_storage_dir(config),
             reserved_space=config.get_size(SECTION, "reserved_space", 0),
             readonly=config.get_bool(SECTION, "readonly", False),
+            maximum_mutable_share_size=_maximum_mutable_share_size(config),
             expire=ExpirationConfig.from_node_config(config),
         )
+
+
+def _maximum_mutable_share_size(config: NodeConfig) -> int | None:
+    size = config.get_size(SECTION, "maximum_mutable_share_size", None)
+    if size is not None and size < 1:
+        raise config.error(SECTION, "maximum_mutable_share_size", "must be at least 1 byte")
+    return size
 
 
 def _storage_dir(config: NodeConfig) -> Path:

@@ -48,6 +48,11 @@ PIECE = 1 * MiB
 MEMORY_BODY = 2 * MiB
 
 
+#: Room for the CBOR framing, test vectors and read vectors around the share
+#: data of a read-test-write.
+READ_TEST_WRITE_OVERHEAD = 1 * MiB
+
+
 @frozen
 class Limits:
     """Largest request body accepted per kind of endpoint (413 beyond).
@@ -63,6 +68,15 @@ class Limits:
     corrupt: int = 32768
     read_test_write: int = 64 * MiB
     immutable_write: int = 16 * MiB
+
+    @classmethod
+    def for_server(cls, maximum_mutable_share_size: int) -> Limits:
+        """Limits whose read-test-write body can carry a whole share of the largest size.
+
+        The stock client sends a whole (MDMF) share in one read-test-write, so
+        the server must never advertise a mutable share size it cannot receive.
+        """
+        return cls(read_test_write=maximum_mutable_share_size + READ_TEST_WRITE_OVERHEAD)
 
     @property
     def largest(self) -> int:

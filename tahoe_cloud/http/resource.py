@@ -312,4 +312,6 @@ def storage_resource(
 
         clock = cast(IReactorTime, default_reactor)
     assert clock is not None
-    return StorageResource(server_, swissnum, clock, limits or Limits())
+    if limits is None:
+        limits = Limits.for_server(server_.maximum_mutable_share_size)
+    return StorageResource(server_, swissnum, clock, limits)

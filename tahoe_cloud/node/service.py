@@ -36,8 +36,9 @@ from twisted.web.server import Site
 
 from tahoe_cloud.backends.interfaces import IStorageBackend
 from tahoe_cloud.config import NodeConfig
+from tahoe_cloud.http.body import Limits
 from tahoe_cloud.node.nodedir import NodeDirectory
-from tahoe_cloud.server.server import StorageServer
+from tahoe_cloud.server.server import DEFAULT_MAXIMUM_MUTABLE_SHARE_SIZE, StorageServer
 
 _log = Logger(namespace="tahoe_cloud.node")
 
@@ -145,15 +146,20 @@ class StorageNodeService:
             nodeid=self.node.identity.tub_id,
             clock=clock,
             readonly=self.node.config.storage.readonly,
+            maximum_mutable_share_size=(
+                self.node.config.storage.maximum_mutable_share_size
+                or DEFAULT_MAXIMUM_MUTABLE_SHARE_SIZE
+            ),
         )
         await self.server.start()
         swissnum = self.node.identity.swissnum.encode("ascii")
         try:
-            site = _site(self._resource_factory(self.server, swissnum))
+            limits = Limits.for_server(self.server.maximum_mutable_share_size)
+            site = _site(self._resource_factory(self.server, swissnum), limits)
             factory = TLSMemoryBIOFactory(tls_options(self.node), False, site)
             self._ports.append(await endpoint.listen(factory))
             if lease_endpoint is not None:
-                view = _site(self._lease_view_factory(self.server, swissnum, test_clock))
+                view = _site(self._lease_view_factory(self.server, swissnum, test_clock), limits)
                 self._ports.append(await lease_endpoint.listen(view))
                 _log.warn("test-only lease view listening on {endpoint}", endpoint=lease_view)
         except BaseException:
@@ -178,9 +184,9 @@ class StorageNodeService:
             _log.info("storage node stopped")
 
 
-def _site(resource: IResource) -> Site:
+def _site(resource: IResource, limits: Limits) -> Site:
     # The front end's Site bounds request bodies, hides tracebacks and keeps
     # twisted.web's access log (a second, unfiltered request log) quiet.
     from tahoe_cloud.http.body import storage_site
 
-    return storage_site(resource)
+    return storage_site(resource, limits=limits)

@@ -107,10 +107,12 @@ class MutableSlots:
         locks: StorageIndexLocks,
         *,
         nodeid: bytes,
+        maximum_share_size: int,
         uploading: Callable[[StorageIndex], frozenset[int]] = lambda si: frozenset(),
     ) -> None:
         """``uploading`` names the share numbers with an immutable upload in progress."""
         self._backend = backend
+        self._maximum_share_size = maximum_share_size
         self._locks = locks
         self._nodeid = nodeid
         self._uploading = uploading
@@ -125,7 +127,7 @@ class MutableSlots:
         read_vector: Sequence[ReadVector],
     ) -> ReadTestWriteResult:
         validate_request(vectors, read_vector)
-        max_size = int(self._backend.maximum_mutable_share_size)
+        max_size = self._maximum_share_size
         for twv in vectors.values():
             end = max((wv.offset + len(wv.data) for wv in twv.writes), default=0)
             if end > max_size:

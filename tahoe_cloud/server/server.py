@@ -37,6 +37,13 @@ from tahoe_cloud.server.messages import (
 )
 from tahoe_cloud.server.mutable import MutableSlots
 
+# The largest mutable share a server accepts unless configured otherwise. The
+# stock client sends a whole MDMF share in one read-test-write request, held in
+# memory while it is decoded, so this also bounds a request's memory; upstream
+# advertises 69 PB, which no request could carry. 64 MiB shares hold MDMF files
+# of about 190 MB with 3-of-10 encoding.
+DEFAULT_MAXIMUM_MUTABLE_SHARE_SIZE = 64 * 1024 * 1024
+
 # Upstream's HTTP schema: a corruption reason is 1..32765 bytes of text.
 MAX_CORRUPTION_REASON = 32765
 
@@ -59,6 +66,7 @@ class StorageServer:
         readonly: bool = False,
         lease_duration: int = DEFAULT_LEASE_DURATION,
         upload_timeout: float = DEFAULT_UPLOAD_TIMEOUT,
+        maximum_mutable_share_size: int = DEFAULT_MAXIMUM_MUTABLE_SHARE_SIZE,
         application_version: bytes = b"tahoe-cloud/" + __version__.encode("ascii"),
     ) -> None:
         if len(nodeid) != NODEID_BYTES:
@@ -69,6 +77,10 @@ class StorageServer:
         self._clock = clock
         self._lease_duration = lease_duration
         self._application_version = application_version
+        #: What this server accepts and reports: its own cap, or the backend's if smaller.
+        self.maximum_mutable_share_size = min(
+            maximum_mutable_share_size, int(backend.maximum_mutable_share_size)
+        )
         self.locks = StorageIndexLocks()
         self.uploads = ImmutableUploads(
             backend,
@@ -79,7 +91,11 @@ class StorageServer:
             timeout=upload_timeout,
         )
         self._mutable = MutableSlots(
-            backend, self.locks, nodeid=nodeid, uploading=self.uploads.in_progress
+            backend,
+            self.locks,
+            nodeid=nodeid,
+            maximum_share_size=self.maximum_mutable_share_size,
+            uploading=self.uploads.in_progress,
         )
 
     def _grant(self, secrets: LeaseSecrets, owner_num: int = LEASE_OWNER) -> LeaseGrant:
@@ -105,7 +121,7 @@ class StorageServer:
         available = await self.uploads.space.available()
         return VersionInfo(
             maximum_immutable_share_size=available,
-            maximum_mutable_share_size=int(self.backend.maximum_mutable_share_size),
+            maximum_mutable_share_size=self.maximum_mutable_share_size,
             available_space=available,
             application_version=self._application_version,
         )

@@ -170,3 +170,9 @@ def test_unknown_keys(logged: Sequence[LogEvent]) -> None:
     assert config.warn_unknown_keys() == ["reserved_spcae"]
     [warning] = warnings_text(logged)
     assert warning == "/node/tahoe.cfg, section [storage]: unknown key 'reserved_spcae' is ignored"
+
+
+def test_maximum_mutable_share_size() -> None:
+    assert storage("").maximum_mutable_share_size is None
+    assert storage("maximum_mutable_share_size = 16MiB\n").maximum_mutable_share_size == 16 * 2**20
+    assert storage_error("maximum_mutable_share_size = 0\n").key == "maximum_mutable_share_size"

@@ -231,7 +231,8 @@ async def test_write_adds_or_renews_lease(server: StorageServer) -> None:
 @pytest_twisted.ensureDeferred
 async def test_too_large(backend: IStorageBackend, server: StorageServer) -> None:
     si, we = new_si(), write_enabler()
-    limit = int(backend.maximum_mutable_share_size)
+    limit = server.maximum_mutable_share_size
+    assert limit <= int(backend.maximum_mutable_share_size)
     await rtw(server, si, we, {0: tw((0, b"abc"))})
     with pytest.raises(ShareTooLarge):
         await rtw(server, si, we, {0: tw((0, b"new")), 1: tw((limit, b"x"))})

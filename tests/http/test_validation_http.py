@@ -378,6 +378,8 @@ async def test_log_lines_hold_no_secrets(gbs: Gbs) -> None:
 
 
 class _BrokenServer:
+    maximum_mutable_share_size = 1024
+
     async def get_version(self) -> None:
         raise KeyError("internal detail")
 

@@ -216,3 +216,22 @@ async def test_stop_survives_a_failing_abort() -> None:
     assert backend.stopped
     assert server.uploads.promised() == 0
     assert list(backend.staged) == [(index, 0)]  # only the one whose abort failed
+
+
+@pytest_twisted.ensureDeferred
+async def test_mutable_share_size_is_the_smaller_of_server_and_backend_caps() -> None:
+    """Never advertise a mutable share larger than a read-test-write request may carry."""
+    from tahoe_cloud.http.body import READ_TEST_WRITE_OVERHEAD, Limits
+    from tahoe_cloud.server.server import DEFAULT_MAXIMUM_MUTABLE_SHARE_SIZE
+
+    roomy, _ = make(MemoryBackend(maximum_mutable_share_size=2**50))
+    assert roomy.maximum_mutable_share_size == DEFAULT_MAXIMUM_MUTABLE_SHARE_SIZE
+    assert (await roomy.get_version()).maximum_mutable_share_size == (
+        DEFAULT_MAXIMUM_MUTABLE_SHARE_SIZE
+    )
+    limits = Limits.for_server(roomy.maximum_mutable_share_size)
+    assert limits.read_test_write == DEFAULT_MAXIMUM_MUTABLE_SHARE_SIZE + READ_TEST_WRITE_OVERHEAD
+    tight, _ = make(MemoryBackend(maximum_mutable_share_size=1000))
+    assert tight.maximum_mutable_share_size == 1000
+    configured, _ = make(MemoryBackend(), maximum_mutable_share_size=5000)
+    assert configured.maximum_mutable_share_size == 5000
