@@ -395,42 +395,43 @@ ANALYSIS = [
     (
         "10 KiB shares per second",
         "10 KiB shares",
-        "Three requests per share (shares query, allocate, one PATCH). py-spy --gil: the "
-        "per-request log line was the largest single cost (formatting the same line twice, "
-        "for stdout and the log file; now formatted once); what remains is Twisted's HTTP and "
-        "TLS work per request, the disk backend's thread-pool round trips (Condition.notify "
-        "and wait, deferToThreadPool: one per file operation, four to five per share) and the "
-        "fsync and rename that publish each share. Upstream does its file operations "
-        "synchronously on the reactor thread and does not fsync.",
+        "Three requests per share (shares query, allocate, one PATCH). Fixed after py-spy "
+        "--gil and strace: the per-request log line is formatted once (it was formatted "
+        "twice, for stdout and the log file), uploads up to 128 KiB stay in memory until "
+        "publish (one pool call writes, fsyncs and renames the whole container), so a share "
+        "costs three hand-offs to the disk I/O threads instead of six. What remains is "
+        "Twisted's HTTP and TLS work for three requests per share, and the fsync that makes "
+        "each published share durable; upstream does its file operations synchronously on "
+        "the reactor thread and does not fsync. Like every rate here, the ratio moves by tens "
+        "of percent from run to run on this 2-core machine (see Notes).",
     ),
     (
         "mutable writes per second",
         "Mutable writes",
-        "Each read-test-write on disk writes the whole share to a new file, fsyncs it, "
-        "renames it over the old one and fsyncs the directory (crash safety: after a crash a "
-        "share holds its old or its new contents), then rewrites the lease area with another "
-        "fsync, and makes about nine thread-pool round trips (list, open, write enabler, test "
-        "read, read vector, size, write, read leases, write leases). Upstream writes in place "
-        "on the reactor thread without fsync. strace -c of the server during writes: futex "
-        "calls (hand-offs and GIL switches between the reactor and the I/O threads, which run "
-        "Python code such as container parsing) take most of the system time, then three "
-        "fsyncs, about fifteen file opens and fifteen preads per write. py-spy shows the "
-        "thread hand-offs and file "
-        "system calls, not Python code, as the cost: the server's system CPU per write was "
-        "about three times upstream's, and a trial with fsync disabled did not raise the rate. "
-        "What would: doing one read-test-write's file operations in one pool call with the "
-        "share file opened once (a disk-backend restructuring, not done in this work).",
+        "Fixed after profiling: a read-test-write parses each small share once per locked "
+        "operation and answers the write enabler, tests and reads from that parse; the "
+        "share is rewritten from memory in one pool call; a lease renewal that stores the "
+        "same bytes (same second) is not written; pool calls per write fell from about nine "
+        "to three. What remains: every write still builds the new share in a staging file, "
+        "fsyncs it, renames it over the old one and fsyncs the directory, so that after a "
+        "crash a share holds wholly its old or its new contents; upstream writes in place "
+        "on the reactor thread without fsync. Per-thread CPU accounting puts most of the "
+        "rest in the HTTP/TLS front end and the request log: even with zero disk and core "
+        "cost our reactor thread would be at most about 1.3x faster than upstream's, so "
+        "1.5x needs a faster HTTP front end, not a faster backend.",
     ),
     (
         "cloud.s3 upload throughput",
         "cloud.s3 uploads",
-        "Each share is spooled to a local file as its PATCHes arrive and published at the "
-        "last one: a PUT of the lease object and a PUT (or a multipart upload in 16 MiB "
-        "parts) of the share read back from the spool (see the request table). The raw "
-        "client PUTs from memory with no storage protocol, TLS or spool in between, so "
-        "small shares are bound by per-request time and large ones by the spool and the "
-        "single publishing stream. These are in the cloud.s3 backend (its owner's "
-        "docs/s3.md has its own upload measurements).",
+        "Each share is spooled to a local file as its PATCHes arrive (hashed, MD5 and "
+        "SHA-256, as it is written, in worker threads) and published at the last PATCH: a "
+        "create-only PUT of the lease object and a PUT (or a multipart upload in 16 MiB "
+        "parts, overlapped with the lease write) streamed from the spool. The raw client "
+        "PUTs from memory with no storage protocol, TLS or spool in between, so small shares "
+        "are bound by two moto requests in a row (lease, then share: the share must never "
+        "be visible without its lease) and large ones by receiving the whole share before "
+        "sending it; sending parts while the share still arrives would lose the whole-share "
+        "MD5 the backend stores with each object. Not done.",
     ),
     (
         "cloud.s3 download",
@@ -446,11 +447,9 @@ ANALYSIS = [
     (
         "peak RSS < 200 MiB, tahoe-cloud cloud.s3",
         "cloud.s3 memory",
-        "The cloud.s3 server's RSS was already high before the memory workloads (the "
-        "'before' column: left over from the throughput runs), then rose further. The "
-        "backend holds publish bodies (up to 16 MiB each, several at once) in memory, and the "
-        "HTTP client keeps its own references while sending. In the cloud.s3 backend "
-        "(another owner; reported).",
+        "Bodies are streamed from the spool file 256 KiB at a time (read in a worker "
+        "thread, pausing with the connection), at most 8 bodies or parts in flight across "
+        "the server; nothing holds a whole share or part in memory.",
     ),
     (
         "peak RSS < 200 MiB, tahoe-cloud disk",
