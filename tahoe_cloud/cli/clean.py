@@ -13,8 +13,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from tahoe_cloud.cli.cloud_s3 import cloud_s3_config
 from tahoe_cloud.cli.reactor_call import call
-from tahoe_cloud.node.nodedir import open_node_directory
 
 NAME = "clean"
 HELP = (
@@ -28,14 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def clean(nodedir: Path, reactor: Any = None) -> str:
     """What ``clean`` prints; raises ``ConfigError`` / ``BackendError``."""
-    config = open_node_directory(nodedir).config
-    if config.storage.backend != "cloud.s3":
-        raise config.error(
-            "storage",
-            "backend",
-            "clean applies to the cloud.s3 backend only;"
-            f" this node uses {config.storage.backend!r}",
-        )
+    config = cloud_s3_config(nodedir, "clean")
     from tahoe_cloud.backends.s3 import commands
 
     return await commands.clean(config, reactor)

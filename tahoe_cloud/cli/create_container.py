@@ -10,8 +10,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from tahoe_cloud.cli.cloud_s3 import cloud_s3_config
 from tahoe_cloud.cli.reactor_call import call
-from tahoe_cloud.node.nodedir import open_node_directory
 
 NAME = "create-container"
 HELP = "Create the S3 bucket a cloud.s3 node is configured to use (cloud.s3 only)."
@@ -23,14 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def create_container(nodedir: Path, reactor: Any = None) -> str:
     """What ``create-container`` prints; raises ``ConfigError`` / ``BackendError``."""
-    config = open_node_directory(nodedir).config
-    if config.storage.backend != "cloud.s3":
-        raise config.error(
-            "storage",
-            "backend",
-            f"create-container applies to the cloud.s3 backend only; this node uses"
-            f" {config.storage.backend!r}, which has no container to create",
-        )
+    config = cloud_s3_config(nodedir, "create-container")
     from tahoe_cloud.backends.s3 import commands
 
     return await commands.create_container(config, reactor)
