@@ -39,7 +39,7 @@ def main(args: argparse.Namespace) -> int:
     node = open_node_directory(args.nodedir)
     from twisted.internet import reactor
 
-    log_file = start_logging(node.config.nodedir)
+    log_file = start_logging(node.config.nodedir, level=node.config.log_level)
     service = StorageNodeService(node, reactor)
     status = 0
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, TypeVar, overload
 
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 
 from tahoe_cloud.config import syntax
 from tahoe_cloud.config.storage import KNOWN_STORAGE_KEYS, StorageConfig
@@ -269,6 +269,23 @@ class NodeConfig:
     def tub_location(self) -> str | None:
         """``[node] tub.location`` as written (comma-separated hints), or None."""
         return self.get("node", "tub.location")
+
+    # --- [logging] ------------------------------------------------------------
+
+    @property
+    def log_level(self) -> LogLevel:
+        """``[logging] level``: the least severe events written (``info`` unless set).
+
+        ``debug`` adds a line per successful request to the per-minute summary.
+        """
+        text = self.get("logging", "level", "info").strip().lower()
+        levels = {level.name: level for level in LogLevel.iterconstants()}
+        if text not in levels:
+            raise self.error(
+                "logging", "level", f"must be one of {', '.join(levels)}, not {text!r}"
+            )
+        level: LogLevel = levels[text]
+        return level
 
     # --- unknown keys ---------------------------------------------------------
 

@@ -13,8 +13,10 @@ the handler is allowed to finish (cancelling it half-way through a core
 operation would gain nothing) and its answer is dropped instead of written.
 
 Each request is logged once through twisted.logger: method, path (which
-holds at most a storage index and a share number), status and duration.
-Header values and bodies are never logged.
+holds at most a storage index and a share number), status and duration; at
+``debug`` when it succeeded, at ``info`` with its reason when it failed. A
+per-minute summary (``tahoe_cloud.http.traffic``) goes to ``info``. Header
+values and bodies are never logged.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from zope.interface import implementer
 from tahoe_cloud.http.auth import check_swissnum
 from tahoe_cloud.http.cbor_codec import CBOR_MIME_TYPE, encode
 from tahoe_cloud.http.errors import HTTPError, answer_for
+from tahoe_cloud.http.traffic import TrafficTally
 
 _log = Logger(namespace="tahoe_cloud.http")
 
@@ -51,6 +54,7 @@ class WebRequest(Protocol):
     postpath: list[bytes] | None
     code: int
     finished: int
+    sentLength: int
     content: IO[bytes] | None
     requestHeaders: Headers
 
@@ -141,6 +145,7 @@ class AsyncLeaf(Resource):
         super().__init__()  # type: ignore[no-untyped-call]
         self._swissnum = swissnum
         self._clock = clock
+        self.traffic = TrafficTally(window_start=clock.seconds())
 
     async def route(self, request: WebRequest) -> Answer:
         """Turn an already-authorized request into its answer (subclasses implement it)."""
@@ -236,16 +241,26 @@ class AsyncLeaf(Resource):
             request.loseConnection()
 
     def _log_request(self, request: WebRequest, state: _RequestState) -> None:
-        # A connected client polls the version about once a second: keep those
-        # out of the info log, or it grows by a line a second per client.
-        routine = request.path == b"/storage/v1/version" and request.code == http.OK
+        now = self._clock.seconds()
+        self.traffic.record(now, request.code, _declared_length(request), request.sentLength)
+        # Successes are routine (a connected client polls the version about
+        # once a second; a busy node answers thousands a second): debug only.
+        failed = request.code >= 400 or state.gone
         _log.emit(
-            LogLevel.debug if routine else LogLevel.info,
+            LogLevel.info if failed else LogLevel.debug,
             "{method} {path} {code} {duration:.3f}s{note}",
             method=request.method.decode("latin-1"),
             path=request.path.decode("latin-1"),
             code=request.code,
-            duration=self._clock.seconds() - state.started,
+            duration=now - state.started,
             note=(f" ({state.reason})" if state.reason else "")
             + (" (client disconnected)" if state.gone else ""),
         )
+
+
+def _declared_length(request: WebRequest) -> int:
+    """The request's ``Content-Length`` (0 when absent or not a number)."""
+    values = request.requestHeaders.getRawHeaders(b"content-length")
+    if values and values[0].isdigit() and len(values[0]) < 20:
+        return int(values[0])
+    return 0

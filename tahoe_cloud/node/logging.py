@@ -1,7 +1,8 @@
 """Where a running node's log goes: stdout and ``NODEDIR/logs/tahoe-cloud.log``.
 
 Everything goes through ``twisted.logger``. Events are written as one text
-line each (time, namespace, message), at level ``info`` and above. The code
+line each (time, namespace, message), at ``[logging] level`` and above
+(``info`` by default). The code
 that emits events is responsible for never including a secret: no swissnum,
 lease or upload secret, write enabler, Authorization header or S3 credential.
 """
@@ -87,13 +88,17 @@ def observers_for(
     return observers, cast(IO[str], log_file)
 
 
-def start_logging(nodedir: Path, stdout: IO[str] | None = None) -> IO[str]:
-    """Send the global log to stdout and the node's log file; returns the open file.
+def start_logging(
+    nodedir: Path, stdout: IO[str] | None = None, level: LogLevel = LogLevel.info
+) -> IO[str]:
+    """Send the global log (``level`` and above) to stdout and the node's log file.
 
-    Called once per process, before the reactor runs. Standard output is not
-    redirected into the log: the NURL printed at start stays a plain line.
+    Returns the open log file. Called once per process, before the reactor
+    runs. Standard output is not redirected into the log: the NURL printed at
+    start stays a plain line.
     """
-    observers, log_file = observers_for(nodedir, stdout if stdout is not None else sys.stdout)
+    out = stdout if stdout is not None else sys.stdout
+    observers, log_file = observers_for(nodedir, out, level)
     begin(observers)
     return log_file
 

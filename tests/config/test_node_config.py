@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from twisted.logger import LogEvent
+from twisted.logger import LogEvent, LogLevel
 
 from tahoe_cloud.config import NodeConfig, read_node_config, warn_if_exposed
 from tahoe_cloud.errors import ConfigError
@@ -234,3 +234,14 @@ def test_warn_if_exposed(tmp_path: Path, logged: Sequence[LogEvent]) -> None:
     assert warn_if_exposed(tmp_path / "absent") is False
     [warning] = warnings_text(logged)
     assert "mode 0640" in warning
+
+
+# --- [logging] ----------------------------------------------------------------
+
+
+def test_log_level() -> None:
+    assert NodeConfig.from_string("/n", "").log_level is LogLevel.info
+    assert NodeConfig.from_string("/n", "[logging]\nlevel = Debug\n").log_level is LogLevel.debug
+    with pytest.raises(ConfigError) as info:
+        NodeConfig.from_string("/n", "[logging]\nlevel = verbose\n").log_level  # noqa: B018
+    assert str(info.value).startswith("/n/tahoe.cfg, section [logging], key 'level': must be one")

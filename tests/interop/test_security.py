@@ -7,8 +7,8 @@ A live ``tahoe-cloud run`` node (memory backend) is probed by
 - a wrong swissnum: 401 over TLS;
 - a full exercise with secrets chosen here (lease, upload, write enabler).
 
-Then every file the node wrote (its stdout/stderr capture and NODEDIR/logs/)
-is scanned for the swissnum and those secrets, in every encoding they could
+Then every file the node wrote at ``[logging] level = debug`` (its
+stdout/stderr capture and NODEDIR/logs/) is scanned for the swissnum and those secrets, in every encoding they could
 take (raw, hex, base32, base64, urlsafe base64). The only place the swissnum
 may appear is the ``NURL:`` line ``run`` prints on stdout on purpose.
 """
@@ -35,6 +35,9 @@ PROBE = Path(__file__).parent / "upstream_scripts" / "http_probe.py"
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudNode]:
     node = CloudNode(tmp_path_factory.mktemp("sec") / "node", backend="memory")
+    # The most verbose level the node has: every request gets its own line.
+    with (node.nodedir / "tahoe.cfg").open("a") as cfg:
+        cfg.write("\n[logging]\nlevel = debug\n")
     node.start()
     try:
         yield node
@@ -98,7 +101,8 @@ def test_no_secret_in_any_log(node: CloudNode) -> None:
         if name not in ("storage_index", "mutable_index"):
             forbidden |= _spellings(value)
     files = node.output_files()
-    assert any(f.parent.name == "logs" for f in files)
+    logs = [f for f in files if f.parent.name == "logs"]
+    assert logs and b"PATCH /storage/v1/immutable/" in logs[0].read_bytes()
     scanned = 0
     for path in files:
         content = path.read_bytes()
