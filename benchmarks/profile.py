@@ -1,19 +1,31 @@
-"""Profile one server process under one workload with py-spy (evidence for docs/benchmarks.md).
+"""Profile one server process under one workload (evidence for docs/benchmarks.md).
 
-Usage: ``python -m benchmarks.profile WORKLOAD [SERVER] [--gil]`` with WORKLOAD
-one of ``mutable``, ``small``, ``upload``, ``download`` and SERVER ``disk``
-(default) or ``upstream``. Starts the server, records it with ``py-spy
-record`` while the workload runs (bounded in count and time), stops both,
-and prints the server's user/system CPU and the functions with the most
-samples (self and, for tahoe_cloud code, inclusive). ``--gil`` samples only
-the thread holding the GIL, i.e. Python CPU time. Needs ``py-spy`` in .venv.
-The download workload uploads its shares while recording too.
+Usage: ``python -m benchmarks.profile WORKLOAD [SERVER] [--tool T] [--variant V] [--gil]``
+with WORKLOAD one of ``mutable``, ``small``, ``upload``, ``download`` and SERVER
+``disk`` (default) or ``upstream``. Starts the server, runs the workload
+(bounded in count and time) and prints its figures and the server's user and
+system CPU, per operation for ``mutable`` and ``small``. ``--tool`` picks
+what watches the server meanwhile:
+
+* ``py-spy`` (default): ``py-spy record``, then the functions with the most
+  samples (self and, for tahoe_cloud code, inclusive); ``--gil`` samples
+  only the thread holding the GIL, i.e. Python CPU time. Needs ``py-spy``
+  (the bench extra);
+* ``strace``: ``strace -c -f`` on every thread, then the system calls per
+  operation (needs strace; it slows the server, so read the counts, not the
+  times);
+* ``none``: nothing; the CPU figures undisturbed.
+
+``--variant inline-io`` or ``no-fsync`` runs tahoe-cloud through
+``benchmarks.variants`` (what a design choice costs; disk only).
+The download workload uploads its shares while being watched too.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import os
 import re
 import subprocess
 import sys
@@ -24,6 +36,9 @@ from pathlib import Path
 from benchmarks import workloads
 from benchmarks.loadgen import MiB, Nurl, Pool, Secrets, new_storage_index
 from benchmarks.servers import VENV_BIN, CloudServer, Server, UpstreamServer
+from benchmarks.variants import VARIANTS
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def summarize(raw: Path, top: int = 25) -> str:
@@ -68,42 +83,83 @@ def run_workload(name: str, server: Server) -> dict[str, object]:
         pool.close()
 
 
+def _cpu_ticks(pid: int) -> tuple[int, int]:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]), int(fields[12])
+
+
+def _watch(tool: str, pid: int, out: Path, gil: bool) -> subprocess.Popen[bytes] | None:
+    if tool == "py-spy":
+        argv = [str(VENV_BIN / "py-spy"), "record", "-p", str(pid), "-f", "raw", "-o", str(out),
+                "-r", "200", "--nonblocking", *(["--gil"] if gil else [])]  # fmt: skip
+    elif tool == "strace":
+        argv = ["strace", "-c", "-f", "-p", str(pid), "-o", str(out)]
+    else:
+        return None
+    watcher = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    return watcher
+
+
+def syscalls_per_op(table: Path, ops: int, top: int = 12) -> str:
+    """The busiest lines of ``strace -c`` output, as calls per operation."""
+    rows = []
+    for line in table.read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 5 and parts[0][0].isdigit() and parts[-1] != "total":
+            calls = int(parts[3])
+            rows.append((calls, parts[-1]))
+    rows.sort(reverse=True)
+    total = sum(calls for calls, _ in rows)
+    lines = [f"system calls per operation: {total / ops:.1f}"]
+    lines += [f"{calls / ops:8.1f} {name}" for calls, name in rows[:top]]
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile")
     parser.add_argument("workload", choices=["mutable", "small", "upload", "download"])
     parser.add_argument("server", nargs="?", choices=["disk", "upstream"], default="disk")
-    parser.add_argument("--gil", action="store_true", help="only samples holding the GIL")
+    parser.add_argument("--tool", choices=["py-spy", "strace", "none"], default="py-spy")
+    parser.add_argument("--variant", choices=VARIANTS, help="tahoe-cloud disk with one change")
+    parser.add_argument("--gil", action="store_true", help="py-spy: only samples holding the GIL")
     args = parser.parse_args()
+    if args.variant and args.server != "disk":
+        parser.error("--variant applies to the disk server only")
     base = Path(tempfile.mkdtemp(prefix="tahoe-cloud-profile-"))
     server: Server = (
-        CloudServer(base / "node") if args.server == "disk" else UpstreamServer(base / "node")
+        CloudServer(base / "node", variant=args.variant)
+        if args.server == "disk"
+        else UpstreamServer(base / "node")
     )
-    raw = base / "pyspy.txt"
+    out = base / "watch.txt"
     server.start()
-    spy: subprocess.Popen[bytes] | None = None
+    watcher: subprocess.Popen[bytes] | None = None
+    ops = 0
     try:
         assert server.process is not None
-        spy = subprocess.Popen(
-            [str(VENV_BIN / "py-spy"), "record", "-p", str(server.process.pid), "-f", "raw",
-             "-o", str(raw), "-r", "200", "--nonblocking", *(["--gil"] if args.gil else [])],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        time.sleep(1.0)
-        meter = server.meter()
-        fields = Path(f"/proc/{meter.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        user0, system0 = int(fields[11]), int(fields[12])
-        print(run_workload(args.workload, server))
-        fields = Path(f"/proc/{meter.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        print(
-            f"server CPU ticks: user {int(fields[11]) - user0}, system {int(fields[12]) - system0}"
-        )
+        pid = server.process.pid
+        watcher = _watch(args.tool, pid, out, args.gil)
+        user0, system0 = _cpu_ticks(pid)
+        result = run_workload(args.workload, server)
+        user, system = (a - b for a, b in zip(_cpu_ticks(pid), (user0, system0), strict=True))
+        print(f"{server.name}: {result}")
+        print(f"server CPU ticks (1/{_CLK_TCK} s): user {user}, system {system}")
+        ops = int(str(result.get("count", 0)))
+        if ops:
+            print(
+                f"server CPU per operation: user {1000 * user / _CLK_TCK / ops:.2f} ms, "
+                f"system {1000 * system / _CLK_TCK / ops:.2f} ms"
+            )
     finally:
-        if spy is not None and spy.poll() is None:
-            spy.send_signal(2)
-            spy.wait(60)
+        if watcher is not None and watcher.poll() is None:
+            watcher.send_signal(2)
+            watcher.wait(60)
         server.stop()
-    if raw.exists():
-        print(summarize(raw))
+    if args.tool == "py-spy" and out.exists():
+        print(summarize(out))
+    if args.tool == "strace" and out.exists():
+        print(syscalls_per_op(out, ops) if ops else out.read_text())
     return 0
 
 

@@ -206,9 +206,18 @@ def _time_until_version(nurl: str, process: Managed, timeout: float, started: fl
 
 
 class CloudServer(Server):
-    def __init__(self, nodedir: Path, *, backend: str = "disk", s3: dict[str, str] | None = None):
-        self.name = f"tahoe-cloud {backend}"
+    def __init__(
+        self,
+        nodedir: Path,
+        *,
+        backend: str = "disk",
+        s3: dict[str, str] | None = None,
+        variant: str | None = None,
+    ):
+        """``variant``: run through ``benchmarks.variants`` (profiling only)."""
+        self.name = f"tahoe-cloud {backend}" + (f" ({variant})" if variant else "")
         self.nodedir = nodedir
+        self.variant = variant
         if not (nodedir / "tahoe.cfg").exists():
             argv = [*TAHOE_CLOUD, "create-node", "--backend", backend]
             argv += ["--port", str(free_port()), str(nodedir)]
@@ -236,8 +245,11 @@ class CloudServer(Server):
 
     def start(self) -> float:
         started = time.monotonic()
+        command = [str(VENV_BIN / "tahoe-cloud")]
+        if self.variant is not None:
+            command = [sys.executable, "-m", "benchmarks.variants", self.variant]
         self.process = Managed(
-            [str(VENV_BIN / "tahoe-cloud"), "run", str(self.nodedir)],
+            [*command, "run", str(self.nodedir)],
             self.nodedir.parent / f"{self.nodedir.name}.log",
         )
         return _time_until_version(self.nurl, self.process, 120, started)
