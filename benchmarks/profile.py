@@ -16,7 +16,7 @@ what watches the server meanwhile:
   times);
 * ``none``: nothing; the CPU figures undisturbed.
 
-``--variant inline-io`` or ``no-fsync`` runs tahoe-cloud through
+``--variant inline-io``, ``no-fsync`` or ``inline-io+no-fsync`` runs tahoe-cloud through
 ``benchmarks.variants`` (what a design choice costs; disk only).
 The download workload uploads its shares while being watched too.
 """

@@ -11,6 +11,7 @@ of the real server: each variant gives up something the server promises.
 * ``no-fsync``: ``os.fsync`` does nothing. Writes stay atomic (staged, then
   renamed) but are no longer durable when acknowledged; measures what the
   fsyncs of a crash-safe share cost.
+* ``inline-io+no-fsync``: both.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-VARIANTS = ("inline-io", "no-fsync")
+VARIANTS = ("inline-io", "no-fsync", "inline-io+no-fsync")
 
 
 def _inline_io() -> None:
@@ -43,10 +44,10 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] not in VARIANTS:
         print(f"usage: python -m benchmarks.variants {{{','.join(VARIANTS)}}} ARGS...")
         return 2
-    variant, rest = argv[0], argv[1:]
-    if variant == "inline-io":
+    changes, rest = argv[0].split("+"), argv[1:]
+    if "inline-io" in changes:
         _inline_io()
-    else:
+    if "no-fsync" in changes:
         _no_fsync()
     from tahoe_cloud.cli.main import main as tahoe_cloud_main
 
