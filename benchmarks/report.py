@@ -378,7 +378,13 @@ ANALYSIS = [
         "per share by more than half. Both servers "
         "use the same Twisted + pyOpenSSL stack for this, so their CPU per GiB is about the "
         "same; two thirds of upstream's would need another TLS path (kernel TLS with "
-        "sendfile, or fewer, larger TLS writes in Twisted). Not attempted here.",
+        "sendfile, or fewer, larger TLS writes in Twisted). Not attempted here. The "
+        "hand-offs to the I/O threads are not what is left for large shares: "
+        "`python -m benchmarks.profile download [upstream] --tool none "
+        "[--variant inline-io]` (8 shares of 64 MiB) measured 2.12 s/GiB, 2.08 with the "
+        "file reads on the reactor thread, upstream 2.18. For 1 MiB shares (three "
+        "requests and three hand-offs per MiB) they are, and tahoe-cloud takes more CPU "
+        "per GiB than upstream there.",
     ),
     (
         "throughput at concurrency",
