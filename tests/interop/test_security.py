@@ -8,8 +8,9 @@ A live ``tahoe-cloud run`` node (memory backend) is probed by
 - a full exercise with secrets chosen here (lease, upload, write enabler).
 
 Then every file the node wrote at ``[logging] level = debug`` (its
-stdout/stderr capture and NODEDIR/logs/) is scanned for the swissnum and those secrets, in every encoding they could
-take (raw, hex, base32, base64, urlsafe base64). The only place the swissnum
+stdout/stderr capture and NODEDIR/logs/) is scanned for the swissnum and
+those secrets, in every encoding they could take (raw, hex, base32, base64,
+urlsafe base64). The only place the swissnum
 may appear is the ``NURL:`` line ``run`` prints on stdout on purpose.
 """
 
