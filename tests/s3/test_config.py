@@ -43,8 +43,13 @@ def node_config(
 
 
 def test_parse_defaults_and_options(tmp_path: Path) -> None:
-    cfg = node_config(tmp_path, extra="s3.prefix = srv1\ns3.quota = 1GiB\ns3.region = eu-west-1\n")
+    cfg = node_config(
+        tmp_path,
+        extra="s3.prefix = srv1\ns3.quota = 1GiB\ns3.region = eu-west-1\ns3.read_ahead = 0\n",
+    )
     s3 = parse_s3_config(cfg)
+    assert s3.read_ahead == 0
+    assert parse_s3_config(node_config(tmp_path / "d")).read_ahead == 4 * 1024**2
     assert s3.keys.prefix == "srv1/"
     assert s3.quota == 1024**3
     assert s3.region == "eu-west-1"
@@ -63,6 +68,8 @@ def test_parse_defaults_and_options(tmp_path: Path) -> None:
         ("s3.quota = lots\n", "s3.quota"),
         ("s3.prefix = /abs\n", "s3.prefix"),
         ("s3.max_requests = 0\n", "s3.max_requests"),
+        ("s3.read_ahead = 65MiB\n", "s3.read_ahead"),
+        ("s3.read_ahead = some\n", "s3.read_ahead"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, extra: str, key: str) -> None:

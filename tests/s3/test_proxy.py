@@ -84,15 +84,14 @@ async def test_request_budgets_at_the_proxy(
     # The lease object PUT (create-only: no GET, the listing was empty), then the share PUT.
     assert proxy.counts() == {"PUT": 2}
     # The shares query of a reader: answered from the listing cache, which the
-    # publish updated. Then 1 MiB range = 1 GET, no LIST, no HEAD.
+    # publish updated. Then three 1 MiB reads: one GET of the 4 MiB read-ahead
+    # window (the whole share here), no LIST, no HEAD.
     proxy.clear()
     assert await server.list_immutable_shares(si) == {0}
     for off in (0, MiB, 3 * MiB):
         assert await server.read_immutable(si, 0, off, MiB) == data[off : off + MiB]
-    assert proxy.counts() == {"GET": 3}
-    assert [r.headers.get("range") for r in proxy.requests] == [
-        f"bytes={o}-{o + MiB - 1}" for o in (0, MiB, 3 * MiB)
-    ]
+    assert proxy.counts() == {"GET": 1}
+    assert [r.headers.get("range") for r in proxy.requests] == [f"bytes=0-{4 * MiB - 1}"]
     # The stock client's shares query, then its allocate, upload and a later
     # query: one LIST for all of them.
     si2 = new_si()
@@ -254,3 +253,44 @@ async def test_ten_percent_faults(
     assert leftover == 0
     await server.stop()
     _ = list_all
+
+
+@pytest_twisted.ensureDeferred
+@pytest.mark.parametrize("window", [4 * MiB, 0])
+async def test_read_ahead_windows(
+    moto: MotoServer, proxied: tuple[FaultProxy, str, str], tmp_path: Path, window: int
+) -> None:
+    """Sequential small reads cost a GET per window; reads at the share's two ends
+    (the stock client's blocks and hashes) keep a window each; a deleted share
+    leaves none behind."""
+    proxy, url, bucket = proxied
+    server = server_on(moto, url, bucket, tmp_path, keys=KeyLayout("ra/"), read_ahead=window)
+    await server.start()
+    si = new_si()
+    data = os.urandom(10 * MiB + 5)
+    await upload_share(server, si, 0, data)
+    proxy.clear()
+    for off in range(0, len(data), MiB // 2):
+        assert await server.read_immutable(si, 0, off, MiB // 2) == data[off : off + MiB // 2]
+    pieces = -(-len(data) // (MiB // 2))
+    assert proxy.counts() == {"GET": 3 if window else pieces}
+    if window:
+        assert [r.headers.get("range") for r in proxy.requests] == [
+            f"bytes=0-{4 * MiB - 1}", f"bytes={4 * MiB}-{8 * MiB - 1}",
+            f"bytes={len(data) - 4 * MiB}-{len(data) - 1}",  # the share's last window
+        ]  # fmt: skip
+    # Alternating between the start of another share and its end, read backwards.
+    si2 = new_si()
+    await upload_share(server, si2, 1, data)
+    proxy.clear()
+    for n in range(4):
+        block = n * 40_000
+        assert await server.read_immutable(si2, 1, block, 40_000) == data[block : block + 40_000]
+        tail = len(data) - 3000 - 100 * n
+        assert await server.read_immutable(si2, 1, tail, 100) == data[tail : tail + 100]
+    assert proxy.counts() == {"GET": 2 if window else 8}
+    # A read larger than the window is fetched as asked, and not kept.
+    proxy.clear()
+    assert await server.read_immutable(si2, 1, 0, 5 * MiB) == data[: 5 * MiB]
+    assert [r.headers.get("range") for r in proxy.requests] == [f"bytes=0-{5 * MiB - 1}"]
+    await server.stop()

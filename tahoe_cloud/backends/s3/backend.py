@@ -40,6 +40,7 @@ from tahoe_cloud.backends.s3.errors import S3Error, to_backend_error
 from tahoe_cloud.backends.s3.keys import KeyLayout
 from tahoe_cloud.backends.s3.listing import list_objects
 from tahoe_cloud.backends.s3.objects import delete_objects, get_object, put_object
+from tahoe_cloud.backends.s3.readahead import DEFAULT_WINDOW, ReadAhead
 from tahoe_cloud.backends.s3.records import MutableHead, decode_head
 from tahoe_cloud.backends.s3.sharecache import LISTING_ENTRIES, MUTABLE, ShareCache
 from tahoe_cloud.backends.s3.shareset import S3ShareSet
@@ -114,7 +115,9 @@ class S3Backend:
         maximum_mutable_share_size: int = MAX_MUTABLE_SHARE_SIZE,
         clock: Callable[[], float] = time.time,
         listing_cache_entries: int = LISTING_ENTRIES,
+        read_ahead: int = DEFAULT_WINDOW,
     ) -> None:
+        """``read_ahead``: bytes a missed immutable read fetches (0: just what is read)."""
         self.client = client
         self.keys = keys or KeyLayout()
         self.spool_dir = spool_dir
@@ -133,6 +136,8 @@ class S3Backend:
         self._clock = clock
         # The shares of each storage index, as this server knows them (see sharecache).
         self.shares = ShareCache(listing_cache_entries)
+        # Windows of immutable shares read lately (see readahead).
+        self.read_ahead = ReadAhead(read_ahead)
         self._heads: _LRU[tuple[StorageIndex, int], tuple[str, MutableHead]] = _LRU(CACHE_ENTRIES)
         self.used: int | None = None
         # Bytes spooled for uploads not yet published: not in ``used`` (which
@@ -341,12 +346,14 @@ class S3Backend:
     def published_immutable(self, si: StorageIndex, shnum: int, size: int) -> None:
         """An immutable share was published (its answer is not sent yet)."""
         self.shares.changed(si, shnum, size)
+        self.read_ahead.forget(self.keys.immutable(si, shnum))  # no stale window of an older one
         self._account(size)
 
     def deleted_immutable(self, si: StorageIndex, shnum: int) -> None:
         """An immutable share was deleted by this server."""
         size = self.shares.immutable_size(si, shnum)
         self.shares.changed(si, shnum, None)
+        self.read_ahead.forget(self.keys.immutable(si, shnum))
         if size is not None and size >= 0:
             self._account(-size)
 

@@ -19,6 +19,7 @@ Keys (all in ``[storage]``)::
     s3.max_requests = 16                 requests in flight
     s3.request_timeout = 60              seconds, per request
     s3.unsigned_payload = true           over https: send UNSIGNED-PAYLOAD instead of a body hash
+    s3.read_ahead = 4MiB                 bytes one GET fetches for a small immutable read (0: off)
 
 Files in ``private/``: ``s3secret`` (required); ``s3sessiontoken`` (STS);
 ``s3usertoken`` and optional ``s3producttoken`` (DevPay). A product token
@@ -72,6 +73,7 @@ class S3Config:
     max_requests: int
     request_timeout: int
     unsigned_payload: bool
+    read_ahead: int
     storage_dir: Path
 
     def __repr__(self) -> str:
@@ -183,8 +185,22 @@ def parse_s3_config(config: NodeConfig) -> S3Config:
         max_requests=config.get_int(SECTION, "s3.max_requests", 16, minimum=1),
         request_timeout=config.get_int(SECTION, "s3.request_timeout", 60, minimum=1),
         unsigned_payload=config.get_bool(SECTION, "s3.unsigned_payload", True),
+        read_ahead=_read_ahead(config),
         storage_dir=config.storage.storage_dir,
     )
+
+
+#: Largest ``s3.read_ahead``: the backend keeps up to eight windows in memory.
+MAX_READ_AHEAD = 64 * 1024 * 1024
+
+
+def _read_ahead(config: NodeConfig) -> int:
+    from tahoe_cloud.backends.s3.readahead import DEFAULT_WINDOW
+
+    window = config.get_size(SECTION, "s3.read_ahead", DEFAULT_WINDOW)
+    if window > MAX_READ_AHEAD:
+        raise config.error(SECTION, "s3.read_ahead", "must be at most 64MiB")
+    return window
 
 
 def make_client(s3: S3Config, reactor: Any = None) -> S3Client:
@@ -239,6 +255,7 @@ def create_backend(config: NodeConfig) -> S3Backend:
         override_marker=s3.override_marker,
         clean_at_start=s3.clean_at_start,
         config_error=s3.describe,
+        read_ahead=s3.read_ahead,
     )
 
 

@@ -347,14 +347,15 @@ async def _settle(d: defer.Deferred[object] | defer.Deferred[None]) -> None:
 
 @implementer(IImmutableShare)
 class S3ImmutableShare:
-    """A completed share; every read is one ranged GET.
+    """A completed share; a read is one ranged GET, or none when read-ahead holds it.
 
     Its size comes from the listing cache, or, when the storage index was
     not listed (after a restart, or evicted), it is unknown at first: the
     read then asks for the range as given (S3 truncates it at the end of the
     object, and answers 416 past it) and learns the size from the answer's
     Content-Range, so no HEAD is needed. Only ``size()`` of such a share,
-    or a read of zero bytes, costs a HEAD.
+    or a read of zero bytes, costs a HEAD. A GET asks for the backend's
+    read-ahead window, not just the read (see ``readahead``).
     """
 
     def __init__(
@@ -369,6 +370,7 @@ class S3ImmutableShare:
     def _not_found(self) -> ShareNotFound:
         # The bucket disagrees with what this server knew: list the storage index again.
         self._backend.shares.forget(self._si)
+        self._backend.read_ahead.forget(self._key)
         return ShareNotFound(f"no immutable share {self.share_number}")
 
     async def size(self) -> int:
@@ -388,14 +390,21 @@ class S3ImmutableShare:
         end = offset + size if self._size is None else min(offset + size, self._size)
         if end <= offset:
             return b""
+        windows = self._backend.read_ahead
+        held = windows.lookup(self._key, offset, end)
+        if held is not None:
+            return held
+        start, length = windows.fetch_range(offset, end - offset, self._size)
         try:
-            result = await get_object(
-                self._backend.client, self._key, offset=offset, size=end - offset
-            )
+            result = await get_object(self._backend.client, self._key, offset=start, size=length)
         except S3Error as e:
             if e.not_found:
                 raise self._not_found() from None
             raise to_backend_error(e) from None
         if self._size is None and result.total_size is not None:
             self._size = result.total_size
-        return result.body
+        body = result.body
+        if start == offset and len(body) <= end - offset:
+            return body
+        windows.store(self._key, start, body)
+        return body[offset - start : end - start]
