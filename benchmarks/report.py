@@ -19,6 +19,15 @@ def _ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b else "-"
 
 
+def _spread(ours: dict[str, Any], theirs: dict[str, Any]) -> str:
+    """The range of the ratio over the rounds (round i of each server), when there are rounds."""
+    pairs = list(zip(ours.get("rounds", []), theirs.get("rounds", []), strict=False))
+    if len(pairs) < 2:
+        return ""
+    ratios = sorted(a["per_second"] / b["per_second"] for a, b in pairs)
+    return f"; rounds {ratios[0]:.2f}-{ratios[-1]:.2f}x"
+
+
 def _verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
@@ -91,7 +100,8 @@ def _targets(r: dict[str, Any]) -> list[str]:
     ):
         a, b = d[key]["per_second"], u[key]["per_second"]
         out.append(
-            f"| {label} >= 1.5x upstream's | {a:.0f} vs {b:.0f} ({_ratio(a, b)}) | {_verdict(a >= 1.5 * b)} |"
+            f"| {label} >= 1.5x upstream's | {a:.0f} vs {b:.0f} ({_ratio(a, b)}{_spread(d[key], u[key])}) "
+            f"| {_verdict(a >= 1.5 * b)} |"
         )
     for way in ("up", "down"):
         worst = min(
@@ -235,7 +245,10 @@ def write(r: dict[str, Any], out: Path) -> None:
         "pieces; shares query, 1 MiB ranged GETs and a probe past the end; read-test-write of 8 KiB "
         "mutable shares). The generator and the server share the machine, so throughput partly "
         "measures the generator; the server's own CPU seconds (user + system, from /proc of the server "
-        "process) per GiB moved do not. Ratios compare with the peer measured in the same run.",
+        "process) per GiB moved do not. Ratios compare with the peer measured in the same run: "
+        "the three servers run side by side and each workload runs against each in turn (one busy "
+        "at a time), the 10 KiB and mutable rates in rounds in a rotating order, their median "
+        "reported with the spread of the ratio over the rounds.",
         "",
         "## Machine and versions",
         "",
@@ -259,9 +272,11 @@ def write(r: dict[str, Any], out: Path) -> None:
     ]
     d, u, c = s["disk"], s["upstream"], s["s3"]
     c8 = max(x["concurrency"] for x in d["throughput"])
+    rounds = len(d["small"].get("rounds", [None]))
+    median = f", median of {rounds} rounds" if rounds > 1 else ""
     for key, label in (
-        ("small", f"10 KiB shares stored per second (conc. {c8})"),
-        ("mutable", f"mutable read-test-writes per second (conc. {c8})"),
+        ("small", f"10 KiB shares stored per second (conc. {c8}{median})"),
+        ("mutable", f"mutable read-test-writes per second (conc. {c8}{median})"),
     ):
         lines.append(
             f"| {label} | {d[key]['per_second']:.0f} | {u[key]['per_second']:.0f} | "
