@@ -247,8 +247,9 @@ def write(r: dict[str, Any], out: Path) -> None:
         "measures the generator; the server's own CPU seconds (user + system, from /proc of the server "
         "process) per GiB moved do not. Ratios compare with the peer measured in the same run: "
         "the three servers run side by side and each workload runs against each in turn (one busy "
-        "at a time), the 10 KiB and mutable rates in rounds in a rotating order, their median "
-        "reported with the spread of the ratio over the rounds.",
+        "at a time, after the dirty pages of the previous one are written back), the 10 KiB and "
+        "mutable rates in rounds in a rotating order, their median reported with the spread of "
+        "the ratio over the rounds.",
         "",
         "## Machine and versions",
         "",

@@ -7,7 +7,8 @@ against each server in turn (one server busy at a time, the others idle), so
 that whatever else the shared machine does weighs on all of them alike: the
 throughput cells one after the other, the 10 KiB and mutable rates in
 ``ROUNDS`` rounds in a rotating order (their median is reported, with every
-round kept in the JSON). Then the raw-S3 ceiling, the S3 request counts
+round kept in the JSON). Each measurement starts after ``os.sync()`` (see
+``settle``). Then the raw-S3 ceiling, the S3 request counts
 through a counting proxy, the stock-client end-to-end runs and the start-up
 runs with 100,000 stored shares. Every process is stopped in ``finally``.
 Traffic goes to 127.0.0.1 only.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import shutil
 import subprocess
@@ -76,6 +78,16 @@ def _median_round(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     return {**ordered[len(ordered) // 2], "rounds": rounds}
 
 
+def settle() -> None:
+    """Write back every dirty page before the next measurement starts.
+
+    Otherwise the bytes a previous workload left in the page cache are
+    written back during the next one, and a server that fsyncs (tahoe-cloud)
+    waits for them while one that does not (upstream) does not notice.
+    """
+    os.sync()
+
+
 def suite(servers: dict[str, Server], p: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The storage-protocol workloads, each run against every (started) server in turn."""
     keys = list(servers)
@@ -86,6 +98,7 @@ def suite(servers: dict[str, Server], p: dict[str, Any]) -> dict[str, dict[str, 
         for conc in p["concurrency"]:
             total = max(p["min_bytes"], size * conc)
             for k in keys:
+                settle()
                 r = workloads.throughput(nurls[k], meters[k], size, conc, total, p["read_bound"])
                 log(
                     f"  {servers[k].name}: {size // 1024} KiB x{conc}: up {r['up_MBps']:.0f} "
@@ -98,7 +111,9 @@ def suite(servers: dict[str, Server], p: dict[str, Any]) -> dict[str, dict[str, 
     }
     for n in range(ROUNDS):
         for k in keys[n % len(keys) :] + keys[: n % len(keys)]:
+            settle()
             small = workloads.small_shares(nurls[k], meters[k], c, *p["small"])
+            settle()
             mutable = workloads.mutable_writes(nurls[k], meters[k], c, *p["mutable"])
             rounds[k]["small"].append(small)
             rounds[k]["mutable"].append(mutable)
@@ -110,11 +125,13 @@ def suite(servers: dict[str, Server], p: dict[str, Any]) -> dict[str, dict[str, 
         out[k]["small"] = _median_round(rounds[k]["small"])
         out[k]["mutable"] = _median_round(rounds[k]["mutable"])
     for k in keys:
+        settle()
         out[k]["latency"] = workloads.read_latency(nurls[k], p["latency_reads"], 30.0)
         out[k]["version"] = workloads.version_latency(nurls[k], 100)
         log(f"  {servers[k].name}: 1 MiB read p99 {out[k]['latency']['p99_ms']:.1f} ms")
     for size, conc in p["memory"]:
         for k in keys:
+            settle()
             r = workloads.peak_memory(nurls[k], meters[k], size, conc)
             log(
                 f"  {servers[k].name}: {conc} x {size // MiB} MiB upload: "
