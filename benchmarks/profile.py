@@ -14,10 +14,15 @@ what watches the server meanwhile:
 * ``strace``: ``strace -c -f`` on every thread, then the system calls per
   operation (needs strace; it slows the server, so read the counts, not the
   times);
+* ``cprofile``: the server (disk only) runs under cProfile, which sees the
+  reactor thread only: the functions with the most time of their own, then
+  tahoe_cloud's by time including callees (wall time: a thread waiting for
+  the GIL inside a call counts against that call);
 * ``none``: nothing; the CPU figures undisturbed.
 
 ``--variant inline-io``, ``no-fsync`` or ``inline-io+no-fsync`` runs tahoe-cloud through
-``benchmarks.variants`` (what a design choice costs; disk only).
+``benchmarks.variants`` (what a design choice costs; disk only); ``--log-level
+debug`` writes a log line per request, as tahoe-cloud did by default before.
 The download workload uploads its shares while being watched too.
 """
 
@@ -26,6 +31,7 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+import pstats
 import re
 import subprocess
 import sys
@@ -120,19 +126,30 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile")
     parser.add_argument("workload", choices=["mutable", "small", "upload", "download"])
     parser.add_argument("server", nargs="?", choices=["disk", "upstream"], default="disk")
-    parser.add_argument("--tool", choices=["py-spy", "strace", "none"], default="py-spy")
+    parser.add_argument(
+        "--tool", choices=["py-spy", "strace", "cprofile", "none"], default="py-spy"
+    )
     parser.add_argument("--variant", choices=VARIANTS, help="tahoe-cloud disk with one change")
     parser.add_argument("--gil", action="store_true", help="py-spy: only samples holding the GIL")
-    args = parser.parse_args()
-    if args.variant and args.server != "disk":
-        parser.error("--variant applies to the disk server only")
-    base = Path(tempfile.mkdtemp(prefix="tahoe-cloud-profile-"))
-    server: Server = (
-        CloudServer(base / "node", variant=args.variant)
-        if args.server == "disk"
-        else UpstreamServer(base / "node")
+    parser.add_argument(
+        "--log-level", help="tahoe-cloud's [logging] level (debug: a line per request)"
     )
+    args = parser.parse_args()
+    if (args.variant or args.log_level or args.tool == "cprofile") and args.server != "disk":
+        parser.error("--variant, --log-level and --tool cprofile apply to tahoe-cloud only")
+    base = Path(tempfile.mkdtemp(prefix="tahoe-cloud-profile-"))
     out = base / "watch.txt"
+    if args.tool == "cprofile":
+        server: Server = CloudServer(
+            base / "node", variant=args.variant or "as-is", env={"BENCH_CPROFILE": str(out)}
+        )
+    elif args.server == "disk":
+        server = CloudServer(base / "node", variant=args.variant)
+    else:
+        server = UpstreamServer(base / "node")
+    if args.log_level:
+        with (server.nodedir / "tahoe.cfg").open("a") as cfg:
+            cfg.write(f"\n[logging]\nlevel = {args.log_level}\n")
     server.start()
     watcher: subprocess.Popen[bytes] | None = None
     ops = 0
@@ -158,6 +175,10 @@ def main() -> int:
         server.stop()
     if args.tool == "py-spy" and out.exists():
         print(summarize(out))
+    if args.tool == "cprofile" and out.exists():
+        stats = pstats.Stats(str(out))
+        stats.sort_stats("tottime").print_stats(25)
+        stats.sort_stats("cumulative").print_stats("tahoe_cloud/", 25)
     if args.tool == "strace" and out.exists():
         print(syscalls_per_op(out, ops) if ops else out.read_text())
     return 0

@@ -213,11 +213,14 @@ class CloudServer(Server):
         backend: str = "disk",
         s3: dict[str, str] | None = None,
         variant: str | None = None,
+        env: dict[str, str] | None = None,
     ):
-        """``variant``: run through ``benchmarks.variants`` (profiling only)."""
+        """``variant``: run through ``benchmarks.variants`` (profiling only); ``env``: added
+        to the server's environment."""
         self.name = f"tahoe-cloud {backend}" + (f" ({variant})" if variant else "")
         self.nodedir = nodedir
         self.variant = variant
+        self.env = env
         if not (nodedir / "tahoe.cfg").exists():
             argv = [*TAHOE_CLOUD, "create-node", "--backend", backend]
             argv += ["--port", str(free_port()), str(nodedir)]
@@ -251,6 +254,7 @@ class CloudServer(Server):
         self.process = Managed(
             [*command, "run", str(self.nodedir)],
             self.nodedir.parent / f"{self.nodedir.name}.log",
+            env=self.env,
         )
         return _time_until_version(self.nurl, self.process, 120, started)
 

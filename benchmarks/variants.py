@@ -11,7 +11,9 @@ of the real server: each variant gives up something the server promises.
 * ``no-fsync``: ``os.fsync`` does nothing. Writes stay atomic (staged, then
   renamed) but are no longer durable when acknowledged; measures what the
   fsyncs of a crash-safe share cost.
-* ``inline-io+no-fsync``: both.
+* ``inline-io+no-fsync``: both;
+* ``as-is``: no change (with ``BENCH_CPROFILE=FILE`` in the environment, any
+  variant runs under cProfile, whose statistics go to FILE when the node stops).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-VARIANTS = ("inline-io", "no-fsync", "inline-io+no-fsync")
+VARIANTS = ("as-is", "inline-io", "no-fsync", "inline-io+no-fsync")
 
 
 def _inline_io() -> None:
@@ -51,7 +53,16 @@ def main(argv: list[str]) -> int:
         _no_fsync()
     from tahoe_cloud.cli.main import main as tahoe_cloud_main
 
-    return tahoe_cloud_main(rest)
+    stats = os.environ.get("BENCH_CPROFILE")
+    if not stats:
+        return tahoe_cloud_main(rest)
+    import cProfile
+
+    profiler = cProfile.Profile()
+    try:
+        return profiler.runcall(tahoe_cloud_main, rest)
+    finally:
+        profiler.dump_stats(stats)
 
 
 if __name__ == "__main__":

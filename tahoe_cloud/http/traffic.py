@@ -1,10 +1,10 @@
 """A running tally of the requests answered, logged as one summary line a minute.
 
-A line per request at level ``info`` cost a busy node more than a tenth of
-its reactor thread (the line is formatted, then written and flushed to
-stdout and to the log file; cProfile of read-test-writes, benchmarks) and
-buried everything else in the log: at a thousand requests a second, the
-rotated log files hold minutes. So a successful request is logged at
+A line per request at level ``info`` cost a busy node about a tenth of its
+CPU (the line is formatted, then written and flushed to stdout and to the
+log file: ``python -m benchmarks.profile small --tool none --log-level
+debug`` against ``info``) and buried everything else in the log: at a
+thousand requests a second, the rotated log files hold minutes. So a successful request is logged at
 ``debug`` (``[logging] level = debug`` shows every one), a failed one at
 ``info`` as before, and ``info`` gets this summary instead.
 
