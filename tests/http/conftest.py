@@ -180,11 +180,16 @@ def gbs(clock: Clock, limits: Limits) -> Iterator[Gbs]:
         run(server.stop())
 
 
-@pytest.fixture
-def lease_view(gbs: Gbs) -> Iterator[Gbs]:
-    """The test-only lease view over the same server, on its own listener."""
-    port = _listen(lease_view_resource(gbs.server, SWISSNUM, test_clock=gbs.clock))
+def serve_beside(gbs: Gbs, resource: Any) -> Iterator[Gbs]:
+    """``gbs`` with its requests sent to ``resource``, on a listener of its own."""
+    port = _listen(resource)
     try:
         yield attr.evolve(gbs, base=f"http://127.0.0.1:{port.getHost().port}")
     finally:
         pytest_twisted.blockon(port.stopListening())
+
+
+@pytest.fixture
+def lease_view(gbs: Gbs) -> Iterator[Gbs]:
+    """The test-only lease view over the same server, on its own listener."""
+    yield from serve_beside(gbs, lease_view_resource(gbs.server, SWISSNUM, test_clock=gbs.clock))

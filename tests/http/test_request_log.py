@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import attr
 import pytest
 import pytest_twisted
 from twisted.logger import LogEvent, LogLevel, formatEvent, globalLogPublisher
 
 from tahoe_cloud.http.resource import storage_resource
 from tahoe_cloud.http.traffic import WINDOW, TrafficTally
-from tests.http.conftest import SWISSNUM, Gbs, _listen, new_si
+from tests.http.conftest import SWISSNUM, Gbs, new_si, serve_beside
 
 
 @pytest.fixture
@@ -49,11 +48,7 @@ async def test_successes_at_debug_failures_at_info_with_their_reason(
 @pytest.fixture
 def timed_gbs(gbs: Gbs) -> Iterator[Gbs]:
     """The same server behind a resource whose request log runs on the test's clock."""
-    port = _listen(storage_resource(gbs.server, SWISSNUM, clock=gbs.clock))
-    try:
-        yield attr.evolve(gbs, base=f"http://127.0.0.1:{port.getHost().port}")
-    finally:
-        pytest_twisted.blockon(port.stopListening())
+    yield from serve_beside(gbs, storage_resource(gbs.server, SWISSNUM, clock=gbs.clock))
 
 
 @pytest_twisted.ensureDeferred
