@@ -34,7 +34,7 @@ from typing import Any
 from benchmarks import e2e, report, workloads
 from benchmarks.loadgen import Connection, MiB, Nurl, Secrets, new_storage_index
 from benchmarks.population import populate
-from benchmarks.s3 import CountingProxy, cost, create_bucket, raw_put_get
+from benchmarks.s3 import CountingProxy, cost, create_bucket, node_settings, raw_put_get
 from benchmarks.servers import REPO, CloudServer, Moto, Server, UpstreamServer, upstream_venv
 
 FULL: dict[str, Any] = {
@@ -170,13 +170,7 @@ def s3_requests(base: Path, moto_url: str, bucket: str, p: dict[str, Any]) -> di
     server = CloudServer(
         base / "cloud-s3-count",
         backend="cloud.s3",
-        s3={
-            "bucket": bucket,
-            "url": proxy.url,
-            "prefix": "count",
-            "access_key_id": "testing-key-id",
-            "secret": "testing-secret",
-        },
+        s3=node_settings(proxy.url, bucket, "count"),
     )
     ops: list[dict[str, Any]] = []
 
@@ -340,13 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         moto = Moto(base / "moto.log")
         bucket = f"bench-{uuid.uuid4().hex[:12]}"
         create_bucket(moto.url, bucket)
-        s3cfg = {
-            "bucket": bucket,
-            "url": moto.url,
-            "access_key_id": "testing-key-id",
-            "secret": "testing-secret",
-            "prefix": "bench",
-        }
+        s3cfg = node_settings(moto.url, bucket, "bench")
         servers: dict[str, Server] = {
             "disk": CloudServer(base / "cloud-disk"),
             "upstream": UpstreamServer(base / "upstream"),

@@ -56,6 +56,17 @@ def s3_client(url: str, concurrency: int) -> Any:
     )
 
 
+def node_settings(url: str, bucket: str, prefix: str) -> dict[str, str]:
+    """``CloudServer``'s ``s3`` settings for a benchmark node on moto (no signature check)."""
+    return {
+        "bucket": bucket,
+        "url": url,
+        "prefix": prefix,
+        "access_key_id": "testing-key-id",
+        "secret": "testing-secret",
+    }
+
+
 def create_bucket(url: str, bucket: str) -> None:
     s3_client(url, 1).create_bucket(Bucket=bucket)
 

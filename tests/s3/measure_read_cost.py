@@ -23,7 +23,7 @@ from pathlib import Path
 from benchmarks import workloads
 from benchmarks.loadgen import Connection, Nurl, Secrets, new_storage_index
 from benchmarks.run import FULL, s3_requests
-from benchmarks.s3 import CountingProxy, cost, create_bucket
+from benchmarks.s3 import CountingProxy, cost, create_bucket, node_settings
 from benchmarks.servers import CloudServer, Moto
 
 
@@ -35,15 +35,7 @@ def cold_read(base: Path, moto_url: str, bucket: str, share: int) -> dict[str, C
     """Upload one share, restart the node, then count its shares query and its download."""
     proxy = CountingProxy(moto_url)
     server = CloudServer(
-        base / "cloud-s3-cold",
-        backend="cloud.s3",
-        s3={
-            "bucket": bucket,
-            "url": proxy.url,
-            "prefix": "cold",
-            "access_key_id": "testing-key-id",
-            "secret": "testing-secret",
-        },
+        base / "cloud-s3-cold", backend="cloud.s3", s3=node_settings(proxy.url, bucket, "cold")
     )
     out: dict[str, Counter[str]] = {}
     try:
