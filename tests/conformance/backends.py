@@ -19,6 +19,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
+import pytest
+
 from tahoe_cloud.backends.interfaces import IStorageBackend
 from tahoe_cloud.backends.memory import MemoryBackend
 
@@ -78,3 +80,6 @@ MAKERS: dict[str, BackendMaker] = {
     "cloud.s3": s3_backend,
     "cloud.s3-rgw": rgw_backend,
 }
+
+# pytest marks per maker, to select them (``-m rgw``) or leave them out (``-m "not rgw"``).
+MARKS = {"cloud.s3-rgw": pytest.mark.rgw}
