@@ -21,7 +21,7 @@ from twisted.internet.task import Clock
 from twisted.logger import LogLevel, globalLogPublisher
 
 from tahoe_cloud.backends.s3 import commands
-from tahoe_cloud.backends.s3.conditions import NONE, STANDARD
+from tahoe_cloud.backends.s3.conditions import NONE, STANDARD, ConditionalWrites, same_etag
 from tahoe_cloud.backends.s3.config import create_backend
 from tahoe_cloud.backends.s3.errors import ConditionRefused
 from tahoe_cloud.backends.s3.keys import KeyLayout
@@ -300,3 +300,48 @@ async def test_check_reports_conditional_writes(service: Service, tmp_path: Path
         assert "refuses If-Match with the ETag quoted" in line
     else:
         assert "If-Match with the ETag quoted" in line
+
+
+@pytest.mark.parametrize(("status", "code"), [(412, "PreconditionFailed"), (501, "NotImplemented")])
+@pytest_twisted.ensureDeferred
+async def test_a_service_refusing_if_match_in_both_forms_is_refused(
+    service: Service, tmp_path: Path, status: int, code: str
+) -> None:
+    """Neither form works (AWS before Nov 2024 answered 501 to If-Match on PUT)."""
+    service.proxy.refuse = lambda r: (
+        (status, code) if r.method == "PUT" and "if-match" in r.headers else None
+    )
+    server = service.server(tmp_path)
+    with pytest.raises(ConditionalWritesUnsupported) as caught:
+        await server.start()
+    assert (
+        "refuses If-Match with the object's current ETag, quoted"
+        f" (HTTP {status} {code}) and unquoted (HTTP {status} {code})"
+    ) in str(caught.value)
+    backend: Any = server.backend
+    assert backend.probe_report.requests == 5  # it stops there (4 PUT), and cleans up
+    assert await list_all(backend.client, "p/tahoe-cloud-probe/") == []
+    await server.stop()
+
+
+def test_if_match_forms() -> None:
+    quoted, bare = ConditionalWrites("quoted"), ConditionalWrites("unquoted")
+    for etag in ('"abc"', "abc", 'W/"abc"'):
+        assert quoted.if_match(etag) == '"abc"'
+        assert bare.if_match(etag) == "abc"
+    assert same_etag('"abc"', "abc")
+    assert not same_etag("", "")
+    assert not NONE.enabled and STANDARD.enabled
+
+
+@pytest_twisted.ensureDeferred
+async def test_collect_orphans_removes_what_an_interrupted_probe_left(
+    service: Service, tmp_path: Path
+) -> None:
+    server = service.server(tmp_path)
+    await server.start()
+    backend: Any = server.backend
+    await put_object(backend.client, "p/tahoe-cloud-probe/0123abcd/a", b"probe 1")
+    assert await backend.collect_orphans(min_age=0) == 1
+    assert await list_all(backend.client, "p/tahoe-cloud-probe/") == []
+    await server.stop()
