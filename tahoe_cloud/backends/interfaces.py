@@ -148,7 +148,8 @@ class IShareSet(Interface):
         Shares not named keep theirs. The core passes leases with clear
         secrets for new leases; the backend decides how to store them (hashed
         where its format allows, as upstream's version-2 containers do).
-        Atomic per share.
+        Atomic per share. Raises when the leases could not be stored: the
+        core then fails the request (a renewal is never a silent no-op).
         """
 
     async def delete_share(share_number: int) -> None:

@@ -43,6 +43,7 @@ from tahoe_cloud.server.lease_policy import (
     apply_to_shares,
     only_changed,
 )
+from tahoe_cloud.server.lease_store import store_leases
 from tahoe_cloud.server.locks import StorageIndexLocks
 from tahoe_cloud.server.messages import AllocationResult, ImmutableWriteResult, LeaseSecrets
 from tahoe_cloud.server.ranges import RangeSet
@@ -147,7 +148,7 @@ class ImmutableUploads:
                 grant = self._grant(lease, ALLOCATE_OWNER)
                 changed = only_changed(leases, apply_to_shares(leases, have, grant))
                 if changed:
-                    await shareset.write_leases(changed)
+                    await store_leases(shareset, storage_index, changed, "allocate")
             if self._readonly:
                 return AllocationResult(already_have=have, allocated=frozenset())
             remaining = await self.space.available()

@@ -30,6 +30,7 @@ from tahoe_cloud.errors import InvalidRequest, ShareTooLarge, WrongWriteEnabler
 from tahoe_cloud.identifiers import StorageIndex, validate_share_number
 from tahoe_cloud.leases import WriteEnabler
 from tahoe_cloud.server.lease_policy import LeaseGrant, apply_to_shares, only_changed
+from tahoe_cloud.server.lease_store import store_leases
 from tahoe_cloud.server.locks import StorageIndexLocks
 from tahoe_cloud.server.messages import (
     ReadTestWriteResult,
@@ -183,5 +184,5 @@ class MutableSlots:
                 leases = await shareset.read_leases()
                 changed = only_changed(leases, apply_to_shares(leases, written, grant))
                 if changed:
-                    await shareset.write_leases(changed)
+                    await store_leases(shareset, storage_index, changed, "a mutable write")
             return ReadTestWriteResult(success=True, data=reads)

@@ -25,6 +25,7 @@ from tahoe_cloud.identifiers import StorageIndex, validate_share_number
 from tahoe_cloud.leases import DEFAULT_LEASE_DURATION, NODEID_BYTES, Lease
 from tahoe_cloud.server.immutable import DEFAULT_UPLOAD_TIMEOUT, ImmutableUploads
 from tahoe_cloud.server.lease_policy import LEASE_OWNER, LeaseGrant, apply_to_shares, only_changed
+from tahoe_cloud.server.lease_store import store_leases
 from tahoe_cloud.server.locks import StorageIndexLocks
 from tahoe_cloud.server.messages import (
     AllocationResult,
@@ -192,7 +193,7 @@ class StorageServer:
             renewed = apply_to_shares(leases, set(leases), self._grant(lease))
             changed = only_changed(leases, renewed)
             if changed:
-                await shareset.write_leases(changed)
+                await store_leases(shareset, storage_index, changed, "a lease renewal")
 
     async def get_leases(self, storage_index: StorageIndex) -> dict[int, list[Lease]]:
         """Every completed share's leases (for tests and the test-only lease view)."""

@@ -8,6 +8,19 @@ query, headers) so tests can count requests per operation and check headers
 applied it, then the connection dropped before the answer: the nasty case
 for retries) or ``slow`` (answered after a delay). The Host header is passed
 through unchanged, so signatures still verify behind the proxy.
+
+``quirk`` makes moto behave like another S3 service in the ways that matter
+to conditional writes (``QUIRKS``):
+
+- ``rgw``: as Ceph RGW 16: a PUT with ``If-Match`` holding a quoted ETag is
+  refused with 412 even when it matches (the bare ETag works), and
+  ``If-Match`` on a missing key answers 412 instead of 404;
+- ``ignore-conditions``: as Garage or older SeaweedFS: ``If-Match`` and
+  ``If-None-Match`` on PUT are dropped, so every PUT overwrites. The headers
+  are signed, so this needs moto without signature checking.
+
+``refuse`` (a callable) answers the requests it picks with the error it gives,
+without forwarding them (e.g. every PUT of a lease object).
 """
 
 from __future__ import annotations
@@ -25,6 +38,8 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 
 FAULTS = ("slowdown", "error500", "reset", "reset_after", "slow")
+QUIRKS = ("rgw", "ignore-conditions")
+_CONDITIONS = {b"if-match", b"if-none-match"}
 _HOP = {b"content-length", b"transfer-encoding", b"connection", b"keep-alive"}
 
 
@@ -55,7 +70,15 @@ class Recorded:
 class FaultProxy(Resource):
     isLeaf = True
 
-    def __init__(self, target: str, *, fault_rate: float = 0.0, seed: int = 1, delay: float = 0.3):
+    def __init__(
+        self,
+        target: str,
+        *,
+        fault_rate: float = 0.0,
+        seed: int = 1,
+        delay: float = 0.3,
+        quirk: str | None = None,
+    ):
         super().__init__()
         self.target = target.rstrip("/")
         self.fault_rate = fault_rate
@@ -65,6 +88,10 @@ class FaultProxy(Resource):
         self.requests: list[Recorded] = []
         self.port: object = None
         self.on_request: Callable[[Recorded], None] | None = None
+        if quirk is not None and quirk not in QUIRKS:
+            raise ValueError(f"unknown quirk {quirk!r}")
+        self.quirk = quirk
+        self.refuse: Callable[[Recorded], tuple[int, str] | None] | None = None
 
     def counts(self) -> Counter[str]:
         return Counter(r.operation for r in self.requests if r.fault is None)
@@ -94,6 +121,11 @@ class FaultProxy(Resource):
         if fault == "reset":
             request.transport.abortConnection()
             return NOT_DONE_YET
+        refusal = self.refuse(recorded) if self.refuse is not None else None
+        if refusal is not None:
+            return self._error(request, *refusal)
+        if self.quirk == "rgw" and _conditional_put(recorded, "if-match").startswith('"'):
+            return self._error(request, 412, "PreconditionFailed")
         defer.ensureDeferred(self._forward(request, uri, body, fault))
         return NOT_DONE_YET
 
@@ -104,8 +136,9 @@ class FaultProxy(Resource):
 
     async def _forward(self, request: Request, uri: str, body: bytes, fault: str | None) -> None:
         out = Headers()
+        drop = _CONDITIONS if self.quirk == "ignore-conditions" and request.method == b"PUT" else ()
         for k, v in request.requestHeaders.getAllRawHeaders():
-            if k.lower() not in _HOP:
+            if k.lower() not in _HOP and k.lower() not in drop:
                 out.setRawHeaders(k, v)
         try:
             if fault == "slow":
@@ -124,6 +157,17 @@ class FaultProxy(Resource):
         if fault == "reset_after":
             request.transport.abortConnection()
             return
+        if (
+            self.quirk == "rgw"
+            and response.code == 404
+            and request.method == b"PUT"
+            and request.requestHeaders.hasHeader(b"if-match")
+        ):
+            answer = self._error(request, 412, "PreconditionFailed")  # AWS: 404
+            request.setHeader(b"content-length", b"%d" % len(answer))
+            request.write(answer)
+            request.finish()
+            return
         request.setResponseCode(response.code)
         for k, v in response.headers.getAllRawHeaders():
             if k.lower() not in _HOP:
@@ -135,6 +179,11 @@ class FaultProxy(Resource):
         if content:
             request.write(content)
         request.finish()
+
+
+def _conditional_put(recorded: Recorded, header: str) -> str:
+    """The value of a condition header of a PUT ("" if none, or not a PUT)."""
+    return recorded.headers.get(header, "") if recorded.method == "PUT" else ""
 
 
 def start_proxy(target: str, **kw: object) -> tuple[FaultProxy, str]:

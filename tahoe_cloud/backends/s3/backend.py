@@ -1,11 +1,13 @@
 """``S3Backend``: the ``IStorageBackend`` keeping shares in an S3 bucket.
 
 Start-up does, in order: the service check (URL, credentials, bucket,
-clock), the ownership marker (one server per bucket and prefix), a fresh
-local spool directory for uploads, and aborting multipart uploads a crash
-left behind. When ``s3.quota`` is set it also measures the bytes stored
-(one LIST per 1,000 objects, at start only) and keeps the count up to date
-from its own writes.
+clock), the conditional-write probe (``probe``: which ``If-Match`` form the
+service honours; a service that ignores conditions is refused unless
+``s3.conditional_writes = optional``), the ownership marker (one server
+per bucket and prefix), a fresh local spool directory for uploads, and
+aborting multipart uploads a crash left behind. When ``s3.quota`` is set
+it also measures the bytes stored (one LIST per 1,000 objects, at start
+only) and keeps the count up to date from its own writes.
 
 Small bounded caches save requests on hot paths: the share listing of each
 storage index (``sharecache.ShareCache``: positive and negative entries, with
@@ -40,6 +42,7 @@ from tahoe_cloud.backends.s3.errors import S3Error, to_backend_error
 from tahoe_cloud.backends.s3.keys import KeyLayout
 from tahoe_cloud.backends.s3.listing import list_objects
 from tahoe_cloud.backends.s3.objects import delete_objects, get_object, put_object
+from tahoe_cloud.backends.s3.probe import ConditionalWritesUnsupported, ProbeReport, choose, probe
 from tahoe_cloud.backends.s3.readahead import DEFAULT_WINDOW, ReadAhead
 from tahoe_cloud.backends.s3.records import MutableHead, decode_head
 from tahoe_cloud.backends.s3.sharecache import LISTING_ENTRIES, MUTABLE, ShareCache
@@ -105,7 +108,8 @@ class S3Backend:
         quota: int | None = None,
         override_marker: bool = False,
         clean_at_start: bool = False,
-        config_error: Callable[[S3Error], ConfigError | None] | None = None,
+        config_error: Callable[[BackendError], ConfigError | None] | None = None,
+        require_conditional_writes: bool = True,
         inline_limit: int = DEFAULT_INLINE_LIMIT,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
@@ -117,7 +121,11 @@ class S3Backend:
         listing_cache_entries: int = LISTING_ENTRIES,
         read_ahead: int = DEFAULT_WINDOW,
     ) -> None:
-        """``read_ahead``: bytes a missed immutable read fetches (0: just what is read)."""
+        """``read_ahead``: bytes a missed immutable read fetches (0: just what is read).
+
+        ``require_conditional_writes``: refuse to start on a service whose
+        conditional PUTs the probe found broken (else run without them).
+        """
         self.client = client
         self.keys = keys or KeyLayout()
         self.spool_dir = spool_dir
@@ -126,6 +134,8 @@ class S3Backend:
         self.override_marker = override_marker
         self.clean_at_start = clean_at_start
         self._config_error = config_error
+        self.require_conditional_writes = require_conditional_writes
+        self.probe_report: ProbeReport | None = None
         self.inline_limit = inline_limit
         self.chunk_size = chunk_size
         self.multipart_threshold = multipart_threshold
@@ -154,6 +164,7 @@ class S3Backend:
     async def start(self) -> None:
         try:
             self.startup = await check_service(self.client, self._clock)
+            await self.probe_conditional_writes()
             await self._claim_marker()
             self._reset_spool()
             await self.abort_orphan_uploads()
@@ -162,10 +173,21 @@ class S3Backend:
                 await self.collect_orphans(min_age=0)
             if self.quota is not None:
                 self.used = await self.measure_usage()
-        except S3Error as e:
+        except (S3Error, ConditionalWritesUnsupported) as e:
             if self._config_error is not None and (mapped := self._config_error(e)) is not None:
                 raise mapped from None
-            raise to_backend_error(e) from None
+            if isinstance(e, S3Error):
+                raise to_backend_error(e) from None
+            raise
+
+    async def probe_conditional_writes(self) -> ProbeReport:
+        """Find the conditional-write form the service honours, and use it from now on."""
+        report = await probe(self.client, self.keys)
+        self.probe_report = report
+        self.client.conditions = choose(
+            report, required=self.require_conditional_writes, where=self.client.address.url()
+        )
+        return report
 
     async def stop(self) -> None:
         await self.client.close()
@@ -241,8 +263,9 @@ class S3Backend:
     async def collect_orphans(self, *, min_age: float = ORPHAN_MIN_AGE) -> int:
         """Delete what crashes can leave behind; return how many objects were deleted.
 
-        That is: mutable chunks no head refers to (a crash mid-write), and
-        lease objects of storage indexes without shares (a crash mid-publish).
+        That is: mutable chunks no head refers to (a crash mid-write), lease
+        objects of storage indexes without shares (a crash mid-publish), and
+        the keys of a start-up probe a crash interrupted.
         Objects younger than ``min_age`` seconds are left alone, as a write
         in progress may be about to refer to them. This lists the whole
         prefix (one LIST per 1,000 objects, plus one GET per mutable share
@@ -261,6 +284,10 @@ class S3Backend:
             if len(parts) == 3:
                 with_shares.add(parts[1])
         garbage: list[str] = []
+        # Keys of a conditional-write probe a crash interrupted.
+        async for obj in list_objects(self.client, keys.probe_root):
+            if obj.last_modified < cutoff:
+                garbage.append(obj.key)
         leases_root = f"{keys.prefix}leases/"
         async for obj in list_objects(self.client, leases_root):
             parts = obj.key[len(leases_root) :].split("/")

@@ -15,6 +15,7 @@ from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
 
 from tahoe_cloud.backends.s3.addressing import BucketAddress
+from tahoe_cloud.backends.s3.conditions import STANDARD, ConditionalWrites
 from tahoe_cloud.backends.s3.errors import MALFORMED, S3Error, parse_error
 from tahoe_cloud.backends.s3.retry import Retrier, RetryPolicy
 from tahoe_cloud.backends.s3.signing import Signer
@@ -43,6 +44,8 @@ class S3Client:
         self.transport = transport or Transport(reactor)
         self.retrier = Retrier(reactor, signer, retry_policy)
         self.request_counts: dict[str, int] = {}  # operation -> attempts sent
+        # The form of conditional PUTs this service honours (set by the start-up probe).
+        self.conditions: ConditionalWrites = STANDARD
 
     def __repr__(self) -> str:
         return f"<S3Client bucket={self.address.bucket!r} {self.address.endpoint.host}>"

@@ -17,6 +17,7 @@ from tahoe_cloud.backends.s3.config import SECTION, parse_s3_config
 from tahoe_cloud.backends.s3.config import make_client as _make_client
 from tahoe_cloud.backends.s3.errors import S3Error, to_backend_error
 from tahoe_cloud.backends.s3.objects import get_object
+from tahoe_cloud.backends.s3.probe import ConditionalWritesUnsupported, choose, probe
 
 if TYPE_CHECKING:
     from tahoe_cloud.config import NodeConfig
@@ -27,11 +28,22 @@ def _where(bucket: str, prefix: str) -> str:
 
 
 async def check(config: NodeConfig, reactor: Any = None) -> str:
-    """Validate the configuration and run the start-up check, without serving or writing."""
+    """Validate the configuration and run the start-up checks, without serving.
+
+    That includes the conditional-write probe, which writes and deletes a
+    few throwaway keys under the prefix (never a share, lease or marker).
+    """
     s3 = parse_s3_config(config)
     client = _make_client(s3, reactor)
     try:
         result = await check_service(client, time.time)
+        report = await probe(client, s3.keys)
+        try:
+            conditions = choose(
+                report, required=s3.require_conditional_writes, where=s3.address.url()
+            )
+        except ConditionalWritesUnsupported as e:
+            raise (s3.describe(e) or e) from None
         owner = "nobody yet (this node will claim it at first start)"
         try:
             marker = await get_object(client, s3.keys.marker)
@@ -47,9 +59,13 @@ async def check(config: NodeConfig, reactor: Any = None) -> str:
     finally:
         await client.close()
     skew = "" if result.skew is None else f", clock offset {result.skew:+.1f} s"
+    quirks = "".join(f"; the service {q}" for q in report.quirks)
+    if not report.usable:
+        quirks += "; the service " + "; it ".join(report.problems)
     return (
         f"OK: {_where(s3.address.bucket, s3.keys.prefix)} at {s3.address.url()} is reachable"
-        f" with these credentials{skew}; owned by {owner}"
+        f" with these credentials{skew}; owned by {owner}; conditional writes:"
+        f" {conditions.describe()}{quirks}"
     )
 
 

@@ -20,6 +20,7 @@ Keys (all in ``[storage]``)::
     s3.request_timeout = 60              seconds, per request
     s3.unsigned_payload = true           over https: send UNSIGNED-PAYLOAD instead of a body hash
     s3.read_ahead = 4MiB                 bytes one GET fetches for a small immutable read (0: off)
+    s3.conditional_writes = required     required | optional: run on a service without them
 
 Files in ``private/``: ``s3secret`` (required); ``s3sessiontoken`` (STS);
 ``s3usertoken`` and optional ``s3producttoken`` (DevPay). A product token
@@ -44,7 +45,7 @@ from tahoe_cloud.backends.s3.addressing import (
 from tahoe_cloud.backends.s3.errors import S3Error
 from tahoe_cloud.backends.s3.keys import KeyLayout, validate_prefix
 from tahoe_cloud.backends.s3.signing import Credentials, devpay_token
-from tahoe_cloud.errors import ConfigError
+from tahoe_cloud.errors import BackendError, ConfigError
 
 if TYPE_CHECKING:
     from tahoe_cloud.backends.s3.backend import S3Backend
@@ -55,6 +56,7 @@ SECTION = "storage"
 DEFAULT_URL = "https://s3.amazonaws.com"
 DEFAULT_REGION = "us-east-1"
 NODE_ID_FILE = "s3-node-id"
+CONDITIONAL_WRITES = "s3.conditional_writes"
 
 
 @frozen(repr=False)
@@ -74,14 +76,21 @@ class S3Config:
     request_timeout: int
     unsigned_payload: bool
     read_ahead: int
+    require_conditional_writes: bool
     storage_dir: Path
 
     def __repr__(self) -> str:
         return f"<S3Config bucket={self.address.bucket!r} url={self.address.url()!r}>"
 
-    def describe(self, error: S3Error) -> ConfigError | None:
-        """The ``ConfigError`` an ``S3Error`` at start-up amounts to, or None if it is not one."""
+    def describe(self, error: BackendError) -> ConfigError | None:
+        """The ``ConfigError`` an error at start-up amounts to, or None if it is not one."""
+        from tahoe_cloud.backends.s3.probe import ConditionalWritesUnsupported
+
         path, section = self.config_path, SECTION
+        if isinstance(error, ConditionalWritesUnsupported):
+            return ConfigError(path, section, CONDITIONAL_WRITES, error.problem)
+        if not isinstance(error, S3Error):
+            return None
         problem = str(error)
         if error.code in ("SignatureDoesNotMatch",):
             return ConfigError(self.secret_path, None, None, problem)
@@ -186,8 +195,17 @@ def parse_s3_config(config: NodeConfig) -> S3Config:
         request_timeout=config.get_int(SECTION, "s3.request_timeout", 60, minimum=1),
         unsigned_payload=config.get_bool(SECTION, "s3.unsigned_payload", True),
         read_ahead=_read_ahead(config),
+        require_conditional_writes=_conditional_writes(config),
         storage_dir=config.storage.storage_dir,
     )
+
+
+def _conditional_writes(config: NodeConfig) -> bool:
+    """``s3.conditional_writes``: True when required (the default)."""
+    value = (config.get(SECTION, CONDITIONAL_WRITES) or "required").strip().lower()
+    if value not in ("required", "optional"):
+        raise config.error(SECTION, CONDITIONAL_WRITES, "must be required or optional")
+    return value == "required"
 
 
 #: Largest ``s3.read_ahead``: the backend keeps up to eight windows in memory.
@@ -256,6 +274,7 @@ def create_backend(config: NodeConfig) -> S3Backend:
         clean_at_start=s3.clean_at_start,
         config_error=s3.describe,
         read_ahead=s3.read_ahead,
+        require_conditional_writes=s3.require_conditional_writes,
     )
 
 

@@ -122,6 +122,31 @@ class S3Error(BackendError):
         )
 
 
+class ConditionRefused(S3Error):
+    """The service refused a conditional PUT although its condition held.
+
+    A 412 to ``If-Match`` with the object's current ETag (Ceph RGW 16 with the
+    ETag quoted), or to a create-only PUT of a key that does not exist. Not a
+    lost race: ``precondition_failed`` is False, so no caller blames
+    "another writer" for it, and it is never retried.
+    """
+
+    def __init__(self, operation: str, status: int | None, why: str, *, key: str) -> None:
+        super().__init__(
+            operation,
+            status,
+            "PreconditionRefused",
+            f"the service refused a conditional PUT whose condition held ({why}); it does"
+            " not honour conditional writes as this server sends them: run"
+            " 'tahoe-cloud check' on this node",
+            key=key,
+        )
+
+    @property
+    def precondition_failed(self) -> bool:
+        return False
+
+
 class S3ConnectionError(S3Error):
     """The service could not be reached, or did not answer in time."""
 

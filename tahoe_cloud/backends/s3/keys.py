@@ -12,6 +12,7 @@ rate), ``{si}`` the 26-character storage index, ``{n}`` a decimal share number::
                                                  objects; a write makes new ones)
     {p}leases/{pp}/{si}                          the leases of every share of {si} (CBOR)
     {p}corruption-advisories/{time}--{si}-{n}    a client's corruption report (text)
+    {p}tahoe-cloud-probe/{random}/...            throwaway keys of the start-up probe
 
 A share name is parsed strictly (``0`` .. ``255``, no leading zeros, only
 the two suffixes above), so share 1 is never confused with shares 10-19, and
@@ -67,6 +68,10 @@ class KeyLayout:
     @property
     def marker(self) -> str:
         return f"{self.prefix}{MARKER_NAME}"
+
+    @property
+    def probe_root(self) -> str:
+        return f"{self.prefix}tahoe-cloud-probe/"
 
     @property
     def shares_root(self) -> str:

@@ -183,9 +183,12 @@ class S3MutableShare:
                     n=len(put_chunks),
                 )
             if e.precondition_failed:
+                # put_object read the head back: it really changed (or is gone).
+                # A refused condition that held is ConditionRefused, raised below.
                 raise BackendError(
                     f"mutable share {self.share_number} was changed by another writer of this"
-                    " bucket; the write was not applied"
+                    " bucket (its head is no longer the version this server read); the write"
+                    " was not applied"
                 ) from None
             raise to_backend_error(e) from None
         # Committed. Superseded chunks are garbage now.

@@ -12,7 +12,8 @@ from attrs import frozen
 from twisted.internet.threads import deferToThread
 
 from tahoe_cloud.backends.s3.client import S3_NS, S3Client, parse_xml, xml_int
-from tahoe_cloud.backends.s3.errors import S3Error
+from tahoe_cloud.backends.s3.conditions import same_etag
+from tahoe_cloud.backends.s3.errors import ConditionRefused, S3Error
 from tahoe_cloud.backends.s3.transport import FileSlice, HTTPResponse
 
 # DeleteObjects takes at most this many keys per request.
@@ -54,30 +55,61 @@ async def put_object(
 
     ``if_none_match`` creates only (412 if the key exists); ``if_match``
     replaces only the version with that ETag (412 otherwise): a
-    compare-and-swap that a second writer cannot silently clobber.
+    compare-and-swap that a second writer cannot silently clobber. The
+    conditions are sent in the form the start-up probe found the service
+    honours (``client.conditions``), or not at all on a service without them.
+
+    A failed condition raises ``S3Error`` with ``precondition_failed`` only
+    when the object really is not what was expected (a lost race, or the
+    object is gone); a 412 although the condition held raises
+    ``ConditionRefused`` instead.
     """
     md5 = md5 or await md5_of(body)
     headers = {"Content-MD5": md5, "Content-Type": content_type, MD5_META: md5}
-    if if_match is not None:
-        headers["If-Match"] = if_match
-    if if_none_match:
+    conditions = client.conditions
+    conditional = conditions.enabled and (if_match is not None or if_none_match)
+    if conditions.enabled and if_match is not None:
+        headers["If-Match"] = conditions.if_match(if_match)
+    if conditions.enabled and if_none_match:
         headers["If-None-Match"] = "*"
     try:
         response = await client.call("PutObject", "PUT", key, headers=headers, body=body)
     except S3Error as e:
-        if not (e.precondition_failed and (if_match is not None or if_none_match)):
+        gone = if_match is not None and e.not_found  # AWS: 404 to If-Match on a missing key
+        if not (conditional and (e.precondition_failed or gone)):
             raise
-        # A retried conditional PUT whose first attempt did land (its answer was
-        # lost) fails its own precondition: if the object holds exactly our
-        # bytes, the PUT succeeded.
-        try:
-            current = await get_object(client, key)
-        except S3Error:
-            raise e from None
-        if current.body != body:
-            raise
-        return current.etag
+        return await _after_refusal(client, key, body, e, if_match)
     return response.header("etag") or ""
+
+
+async def _after_refusal(
+    client: S3Client, key: str, body: bytes, error: S3Error, if_match: str | None
+) -> str:
+    """Read the object after a refused conditional PUT, and say what the refusal was.
+
+    A retried PUT whose first attempt did land (its answer was lost) fails
+    its own precondition: if the object holds exactly our bytes, the PUT
+    succeeded. Otherwise the ETag read back tells a lost race (the object
+    changed, or is gone) from a service refusing a condition that held.
+    """
+    lost = S3Error("PutObject", error.status, "PreconditionFailed", key=key)
+    try:
+        current = await get_object(client, key)
+    except S3Error as e:
+        if not e.not_found:
+            raise error from None
+        if if_match is not None:
+            raise lost from None  # deleted under us
+        raise ConditionRefused(
+            "PutObject", error.status, "a create-only PUT of a key that does not exist", key=key
+        ) from None
+    if current.body == body:
+        return current.etag
+    if if_match is not None and same_etag(current.etag, if_match):
+        raise ConditionRefused(
+            "PutObject", error.status, "If-Match with the object's current ETag", key=key
+        ) from None
+    raise lost from None
 
 
 async def put_file_slice(

@@ -85,9 +85,10 @@ class S3ShareSet:
 
         The first lease write is then a create-only PUT (``If-None-Match: *``);
         if a lease object exists after all (left by a crash mid-publish), S3
-        answers 412 and the write reads it and is redone.
+        answers 412 and the write reads it and is redone. Without conditional
+        writes nothing would catch that: the object is read first then.
         """
-        if self._lease_doc is None:
+        if self._lease_doc is None and self.backend.client.conditions.enabled:
             self._lease_doc = (None, {})
 
     def note_published(self, share_number: int, kind: ShareKind) -> None:
