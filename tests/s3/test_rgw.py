@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import pytest_twisted
+from twisted.internet.task import Clock
 
 from tahoe_cloud.backends.s3 import multipart as mp
 from tahoe_cloud.backends.s3.errors import S3Error
@@ -24,7 +25,10 @@ from tahoe_cloud.cli import main as cli
 from tahoe_cloud.cli.check import check_node
 from tahoe_cloud.cli.create_container import create_container
 from tahoe_cloud.errors import ConfigError
+from tahoe_cloud.server.server import StorageServer
+from tests.conformance.support import NODEID, START_TIME, new_si, upload_share
 from tests.s3.conftest import make_client, new_bucket_name
+from tests.s3.makers import make_backend
 from tests.support.ceph_rgw import REGION, RGWServer
 
 pytestmark = [pytest.mark.rgw]
@@ -113,3 +117,28 @@ async def test_multipart_upload_with_an_empty_completion_etag(rgw: RGWServer) ->
         assert (await get_object(client, "big")).body == b"".join(parts)
     finally:
         await client.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_large_share_is_published_as_multipart(rgw: RGWServer, tmp_path: Path) -> None:
+    """Parts streamed from the spool with Content-MD5 and payload hash, checked by RGW."""
+    client = make_client(rgw, new_bucket_name())
+    await client.create_bucket()
+    backend = make_backend(
+        client, tmp_path, multipart_threshold=6 * 1024 * 1024, part_size=mp.MIN_PART_SIZE
+    )
+    clock = Clock()
+    clock.advance(START_TIME)
+    server = StorageServer(backend, nodeid=NODEID, clock=clock)
+    await server.start()
+    try:
+        si = new_si()
+        data = os.urandom(12 * 1024 * 1024 + 17)
+        await upload_share(server, si, 0, data)
+        assert client.request_counts["UploadPart"] == 3
+        assert (await server.read_immutable(si, 0, 0, len(data) + 5)) == data
+        middle = 5 * 1024 * 1024 - 5
+        assert (await server.read_immutable(si, 0, middle, 10)) == data[middle : middle + 10]
+        assert [u async for u in mp.list_multipart_uploads(client, "")] == []
+    finally:
+        await server.stop()
