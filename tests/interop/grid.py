@@ -52,6 +52,8 @@ class Grid:
         self.client.tahoe("create-alias", ALIAS)
         # Everything stored by the tests, read back again after the restart.
         self.stored: dict[str, bytes] = {}
+        # The S3 secret the nodes were given (none on disk): it must stay out of their logs.
+        self.s3_secret: str | None = None
 
     def put(self, data: bytes, *extra: str) -> str:
         path = self.base / f"upload-{hashlib.sha256(data).hexdigest()[:16]}"
@@ -173,3 +175,4 @@ class RGWGrid(Grid):
             )  # fmt: skip
             assert done.returncode == 0, done.stderr
         super().__init__(base, "cloud.s3-rgw", nodes)
+        self.s3_secret = rgw.secret_access_key

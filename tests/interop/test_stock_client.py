@@ -134,7 +134,7 @@ def test_sigint_stops_a_node_cleanly(grid: Grid) -> None:
 
 
 def test_no_swissnum_in_the_nodes_logs(grid: Grid) -> None:
-    """Runs last: whatever the stock client did, no node logged its swissnum."""
+    """Runs last: whatever the stock client did, no node logged its swissnum (or S3 secret)."""
     for node in grid.nodes:
         swissnum = (node.nodedir / "private" / "swissnum").read_text().strip().encode()
         files = node.output_files()
@@ -143,3 +143,5 @@ def test_no_swissnum_in_the_nodes_logs(grid: Grid) -> None:
             content = path.read_bytes()
             assert swissnum not in content, path
             assert base64.b64encode(swissnum) not in content, path
+            if grid.s3_secret is not None:
+                assert grid.s3_secret.encode() not in content, path
