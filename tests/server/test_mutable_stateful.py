@@ -5,7 +5,7 @@ share number -> bytearray, plus the slot's write enabler. Random sequences of
 read-test-write requests (tests that pass or fail, overlapping writes, holes,
 truncations, deletions, wrong write enablers) must give the same answers and
 leave the same bytes as the model. Runs against every backend of the
-conformance suite's ``MAKERS`` (memory and disk today).
+conformance suite's ``MAKERS`` (memory, disk, cloud.s3 on moto and on Ceph RGW).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from tahoe_cloud.errors import WrongWriteEnabler
 from tahoe_cloud.identifiers import StorageIndex
 from tahoe_cloud.server import messages as m
 from tahoe_cloud.server.server import StorageServer
-from tests.conformance.backends import MAKERS, BackendUnavailableHere
+from tests.conformance.backends import MAKERS, MARKS, BackendUnavailableHere
 from tests.server.threaded import in_thread, run
 
 SI = StorageIndex(b"m" * 16)
@@ -152,7 +152,9 @@ def make_machine(backend_name: str) -> type[RuleBasedStateMachine]:
 EXAMPLES = {"memory": 60}
 
 
-@pytest.mark.parametrize("backend_name", sorted(MAKERS))
+@pytest.mark.parametrize(
+    "backend_name", [pytest.param(name, marks=MARKS.get(name, ())) for name in sorted(MAKERS)]
+)
 @pytest_twisted.ensureDeferred
 async def test_read_test_write_matches_model(backend_name: str) -> None:
     machine = make_machine(backend_name)
