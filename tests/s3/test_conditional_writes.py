@@ -345,3 +345,26 @@ async def test_collect_orphans_removes_what_an_interrupted_probe_left(
     assert await backend.collect_orphans(min_age=0) == 1
     assert await list_all(backend.client, "p/tahoe-cloud-probe/") == []
     await server.stop()
+
+
+@with_quirk(None, "rgw")
+@pytest_twisted.ensureDeferred
+async def test_the_probe_is_not_fooled_by_lost_answers(service: Service, tmp_path: Path) -> None:
+    """A PUT that landed, its answer lost, is refused on its retry: still a success.
+
+    Without reading back, such a retry made the probe report a refused
+    create-only PUT or If-Match, and a node on a good service refused to start.
+    """
+    proxy = service.proxy
+    proxy.fault_rate, proxy.faults = 0.3, ("reset_after", "slowdown", "reset")
+    rgw = proxy.quirk == "rgw"
+    for seed in range(6):
+        proxy.rng.seed(seed)
+        policy = RetryPolicy(max_attempts=10, max_total_time=20, base_delay=0.01, max_delay=0.02)
+        client = make_client(service.moto, service.bucket, url=service.url, policy=policy)
+        backend = make_backend(client, tmp_path / str(seed), keys=KeyLayout(f"s{seed}/"))
+        report = await backend.probe_conditional_writes()
+        assert report.usable, (seed, report.problems)
+        assert report.conditions.if_match_form == ("unquoted" if rgw else "quoted")
+        await backend.stop()
+    assert any(r.fault == "reset_after" for r in proxy.requests)

@@ -8,7 +8,8 @@ overwrite. A service that ignores them must not be trusted silently, and one
 that refuses a matching condition would fail every overwrite. So ``run`` and
 ``check`` first try each case on throwaway keys under the node's prefix
 (``{p}tahoe-cloud-probe/{random}/``, deleted at the end), in 10 requests
-(11 when the quoted form is refused, one more if every racer's answer was lost):
+(11 when the quoted form is refused; one GET more where a retried PUT was
+refused, or every racer was, to see whether a first attempt landed):
 
 1. create-only PUT (``If-None-Match: *``) of a new key: must succeed;
 2. the same again, the key now existing: must be refused (412);
@@ -78,15 +79,33 @@ class _Answer:
         return not self.ok and (self.status == 412 or self.code == "PreconditionFailed")
 
 
-async def _put(client: S3Client, key: str, body: bytes, headers: dict[str, str]) -> _Answer:
-    """One PUT; a definite refusal is an answer, an outage or a credential problem raises."""
+async def _put(
+    client: S3Client, key: str, body: bytes, headers: dict[str, str], *, alone: bool = True
+) -> _Answer:
+    """One PUT; a definite refusal is an answer, an outage or a credential problem raises.
+
+    When a PUT sent ``alone`` (no other PUT in flight) was refused after a
+    retry, its first attempt may have landed with its answer lost: if the
+    object holds our bytes, that is its success.
+    """
     md5 = content_md5(body)
     sent = {"Content-MD5": md5, "Content-Type": "application/octet-stream", **headers}
+    sent_before = client.request_counts.get("PutObject", 0)
     try:
         response = await client.call("PutObject", "PUT", key, headers=sent, body=body)
     except S3Error as e:
         if e.transient or e.is_config_problem or e.status is None:
             raise
+        retried = client.request_counts.get("PutObject", 0) - sent_before > 1
+        if alone and retried:
+            try:
+                held = await get_object(client, key)
+            except S3Error as missing:
+                if not missing.not_found:
+                    raise
+            else:
+                if held.body == body:
+                    return _Answer(True, 200, None, held.etag)
         return _Answer(False, e.status, e.code, "")
     return _Answer(True, response.status, None, response.header("etag") or "")
 
@@ -181,7 +200,9 @@ async def _race(client: S3Client, key: str, racers: int, problems: list[str]) ->
     try:
         answers: list[_Answer] = await defer.gatherResults(
             [
-                defer.Deferred.fromCoroutine(_put(client, key, body, {"If-None-Match": "*"}))
+                defer.Deferred.fromCoroutine(
+                    _put(client, key, body, {"If-None-Match": "*"}, alone=False)
+                )
                 for body in bodies
             ],
             consumeErrors=True,
