@@ -173,8 +173,8 @@ async def _probe_keys(
             )
             return None
         quirks.append(
-            f"refuses If-Match with the ETag quoted as the service returns it ({quoted.what})"
-            " but accepts it unquoted: this server sends it unquoted"
+            f"refuses If-Match with the ETag quoted, the form it returns ETags in ({quoted.what}),"
+            " but accepts it unquoted"
         )
         form, current = "unquoted", bare.etag
     if bare_etag(current) == bare_etag(etag):
