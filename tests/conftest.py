@@ -1,6 +1,6 @@
 """Shared pytest configuration.
 
-Twisted's reactor runs under pytest-twisted. The moto S3 servers are
+Twisted's reactor runs under pytest-twisted. The moto S3 servers (and the Ceph RGW) are
 session-scoped and shared by every folder that needs one (the S3 tests, the
 conformance suite and the stock-client interop tests): each test works in a
 bucket or key prefix of its own.
@@ -14,6 +14,7 @@ import pytest
 
 from tests.s3.makers import shared_moto
 from tests.s3.moto import MotoServer, run_moto
+from tests.support.ceph_rgw import RGWServer, require_rgw
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +31,12 @@ def moto_auth() -> Iterator[MotoServer]:
     """A moto server that checks request signatures."""
     with run_moto(auth=True) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def rgw() -> RGWServer:
+    """The process's Ceph RGW (one-node cluster on loopback), started on first use.
+
+    Skipped with the reason when Ceph is not installed, failed instead under CI=true.
+    """
+    return require_rgw()

@@ -19,6 +19,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
+import pytest
+
 from tahoe_cloud.backends.interfaces import IStorageBackend
 from tahoe_cloud.backends.memory import MemoryBackend
 
@@ -53,8 +55,31 @@ async def s3_backend(directory: Path) -> AsyncIterator[IStorageBackend]:
         yield backend
 
 
+@asynccontextmanager
+async def rgw_backend(directory: Path) -> AsyncIterator[IStorageBackend]:
+    """cloud.s3 on Ceph RGW: skipped when Ceph is not installed, except under CI=true."""
+    from tests.s3.makers import rgw_backend as make
+    from tests.support.ceph_rgw import RGWUnavailable, in_ci
+
+    try:
+        context = make(directory)
+        backend = await context.__aenter__()
+    except RGWUnavailable as e:
+        if in_ci():
+            raise RuntimeError(f"CI=true needs the RGW tests: {e}") from None
+        raise BackendUnavailableHere(str(e)) from None
+    try:
+        yield backend
+    finally:
+        await context.__aexit__(None, None, None)
+
+
 MAKERS: dict[str, BackendMaker] = {
     "memory": memory_backend,
     "disk": disk_backend,
     "cloud.s3": s3_backend,
+    "cloud.s3-rgw": rgw_backend,
 }
+
+# pytest marks per maker, to select them (``-m rgw``) or leave them out (``-m "not rgw"``).
+MARKS = {"cloud.s3-rgw": pytest.mark.rgw}

@@ -20,7 +20,7 @@ from twisted.internet.task import Clock
 
 from tahoe_cloud.backends.interfaces import IStorageBackend
 from tahoe_cloud.server.server import StorageServer
-from tests.conformance.backends import MAKERS, BackendUnavailableHere
+from tests.conformance.backends import MAKERS, MARKS, BackendUnavailableHere
 from tests.conformance.support import START_TIME, make_server
 
 T = TypeVar("T")
@@ -38,7 +38,7 @@ def clock() -> Clock:
     return c
 
 
-@pytest.fixture(params=sorted(MAKERS))
+@pytest.fixture(params=[pytest.param(name, marks=MARKS.get(name, ())) for name in sorted(MAKERS)])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IStorageBackend]:
     context = MAKERS[request.param](tmp_path)
     try:

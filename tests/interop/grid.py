@@ -9,6 +9,9 @@ of tests speaks for all of them:
   10% of S3 requests (503 SlowDown, 500, resets before and after S3 applied
   the request, slow answers). The proxy runs as its own process, because the
   tests' own reactor is blocked while the stock client works.
+- ``cloud.s3-rgw``: the same nodes on Ceph RGW (``tests/support/ceph_rgw.py``),
+  reached directly, in region ``default`` with the bucket made by
+  ``tahoe-cloud create-container``, as an operator of RGW would.
 
 The client encodes 3-of-10 with happiness 2, so every upload is spread over
 both nodes.
@@ -26,7 +29,9 @@ import boto3
 
 from tests.s3.conftest import new_bucket_name
 from tests.s3.moto import MotoServer
-from tests.support.stock_client import REPO, CloudNode, StockClient
+from tests.support.ceph_rgw import REGION as RGW_REGION
+from tests.support.ceph_rgw import RGWServer
+from tests.support.stock_client import REPO, TAHOE_CLOUD, CloudNode, StockClient
 
 ALIAS = "interop"
 S3_FAULT_RATE = 0.10
@@ -86,17 +91,26 @@ def new_s3_bucket(moto: MotoServer) -> str:
     return bucket
 
 
-def s3_node(nodedir: Path, url: str, bucket: str, *, prefix: str) -> CloudNode:
+def s3_node(
+    nodedir: Path,
+    url: str,
+    bucket: str,
+    *,
+    prefix: str,
+    keys: tuple[str, str] = ("testing-key-id", "testing-secret"),
+    region_args: tuple[str, ...] = (),
+) -> CloudNode:
     """A node made by ``create-node --backend cloud.s3``, its secret given on standard input."""
+    key_id, secret = keys
     node = CloudNode(
         nodedir,
         nickname=f"s3-{nodedir.name}",
         backend="cloud.s3",
         create_args=[
-            "--s3-bucket", bucket, "--s3-access-key-id", "testing-key-id", "--s3-url", url,
-            "--s3-prefix", prefix,
+            "--s3-bucket", bucket, "--s3-access-key-id", key_id, "--s3-url", url,
+            "--s3-prefix", prefix, *region_args,
         ],
-        stdin=b"testing-secret\n",
+        stdin=f"{secret}\n".encode(),
     )  # fmt: skip
     cfg = node.nodedir / "tahoe.cfg"
     cfg.write_text(cfg.read_text() + "s3.request_timeout = 20\n")
@@ -137,3 +151,25 @@ class S3Grid(Grid):
             super().stop()
         finally:
             self._stop_proxy()
+
+
+class RGWGrid(Grid):
+    """The grid on cloud.s3 over Ceph RGW, the bucket made by ``tahoe-cloud create-container``."""
+
+    def __init__(self, base: Path, rgw: RGWServer) -> None:
+        bucket = new_bucket_name()
+        keys = (rgw.access_key_id, rgw.secret_access_key)
+        region = ("--s3-region", RGW_REGION)
+        nodes = [
+            s3_node(
+                base / f"node{i}", rgw.url, bucket, prefix=f"node{i}", keys=keys, region_args=region
+            )
+            for i in (1, 2)
+        ]
+        for node in nodes:
+            done = subprocess.run(
+                [*TAHOE_CLOUD, "create-container", str(node.nodedir)],
+                capture_output=True, text=True, cwd=REPO, timeout=60, check=False,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+        super().__init__(base, "cloud.s3-rgw", nodes)

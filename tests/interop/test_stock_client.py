@@ -2,7 +2,8 @@
 
 One grid per backend (``tests/interop/grid.py``): two tahoe-cloud nodes and an
 introducer-less stock client encoding 3-of-10 with happiness 2. On cloud.s3
-the nodes reach moto through a proxy failing 10% of S3 requests. The tests run
+the nodes reach moto through a proxy failing 10% of S3 requests; on
+cloud.s3-rgw they use Ceph RGW directly. The tests run
 in file order and share what they stored: the restart test reads back
 everything the earlier ones wrote.
 """
@@ -18,21 +19,25 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.grid import ALIAS, Grid, S3Grid, disk_grid
+from tests.interop.grid import ALIAS, Grid, RGWGrid, S3Grid, disk_grid
 
 pytestmark = [pytest.mark.upstream, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module", params=["disk", "cloud.s3"])
+@pytest.fixture(
+    scope="module", params=["disk", "cloud.s3", pytest.param("cloud.s3-rgw", marks=pytest.mark.rgw)]
+)
 def grid(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Grid]:
     base = tmp_path_factory.mktemp(f"grid-{request.param}")
-    g = (
-        disk_grid(base)
-        if request.param == "disk"
-        else S3Grid(base, request.getfixturevalue("moto"))
-    )
+    g: Grid
+    if request.param == "disk":
+        g = disk_grid(base)
+    elif request.param == "cloud.s3":
+        g = S3Grid(base, request.getfixturevalue("moto"))
+    else:
+        g = RGWGrid(base, request.getfixturevalue("rgw"))
     try:
         yield g
     finally:

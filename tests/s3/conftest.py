@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import Protocol
 
 import pytest
 import pytest_twisted
@@ -15,11 +16,23 @@ from tahoe_cloud.backends.s3.retry import RetryPolicy
 from tahoe_cloud.backends.s3.signing import Credentials, Signer
 from tests.s3.moto import MotoServer
 
+
+class S3Service(Protocol):
+    """An S3 service the tests reach: moto (``MotoServer``) or Ceph RGW (``RGWServer``)."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def access_key_id(self) -> str: ...
+    @property
+    def secret_access_key(self) -> str: ...
+
+
 FAST_RETRIES = RetryPolicy(max_attempts=4, max_total_time=5.0, base_delay=0.01, max_delay=0.05)
 
 
 def make_client(
-    server: MotoServer,
+    server: S3Service,
     bucket: str,
     *,
     secret: str | None = None,

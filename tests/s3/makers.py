@@ -1,8 +1,9 @@
-"""Build an ``S3Backend`` on moto for tests, including the conformance suite's maker.
+"""Build an ``S3Backend`` on moto or Ceph RGW for tests, including the conformance suite's makers.
 
 The conformance suite's fixtures are function-scoped, so the moto server used
-by ``s3_backend`` is started once per test process on first use and stopped
-at exit; each backend gets a bucket of its own.
+by ``s3_backend`` (and the RGW cluster used by ``rgw_backend``) is started
+once per test process on first use and stopped at exit; each backend gets a
+bucket of its own.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet import reactor
 
@@ -21,6 +22,10 @@ from tahoe_cloud.backends.s3.backend import S3Backend
 from tahoe_cloud.backends.s3.client import S3Client
 from tahoe_cloud.backends.s3.keys import KeyLayout
 from tests.s3.moto import MotoServer, run_moto
+from tests.support.ceph_rgw import shared_rgw
+
+if TYPE_CHECKING:
+    from tests.s3.conftest import S3Service
 
 _shared: MotoServer | None = None
 _stack = contextlib.ExitStack()
@@ -40,17 +45,27 @@ def make_backend(client: S3Client, directory: Path, **kwargs: Any) -> S3Backend:
     return S3Backend(client, spool_dir=directory / "s3-spool", **kwargs)
 
 
-@asynccontextmanager
-async def s3_backend(directory: Path) -> AsyncIterator[IStorageBackend]:
-    """The conformance suite's maker: a backend on a new bucket, small chunks to exercise them."""
+async def _backend_on_new_bucket(service: S3Service, directory: Path) -> S3Backend:
+    """A backend on a new bucket, with small chunks to exercise them."""
     from tests.s3.conftest import make_client, new_bucket_name
 
-    client = make_client(shared_moto(), new_bucket_name())
+    client = make_client(service, new_bucket_name())
     await client.create_bucket()
-    backend = make_backend(
+    return make_backend(
         client, directory, keys=KeyLayout("some/prefix/"), inline_limit=1024, chunk_size=4096
     )
-    yield backend
 
 
-__all__ = ["make_backend", "reactor", "s3_backend", "shared_moto"]
+@asynccontextmanager
+async def s3_backend(directory: Path) -> AsyncIterator[IStorageBackend]:
+    """The conformance suite's maker on moto."""
+    yield await _backend_on_new_bucket(shared_moto(), directory)
+
+
+@asynccontextmanager
+async def rgw_backend(directory: Path) -> AsyncIterator[IStorageBackend]:
+    """The conformance suite's maker on Ceph RGW (raises ``RGWUnavailable`` when not installed)."""
+    yield await _backend_on_new_bucket(shared_rgw(), directory)
+
+
+__all__ = ["make_backend", "reactor", "rgw_backend", "s3_backend", "shared_moto"]

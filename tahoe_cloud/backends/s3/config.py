@@ -102,6 +102,7 @@ class S3Config:
             "ExpiredToken": "s3.access_key_id",
             "AuthorizationHeaderMalformed": "s3.region",
             "PermanentRedirect": "s3.region",
+            "InvalidLocationConstraint": "s3.region",
             "InvalidBucketName": "s3.bucket",
         }.get(error.code or "")
         if key is not None:

@@ -53,6 +53,11 @@ CONFIG_PROBLEMS = {
     "ExpiredToken": "the S3 session token (private/s3sessiontoken) has expired",
     "AuthorizationHeaderMalformed": "the S3 service rejected the region: check s3.region",
     "PermanentRedirect": "the bucket is in another region or endpoint: check s3.region and s3.url",
+    "InvalidLocationConstraint": (
+        "the S3 service does not accept s3.region as the bucket's location: set it to a region"
+        " the service serves (Ceph RGW: its zonegroup's name, 'default' unless configured), or"
+        " to us-east-1 to name none"
+    ),
     "RequestTimeTooSkewed": "this machine's clock is more than 15 minutes off the S3 service's",
 }
 
