@@ -37,7 +37,7 @@ from tests.conformance.support import NODEID, START_TIME, lease_secrets, new_si,
 from tests.s3.conftest import make_client, new_bucket_name
 from tests.s3.makers import make_backend
 from tests.s3.moto import MotoServer
-from tests.s3.proxy import FaultProxy, start_proxy
+from tests.s3.proxy import FaultProxy, Recorded, start_proxy
 from tests.s3.test_config import node_config
 
 pytestmark = pytest.mark.s3
@@ -148,14 +148,18 @@ async def test_the_probe_picks_the_form_that_works(service: Service, tmp_path: P
     assert report.usable, report.problems
     assert report.conditions.if_match_form == ("unquoted" if rgw else "quoted")
     assert backend.client.conditions == report.conditions
+    # moto's create-only is not atomic under load: a race round may be tried again.
+    retried_races = [q for q in report.quirks if "not always atomic" in q]
+    quirks = [q for q in report.quirks if q not in retried_races]
     # Its cost (docs/s3.md): 10 requests, 11 where the quoted form is refused.
-    assert report.requests == (11 if rgw else 10)
+    if not retried_races:
+        assert report.requests == (11 if rgw else 10)
     assert len(service.proxy.requests) == report.requests + 4  # + HEAD, GET, PUT, multipart LIST
     if rgw:
-        assert any("quoted" in q for q in report.quirks)
-        assert any("does not exist with 412" in q for q in report.quirks)
+        assert any("quoted" in q for q in quirks)
+        assert any("does not exist with 412" in q for q in quirks)
     else:
-        assert report.quirks == ()
+        assert quirks == []
     # Nothing of it is left in the bucket.
     assert await list_all(backend.client, "p/tahoe-cloud-probe/") == []
     # Every conditional PUT from now on uses that form.
@@ -345,3 +349,52 @@ async def test_collect_orphans_removes_what_an_interrupted_probe_left(
     assert await backend.collect_orphans(min_age=0) == 1
     assert await list_all(backend.client, "p/tahoe-cloud-probe/") == []
     await server.stop()
+
+
+@with_quirk(None, "rgw")
+@pytest_twisted.ensureDeferred
+async def test_the_probe_is_not_fooled_by_lost_answers(service: Service, tmp_path: Path) -> None:
+    """A PUT that landed, its answer lost, is refused on its retry: still a success.
+
+    Without reading back, such a retry made the probe report a refused
+    create-only PUT or If-Match, and a node on a good service refused to start.
+    """
+    proxy = service.proxy
+    proxy.fault_rate, proxy.faults = 0.3, ("reset_after", "slowdown", "reset")
+    rgw = proxy.quirk == "rgw"
+    for seed in range(6):
+        proxy.rng.seed(seed)
+        policy = RetryPolicy(max_attempts=10, max_total_time=20, base_delay=0.01, max_delay=0.02)
+        client = make_client(service.moto, service.bucket, url=service.url, policy=policy)
+        backend = make_backend(client, tmp_path / str(seed), keys=KeyLayout(f"s{seed}/"))
+        report = await backend.probe_conditional_writes()
+        assert report.usable, (seed, report.problems)
+        assert report.conditions.if_match_form == ("unquoted" if rgw else "quoted")
+        await backend.stop()
+    assert any(r.fault == "reset_after" for r in proxy.requests)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_create_only_race_lost_once_is_tried_again(
+    service: Service, tmp_path: Path
+) -> None:
+    """Several winners in one round only (moto under load): noted, not refused."""
+    proxy = service.proxy
+
+    def flip(r: Recorded) -> None:
+        if r.method == "PUT" and r.path.endswith("/race0"):
+            proxy.quirk = "ignore-conditions"  # this round's racers all win
+        elif r.method == "PUT" and r.path.endswith("/race1"):
+            proxy.quirk = None
+
+    proxy.on_request = flip
+    client = make_client(service.moto, service.bucket, url=service.url)
+    backend = make_backend(client, tmp_path, keys=KeyLayout("p/"))
+    report = await backend.probe_conditional_writes()
+    assert report.usable, report.problems
+    assert report.quirks == (
+        "let 4 of 4 concurrent create-only PUTs of one key succeed in 1 of 2 tries:"
+        " its create-only is not always atomic",
+    )
+    assert report.requests == 14
+    await backend.stop()

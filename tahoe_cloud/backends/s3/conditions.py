@@ -51,7 +51,7 @@ class ConditionalWrites:
             return "none (the service does not do them; s3.conditional_writes = optional)"
         if self.if_match_form == "quoted":
             return "If-None-Match: * and If-Match with the ETag quoted"
-        return "If-None-Match: * and If-Match with the ETag unquoted (the quoted form is refused)"
+        return "If-None-Match: * and If-Match with the ETag unquoted"
 
 
 #: Until the probe ran: the standard form.

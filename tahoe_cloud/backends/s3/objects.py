@@ -97,7 +97,7 @@ async def _after_refusal(
         current = await get_object(client, key)
     except S3Error as e:
         if not e.not_found:
-            raise error from None
+            raise  # what happened is unknown: no race is claimed
         if if_match is not None:
             raise lost from None  # deleted under us
         raise ConditionRefused(
