@@ -149,10 +149,9 @@ async def test_the_probe_picks_the_form_that_works(service: Service, tmp_path: P
     assert report.conditions.if_match_form == ("unquoted" if rgw else "quoted")
     assert backend.client.conditions == report.conditions
     # moto's create-only is not atomic under load: a race round may be tried again.
-    retried_races = [q for q in report.quirks if "not always atomic" in q]
-    quirks = [q for q in report.quirks if q not in retried_races]
+    quirks = list(report.quirks)
     # Its cost (docs/s3.md): 10 requests, 11 where the quoted form is refused.
-    if not retried_races:
+    if not report.doubts:
         assert report.requests == (11 if rgw else 10)
     assert len(service.proxy.requests) == report.requests + 4  # + HEAD, GET, PUT, multipart LIST
     if rgw:
@@ -390,9 +389,21 @@ async def test_a_create_only_race_lost_once_is_tried_again(
     proxy.on_request = flip
     client = make_client(service.moto, service.bucket, url=service.url)
     backend = make_backend(client, tmp_path, keys=KeyLayout("p/"))
-    report = await backend.probe_conditional_writes()
+    warned: list[str] = []
+
+    def observe(event: dict[str, Any]) -> None:
+        if event.get("log_level") == LogLevel.warn and "doubt" in event:
+            warned.append(event["doubt"])
+
+    globalLogPublisher.addObserver(observe)
+    try:
+        report = await backend.probe_conditional_writes()
+    finally:
+        globalLogPublisher.removeObserver(observe)
+    assert warned == list(report.doubts)
     assert report.usable, report.problems
-    assert report.quirks == (
+    assert report.quirks == ()
+    assert report.doubts == (
         "let 4 of 4 concurrent create-only PUTs of one key succeed in 1 of 2 tries:"
         " its create-only is not always atomic",
     )

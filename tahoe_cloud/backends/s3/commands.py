@@ -59,7 +59,7 @@ async def check(config: NodeConfig, reactor: Any = None) -> str:
     finally:
         await client.close()
     skew = "" if result.skew is None else f", clock offset {result.skew:+.1f} s"
-    quirks = "".join(f"; the service {q}" for q in report.quirks)
+    quirks = "".join(f"; the service {q}" for q in report.quirks + report.doubts)
     if not report.usable:
         quirks += "; the service " + "; it ".join(report.problems)
     return (

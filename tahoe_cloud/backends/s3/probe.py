@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 
-from attrs import frozen
+from attrs import Factory, define, frozen
 from twisted.internet import defer
 from twisted.logger import Logger
 
@@ -61,10 +61,18 @@ class ProbeReport:
     problems: tuple[str, ...]  # behaviours that make conditional writes unusable
     quirks: tuple[str, ...]  # behaviours worked around
     requests: int
+    doubts: tuple[str, ...] = ()  # let through, but weaker than asked (logged as warnings)
 
     @property
     def usable(self) -> bool:
         return not self.problems
+
+
+@define
+class _Findings:
+    problems: list[str] = Factory(list)
+    quirks: list[str] = Factory(list)
+    doubts: list[str] = Factory(list)
 
 
 @frozen
@@ -127,11 +135,10 @@ async def probe(client: S3Client, keys: KeyLayout, *, racers: int = RACERS) -> P
     before = sum(client.request_counts.values())
     base = f"{keys.probe_root}{os.urandom(8).hex()}/"
     created = [base + "a", base + "missing"] + [f"{base}race{i}" for i in range(RACE_ROUNDS)]
-    problems: list[str] = []
-    quirks: list[str] = []
+    found = _Findings()
     form: IfMatchForm | None = None
     try:
-        form = await _probe_keys(client, base, racers, problems, quirks)
+        form = await _probe_keys(client, base, racers, found)
     finally:
         try:
             await delete_objects(client, created)
@@ -141,14 +148,17 @@ async def probe(client: S3Client, keys: KeyLayout, *, racers: int = RACERS) -> P
                 base=base,
                 error=f"HTTP {e.status} {e.code or ''}".strip(),
             )
-    conditions = ConditionalWrites(form) if form is not None and not problems else NONE
+    conditions = ConditionalWrites(form) if form is not None and not found.problems else NONE
     used = sum(client.request_counts.values()) - before
-    return ProbeReport(conditions, tuple(problems), tuple(quirks), used)
+    return ProbeReport(
+        conditions, tuple(found.problems), tuple(found.quirks), used, tuple(found.doubts)
+    )
 
 
 async def _probe_keys(
-    client: S3Client, base: str, racers: int, problems: list[str], quirks: list[str]
+    client: S3Client, base: str, racers: int, found: _Findings
 ) -> IfMatchForm | None:
+    problems, quirks = found.problems, found.quirks
     key, missing, race = base + "a", base + "missing", base + "race"
     first = await _put(client, key, b"probe 1", {"If-None-Match": "*"})
     if not first.ok:
@@ -194,13 +204,11 @@ async def _probe_keys(
         problems.append("ignores If-Match on a key that does not exist (the PUT created it)")
     elif absent.status == 412:
         quirks.append("answers If-Match on a key that does not exist with 412 (AWS: 404)")
-    await _races(client, race, racers, problems, quirks)
+    await _races(client, race, racers, found)
     return form
 
 
-async def _races(
-    client: S3Client, key: str, racers: int, problems: list[str], quirks: list[str]
-) -> None:
+async def _races(client: S3Client, key: str, racers: int, found: _Findings) -> None:
     """Create-only races on new keys: more than one winner in every round is a problem.
 
     A round with several winners is tried again (``RACE_ROUNDS`` in all): a
@@ -211,18 +219,18 @@ async def _races(
     for round_ in range(RACE_ROUNDS):
         wins = await _race(client, f"{key}{round_}", racers)
         if wins is None:
-            problems.append(f"refused all {racers} concurrent create-only PUTs of a new key")
+            found.problems.append(f"refused all {racers} concurrent create-only PUTs of a new key")
             return
         if wins <= 1:
             if multiple:
-                quirks.append(
+                found.doubts.append(
                     f"let {max(multiple)} of {racers} concurrent create-only PUTs of one key"
                     f" succeed in {len(multiple)} of {len(multiple) + 1} tries: its create-only"
                     " is not always atomic"
                 )
             return
         multiple.append(wins)
-    problems.append(
+    found.problems.append(
         f"let {min(multiple)} of {racers} concurrent create-only PUTs of one key succeed,"
         f" in each of {RACE_ROUNDS} tries (exactly one may)"
     )
@@ -268,6 +276,8 @@ def choose(report: ProbeReport, *, required: bool, where: str) -> ConditionalWri
     if report.usable:
         for quirk in report.quirks:
             log.info("S3: the service at {where} {quirk}", where=where, quirk=quirk)
+        for doubt in report.doubts:
+            log.warn("S3: the service at {where} {doubt}", where=where, doubt=doubt)
         return report.conditions
     found = f"the S3 service at {where} " + "; it ".join(report.problems)
     if required:
