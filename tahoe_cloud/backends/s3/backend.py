@@ -34,6 +34,7 @@ from zope.interface import implementer
 
 from tahoe_cloud.backends.interfaces import IStorageBackend, ShareKind
 from tahoe_cloud.backends.s3 import multipart as mp
+from tahoe_cloud.backends.s3 import spool
 from tahoe_cloud.backends.s3.admin import StartupCheck, check_service
 from tahoe_cloud.backends.s3.client import S3Client
 from tahoe_cloud.backends.s3.errors import S3Error, to_backend_error
@@ -306,9 +307,17 @@ class S3Backend:
         return S3ShareSet(self, storage_index)
 
     async def available_space(self) -> int:
-        if self.quota is None:
-            return UNLIMITED_SPACE
-        return max(0, self.quota - (self.used or 0) - self.spooled)
+        """The quota's room, bounded by the spool's free space.
+
+        Every upload passes through the spool before it reaches S3, so an
+        allocation the spool cannot hold would fail mid-upload: the core
+        refuses it instead (it subtracts what uploads in progress are still
+        owed from this figure; the bytes they already received are on disk).
+        """
+        room = UNLIMITED_SPACE if self.quota is None else self.quota - (self.used or 0)
+        # statvfs on the reactor thread, as the disk backend does: it reads
+        # file-system counters, no data.
+        return max(0, min(room - self.spooled, spool.free_space(self.spool_dir)))
 
     async def add_corruption_advisory(
         self, kind: ShareKind, storage_index: StorageIndex, share_number: int, reason: bytes
