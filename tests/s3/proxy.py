@@ -8,6 +8,12 @@ query, headers) so tests can count requests per operation and check headers
 applied it, then the connection dropped before the answer: the nasty case
 for retries) or ``slow`` (answered after a delay). The Host header is passed
 through unchanged, so signatures still verify behind the proxy.
+
+Two more faults damage an answer S3 did send: ``cut`` (the first half of
+its body, without a Content-Length, then the connection closed: the client
+sees an answer that looks complete) and ``damage`` (one byte of the body
+inverted, length unchanged). ``arm`` makes a test deterministic: the Nth
+request matching a predicate gets a given fault, whatever ``fault_rate``.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 
 FAULTS = ("slowdown", "error500", "reset", "reset_after", "slow")
+# Faults of the answer's body (forwarded first: S3 applied the request).
+BODY_FAULTS = ("cut", "damage")
 _HOP = {b"content-length", b"transfer-encoding", b"connection", b"keep-alive"}
 
 
@@ -52,6 +60,15 @@ class Recorded:
         return self.method
 
 
+class _Armed:
+    """Fault ``fault`` for the ``nth`` request matching ``when`` (counted from arming)."""
+
+    def __init__(self, when: Callable[[Recorded], bool], fault: str, nth: int) -> None:
+        self.when = when
+        self.fault = fault
+        self.left = nth
+
+
 class FaultProxy(Resource):
     isLeaf = True
 
@@ -65,6 +82,30 @@ class FaultProxy(Resource):
         self.requests: list[Recorded] = []
         self.port: object = None
         self.on_request: Callable[[Recorded], None] | None = None
+        self._armed: list[_Armed] = []
+
+    def arm(self, when: Callable[[Recorded], bool], fault: str, nth: int = 1) -> None:
+        """Give the ``nth`` request for which ``when`` is true the fault ``fault``."""
+        if fault not in FAULTS + BODY_FAULTS:
+            raise ValueError(f"unknown fault {fault!r}")
+        self._armed.append(_Armed(when, fault, nth))
+
+    def disarm(self) -> None:
+        self._armed.clear()
+
+    @property
+    def armed(self) -> int:
+        """Armed faults not injected yet."""
+        return len(self._armed)
+
+    def _scheduled(self, candidate: Recorded) -> str | None:
+        for armed in self._armed:
+            if armed.when(candidate):
+                armed.left -= 1
+                if armed.left == 0:
+                    self._armed.remove(armed)
+                    return armed.fault
+        return None
 
     def counts(self) -> Counter[str]:
         return Counter(r.operation for r in self.requests if r.fault is None)
@@ -79,8 +120,8 @@ class FaultProxy(Resource):
             k.decode("latin-1").lower(): v[-1].decode("latin-1")
             for k, v in request.requestHeaders.getAllRawHeaders()
         }
-        fault = None
-        if self.fault_rate and self.rng.random() < self.fault_rate:
+        fault = self._scheduled(Recorded(request.method.decode(), path, query, headers, None))
+        if fault is None and self.fault_rate and self.rng.random() < self.fault_rate:
             fault = self.rng.choice(self.faults)
         recorded = Recorded(request.method.decode(), path, query, headers, fault)
         self.requests.append(recorded)
@@ -124,6 +165,12 @@ class FaultProxy(Resource):
         if fault == "reset_after":
             request.transport.abortConnection()
             return
+        if fault == "cut":
+            _send_cut(request, response.code, response.headers, content)
+            return
+        if fault == "damage" and content:
+            middle = len(content) // 2
+            content = content[:middle] + bytes([content[middle] ^ 0xFF]) + content[middle + 1 :]
         request.setResponseCode(response.code)
         for k, v in response.headers.getAllRawHeaders():
             if k.lower() not in _HOP:
@@ -135,6 +182,23 @@ class FaultProxy(Resource):
         if content:
             request.write(content)
         request.finish()
+
+
+def _send_cut(request: Request, code: int, headers: Headers, content: bytes) -> None:
+    """The answer's first half with no Content-Length, then the connection closed.
+
+    Written to the socket directly: Twisted's own answer would be chunked,
+    and a chunked body cut short is detected by the client. Without a length
+    the end of the connection looks like the end of the body.
+    """
+    lines = [b"HTTP/1.1 %d Cut\r\n" % code]
+    for k, values in headers.getAllRawHeaders():
+        if k.lower() not in _HOP:
+            lines.extend(k + b": " + v + b"\r\n" for v in values)
+    lines.append(b"Connection: close\r\n\r\n")
+    transport = request.channel.transport
+    transport.write(b"".join(lines) + content[: len(content) // 2])
+    transport.loseConnection()
 
 
 def start_proxy(target: str, **kw: object) -> tuple[FaultProxy, str]:
