@@ -6,7 +6,8 @@ renders it with ``NOT_DONE_YET`` while a coroutine (wrapped by
 exception out: the swissnum check comes first (401), then the subclass's
 ``route`` and handler; every exception is mapped to a status through
 ``tahoe_cloud.http.errors`` (unexpected ones are logged with their traceback
-and answered 500 without detail).
+and answered 500 without detail; backend faults, such as an S3 outage, are
+logged with their own message and no traceback: a warning when transient).
 
 A client that disconnects mid-request is noticed through ``notifyFinish``;
 the handler is allowed to finish (cancelling it half-way through a core
@@ -198,6 +199,8 @@ class AsyncLeaf(Resource):
                 method=request.method.decode("latin-1"),
                 path=request.path.decode("latin-1"),
             )
+        elif verdict.backend_fault:
+            _log_backend_fault(request, exc, transient=verdict.code == http.SERVICE_UNAVAILABLE)
         try:
             verbose = self.error_bodies_wanted(request)
         except Exception:  # noqa: BLE001 -- a guess at the route must not turn a 4xx into a 500
@@ -223,8 +226,12 @@ class AsyncLeaf(Resource):
         request.registerProducer(throttle, True)
         try:
             await answer.stream(request, throttle)
-        except Exception:  # noqa: BLE001 -- headers are out: all we can do is cut the connection
-            _log.failure("{path}: streaming failed", path=request.path.decode("latin-1"))
+        except Exception as e:  # noqa: BLE001 -- headers are out: all we can do is cut the connection
+            verdict = answer_for(e)
+            if verdict.backend_fault:
+                _log_backend_fault(request, e, transient=verdict.code == http.SERVICE_UNAVAILABLE)
+            else:
+                _log.failure("{path}: streaming failed", path=request.path.decode("latin-1"))
             request.unregisterProducer()
             request.loseConnection()
             return
@@ -256,6 +263,19 @@ class AsyncLeaf(Resource):
             note=(f" ({state.reason})" if state.reason else "")
             + (" (client disconnected)" if state.gone else ""),
         )
+
+
+def _log_backend_fault(request: WebRequest, exc: Exception, *, transient: bool) -> None:
+    """A storage backend fault: its message (operation, key, status; never a secret), no
+    traceback; a warning when transient (an S3 outage: the client may retry), else an error."""
+    _log.emit(
+        LogLevel.warn if transient else LogLevel.error,
+        "{method} {path}: {what}: {fault}",
+        method=request.method.decode("latin-1"),
+        path=request.path.decode("latin-1"),
+        what="transient storage backend failure" if transient else "storage backend failure",
+        fault=str(exc),
+    )
 
 
 def _declared_length(request: WebRequest) -> int:

@@ -60,11 +60,16 @@ _GENERIC_REASON = {
 
 @frozen
 class ErrorAnswer:
-    """What to send for one exception, and whether it deserves a traceback in the log."""
+    """What to send for one exception, and whether it deserves a traceback in the log.
+
+    A backend fault (S3 unreachable, a full disk) is expected to happen: it is
+    logged as what it is, with its own secret-free message, not as a bug.
+    """
 
     code: int
     reason: str
     unexpected: bool
+    backend_fault: bool = False
 
 
 def _short(text: str) -> str:
@@ -86,6 +91,7 @@ def answer_for(exc: BaseException) -> ErrorAnswer:
             reason = _short(str(exc)) or http.RESPONSES.get(code, b"error").decode("ascii")
         else:
             reason = _GENERIC_REASON.get(code, "internal server error")
-        # Backend faults are expected to happen but are still worth a traceback.
-        return ErrorAnswer(code, reason, unexpected=code >= 500)
+        # Only a 500 that is not a backend fault is a bug, worth a traceback.
+        fault = isinstance(exc, errors.BackendError)
+        return ErrorAnswer(code, reason, unexpected=code >= 500 and not fault, backend_fault=fault)
     return ErrorAnswer(http.INTERNAL_SERVER_ERROR, "internal server error", unexpected=True)

@@ -9,7 +9,7 @@ import cbor2
 import pytest
 import pytest_twisted
 from twisted.internet import defer, protocol, reactor
-from twisted.logger import globalLogPublisher
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
 from tahoe_cloud.http import Limits
 from tests.http.conftest import SWISSNUM, Gbs, new_si
@@ -366,7 +366,6 @@ async def test_log_lines_hold_no_secrets(gbs: Gbs) -> None:
         await gbs.request("GET", "/storage/v1/version", auth=b"Tahoe-LAFS " + b64encode(b"wrong"))
     finally:
         globalLogPublisher.removeObserver(events.append)
-    from twisted.logger import formatEvent
 
     ours = [e for e in events if str(e.get("log_namespace", "")).startswith("tahoe_cloud.http")]
     assert len(ours) >= 3
@@ -410,5 +409,11 @@ async def test_unexpected_errors_are_500_without_detail(gbs: Gbs) -> None:
     finally:
         globalLogPublisher.removeObserver(events.append)
         await port.stopListening()
+    # The bug is logged with its traceback; the backend fault (an S3 outage) as
+    # what it is: a warning with its message, no traceback, not "unexpected".
     failures = [e for e in events if e.get("log_failure") is not None]
-    assert len(failures) == 2  # both logged server-side, with their tracebacks
+    assert len(failures) == 1 and "KeyError" in failures[0]["log_failure"].getTraceback()
+    faults = [e for e in events if "backend failure" in formatEvent(e)]
+    assert len(faults) == 1 and faults[0]["log_level"] is LogLevel.warn
+    assert "transient" in formatEvent(faults[0]) and "unreachable" in formatEvent(faults[0])
+    assert "unexpected" not in formatEvent(faults[0])
