@@ -36,6 +36,7 @@ def logged_errors() -> Iterator[list[LogEvent]]:
         elif event.get("isError"):  # twisted.python.log.err, legacy style
             seen.append(event)
 
+    gc.collect()  # what earlier code dropped is reported now, outside the block
     globalLogPublisher.addObserver(observe)
     try:
         yield seen

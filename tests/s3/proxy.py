@@ -162,6 +162,8 @@ class FaultProxy(Resource):
         except Exception:  # noqa: BLE001 - the upstream failed: drop the client connection
             request.transport.abortConnection()
             return
+        if getattr(request, "_disconnected", False):
+            return  # the client went away (it timed out, or its node stopped)
         if fault == "reset_after":
             request.transport.abortConnection()
             return

@@ -288,6 +288,17 @@ class S3ImmutableUpload:
         except BaseException:
             await _settle(leases_written)
             raise
+        self._backend.publishing.add(upload_id)
+        try:
+            await self._send_parts(f, digests, upload_id, leases_written)
+        finally:
+            self._backend.publishing.discard(upload_id)
+
+    async def _send_parts(
+        self, f: IO[bytes], digests: _Digests, upload_id: str, leases_written: defer.Deferred[None]
+    ) -> None:
+        client = self._backend.client
+        key = self._key
         limit = defer.DeferredSemaphore(self._backend.parallel_parts)
         slots = self._backend.upload_slots
 
@@ -324,7 +335,8 @@ class S3ImmutableUpload:
             try:
                 await mp.abort_multipart_upload(client, key, upload_id)
             except S3Error:
-                pass  # the orphan sweep at the next start aborts it
+                # An outage: aborted again later (and by the next start's sweep or clean).
+                self._backend.aborts.add(key, upload_id)
             raise failure from None
 
     def _close(self) -> None:
