@@ -184,3 +184,27 @@ async def test_a_real_small_spool(moto: MotoServer, bucket: str, tmp_path: Path)
             await _stored_intact(n, si, data)
         finally:
             await n.server.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_three_8_mib_uploads_into_a_20_mib_spool(
+    moto: MotoServer, bucket: str, tmp_path: Path
+) -> None:
+    """The reported case on a real file system: two are allocated and complete, the
+    third is refused at allocate (all three used to fail mid-upload with 500)."""
+    with _tmpfs(tmp_path / "spool20", "20m") as small:
+        n = _node(moto, bucket, small)
+        await n.server.start()
+        try:
+            uploads = [await _allocate(n, 8 * MiB) for _ in range(3)]
+            assert [ok for _, _, ok in uploads] == [True, True, False]
+            for si, secret, _ in uploads[:2]:
+                data = os.urandom(8 * MiB)
+                for off in range(0, len(data), MiB):
+                    piece = data[off : off + MiB]
+                    await n.server.write_immutable(
+                        si, 0, upload_secret=secret, offset=off, data=piece
+                    )  # type: ignore[arg-type]
+                await _stored_intact(n, si, data)
+        finally:
+            await n.server.stop()
