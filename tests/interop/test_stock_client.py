@@ -128,6 +128,15 @@ def test_sigint_stops_a_node_cleanly(grid: Grid) -> None:
     assert "storage node stopped" in node.process.output()
 
 
+def test_no_unhandled_error_in_the_nodes_logs(grid: Grid) -> None:
+    """Twisted only logs an exception nobody handled: the run must not have logged one."""
+    for node in grid.nodes:
+        for path in node.output_files():
+            text = path.read_text(errors="replace")
+            for sign in ("Unhandled Error", "Unhandled error in Deferred", "unexpected error"):
+                assert sign not in text, f"{path}: {sign}"
+
+
 def test_no_swissnum_in_the_nodes_logs(grid: Grid) -> None:
     """Runs last: whatever the stock client did, no node logged its swissnum."""
     for node in grid.nodes:
