@@ -12,8 +12,10 @@ through unchanged, so signatures still verify behind the proxy.
 Two more faults damage an answer S3 did send: ``cut`` (the first half of
 its body, without a Content-Length, then the connection closed: the client
 sees an answer that looks complete) and ``damage`` (one byte of the body
-inverted, length unchanged). ``arm`` makes a test deterministic: the Nth
-request matching a predicate gets a given fault, whatever ``fault_rate``.
+inverted, length unchanged). ``reset_mid_body`` drops the connection once
+half of the request's body has arrived (the client is still sending it).
+``arm`` makes a test deterministic: the Nth request matching a predicate
+gets a given fault, whatever ``fault_rate``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from collections import Counter
 from collections.abc import Callable
 
 import treq
-from attrs import frozen
+from attrs import evolve, frozen
 from twisted.internet import defer, reactor
 from twisted.internet.task import deferLater
 from twisted.web.http_headers import Headers
@@ -33,6 +35,8 @@ from twisted.web.server import NOT_DONE_YET, Request, Site
 FAULTS = ("slowdown", "error500", "reset", "reset_after", "slow")
 # Faults of the answer's body (forwarded first: S3 applied the request).
 BODY_FAULTS = ("cut", "damage")
+# Armed only: the connection dropped while the request's body arrives.
+MID_BODY = "reset_mid_body"
 _HOP = {b"content-length", b"transfer-encoding", b"connection", b"keep-alive"}
 
 
@@ -86,7 +90,7 @@ class FaultProxy(Resource):
 
     def arm(self, when: Callable[[Recorded], bool], fault: str, nth: int = 1) -> None:
         """Give the ``nth`` request for which ``when`` is true the fault ``fault``."""
-        if fault not in FAULTS + BODY_FAULTS:
+        if fault not in (*FAULTS, *BODY_FAULTS, MID_BODY):
             raise ValueError(f"unknown fault {fault!r}")
         self._armed.append(_Armed(when, fault, nth))
 
@@ -98,9 +102,10 @@ class FaultProxy(Resource):
         """Armed faults not injected yet."""
         return len(self._armed)
 
-    def _scheduled(self, candidate: Recorded) -> str | None:
+    def _scheduled(self, candidate: Recorded, *, mid_body: bool = False) -> str | None:
+        """The fault armed for this request, if any (``mid_body``: only ``MID_BODY``)."""
         for armed in self._armed:
-            if armed.when(candidate):
+            if (armed.fault == MID_BODY) == mid_body and armed.when(candidate):
                 armed.left -= 1
                 if armed.left == 0:
                     self._armed.remove(armed)
@@ -203,9 +208,50 @@ def _send_cut(request: Request, code: int, headers: Headers, content: bytes) -> 
     transport.loseConnection()
 
 
+class _Request(Request):
+    """A request that can drop its connection half-way through receiving its body."""
+
+    _cut_at: int | None = None
+    _received = 0
+
+    def gotLength(self, length: int | None) -> None:
+        super().gotLength(length)
+        proxy = self.channel.site.resource
+        if not length or not isinstance(proxy, FaultProxy):
+            return
+        uri = self.channel._command, self.channel._path  # the request line, parsed already
+        path, _, query = uri[1].decode("latin-1").partition("?")
+        headers = {
+            k.decode("latin-1").lower(): v[-1].decode("latin-1")
+            for k, v in self.requestHeaders.getAllRawHeaders()
+        }
+        candidate = Recorded(uri[0].decode("latin-1"), path, query, headers, None)
+        if proxy._scheduled(candidate, mid_body=True) is not None:
+            proxy.requests.append(evolve(candidate, fault=MID_BODY))
+            self._cut_at = max(1, length // 2)
+
+    _dropped = False
+
+    def handleContentChunk(self, data: bytes) -> None:
+        self._received += len(data)
+        if self._cut_at is not None and self._received >= self._cut_at:
+            self._cut_at = None
+            self._dropped = True
+            self.channel.transport.abortConnection()
+        if not self._dropped:
+            super().handleContentChunk(data)
+
+    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
+        # Data already read in the same turn may complete the body: never forward it.
+        if not self._dropped:
+            super().requestReceived(command, path, version)
+
+
 def start_proxy(target: str, **kw: object) -> tuple[FaultProxy, str]:
     """Listen on a free loopback port; return the proxy and its URL."""
     proxy = FaultProxy(target, **kw)  # type: ignore[arg-type]
-    port = reactor.listenTCP(0, Site(proxy), interface="127.0.0.1")  # type: ignore[attr-defined]
+    site = Site(proxy)
+    site.requestFactory = _Request
+    port = reactor.listenTCP(0, site, interface="127.0.0.1")  # type: ignore[attr-defined]
     proxy.port = port
     return proxy, f"http://127.0.0.1:{port.getHost().port}"

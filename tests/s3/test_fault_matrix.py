@@ -32,7 +32,7 @@ from tests.conformance.support import lease_secrets, new_si, upload_share
 from tests.s3.conftest import make_client
 from tests.s3.logwatch import describe, logged_errors
 from tests.s3.moto import MotoServer
-from tests.s3.proxy import BODY_FAULTS, FaultProxy, Recorded
+from tests.s3.proxy import BODY_FAULTS, MID_BODY, FaultProxy, Recorded
 from tests.s3.test_proxy import proxied, server_on
 
 pytestmark = pytest.mark.s3
@@ -151,8 +151,13 @@ async def _scenario(cell: Cell) -> None:
     assert await backend.collect_orphans(min_age=0) == 0
 
 
-@pytest.mark.parametrize("fault", FAULTS)
-@pytest.mark.parametrize("kind", list(KINDS))
+# The connection lost while the request's body is being sent: requests with a body.
+CELLS = [(kind, fault) for kind in KINDS for fault in FAULTS] + [
+    (kind, MID_BODY) for kind in ("put-share", "put-leases", "upload-part", "complete")
+]
+
+
+@pytest.mark.parametrize(("kind", "fault"), CELLS)
 @pytest_twisted.ensureDeferred
 async def test_one_fault(
     moto: MotoServer,
