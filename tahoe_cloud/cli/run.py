@@ -7,11 +7,18 @@ stdout with the swissnum hidden: a service manager keeps stdout as a log, and
 no secret belongs in a log (``tahoe-cloud nurl`` prints the whole NURL). SIGINT and SIGTERM stop
 the reactor, whose "before shutdown" trigger stops the node cleanly: the
 listener closes and in-flight uploads are aborted before the backend stops.
+
+SIGINT stops the node even when the process started with SIGINT ignored, as
+a background job of a non-interactive shell does (and every process it
+starts, such as a test run's nodes). Twisted handles SIGINT only when
+Python's default handler is in place, so such a node would ignore SIGINT
+for good and could only be killed, without the clean stop.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -67,6 +74,8 @@ def main(args: argparse.Namespace) -> int:
 
     reactor.callWhenRunning(lambda: ensureDeferred(start()))
     reactor.addSystemEventTrigger("before", "shutdown", lambda: ensureDeferred(service.stop()))
+    # An inherited "ignore SIGINT" would keep Twisted from handling it (see above).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         reactor.run()
     finally:
