@@ -110,3 +110,13 @@ def test_over_long_header_line_is_431_at_once(node: CloudNode, complete: bool) -
 def test_an_ordinary_request_still_works(node: CloudNode) -> None:
     status, body = Storage(node).request("GET", "version", headers={"X-Padding": "a" * 8000})
     assert status == 200 and body
+
+
+def test_too_many_header_bytes_in_all_is_400_at_once(node: CloudNode) -> None:
+    lines = b"".join(b"X-Pad-%d: %s\r\n" % (i, b"a" * 1000) for i in range(20))
+    started = time.monotonic()
+    with connect(node, client_context()) as tls:
+        tls.sendall(b"GET /storage/v1/version HTTP/1.1\r\nHost: 127.0.0.1\r\n" + lines + b"\r\n")
+        answer, closed = read_all(tls, 10)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:100]
+    assert closed and time.monotonic() - started < 5

@@ -78,7 +78,8 @@ async def create_container(config: NodeConfig, reactor: Any = None) -> str:
 async def clean(config: NodeConfig, reactor: Any = None) -> str:
     """Delete what crashes left in the bucket (see ``S3Backend.collect_orphans``).
 
-    Safe while the node runs: objects younger than an hour are left alone.
+    Objects younger than an hour are left alone (the ``clean`` command itself
+    refuses to run while the node runs: see ``tahoe_cloud.node.runlock``).
     Unfinished multipart uploads are aborted by the node at its next start.
     """
     from tahoe_cloud.backends.s3.backend import S3Backend, default_spool_dir
