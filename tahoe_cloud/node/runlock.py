@@ -78,18 +78,33 @@ class NodeLock:
 
 
 def lock_node_directory(nodedir: Path, command: str) -> NodeLock:
-    """Take the node directory for ``command``, or raise ``NodeRunning``."""
-    fd = os.open(nodedir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    """Take the node directory for ``command``, or raise ``NodeRunning``.
+
+    Any other failure (a read-only directory, a file system without ``flock``)
+    is a ``TahoeCloudError`` too: without the lock nothing may start.
+    """
+    try:
+        fd = os.open(nodedir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as e:
+        raise _cannot_lock(nodedir, e) from None
     try:
         _flock(fd, nodedir, command)
         pid = _live_pid(nodedir / PID_FILE)
         if pid is not None:
             raise NodeRunning(nodedir, pid, command)  # an upstream node: it does not hold the lock
         _write_pid_file(nodedir / PID_FILE)
+    except OSError as e:
+        os.close(fd)
+        raise _cannot_lock(nodedir, e) from None
     except BaseException:
         os.close(fd)
         raise
     return NodeLock(nodedir, fd)
+
+
+def _cannot_lock(nodedir: Path, e: OSError) -> TahoeCloudError:
+    reason = e.strerror or type(e).__name__
+    return TahoeCloudError(f"cannot lock the node directory {nodedir} ({LOCK_FILE}): {reason}")
 
 
 def _flock(fd: int, nodedir: Path, command: str) -> None:

@@ -7,6 +7,7 @@ progress then failed with 500.
 
 from __future__ import annotations
 
+import os
 import signal
 from pathlib import Path
 
@@ -134,3 +135,30 @@ def test_a_stale_pid_file_does_not_block(tmp_path: Path) -> None:
     done = tahoe_cloud("check", str(nodedir))
     assert done.returncode == 0, done.stderr
     assert not (nodedir / "running.process").exists()
+
+
+def test_a_directory_that_cannot_be_locked_is_one_clear_line(tmp_path: Path) -> None:
+    nodedir = make_node(tmp_path)
+    (nodedir / "running.process.lock").mkdir()  # cannot be opened for writing
+    done = tahoe_cloud("run", str(nodedir))
+    assert done.returncode == 1
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"tahoe-cloud run: cannot lock the node directory {nodedir}"), line
+    assert "NURL" not in done.stdout
+
+
+def test_a_live_pid_counts_only_with_its_own_start_time(tmp_path: Path) -> None:
+    from tahoe_cloud.node.runlock import _create_time
+
+    nodedir = make_node(tmp_path)
+    alive = os.getpid()  # this test process: alive, and not the command's
+    started = _create_time(alive)
+    assert started is not None
+    # Upstream's pid file for a node that runs: refused, naming it.
+    (nodedir / "running.process").write_text(f"{alive} {started}\n")
+    assert_refused(tahoe_cloud("check", str(nodedir)), "check", nodedir, alive)
+    assert (nodedir / "running.process").read_text() == f"{alive} {started}\n"
+    # The same pid with another start time: reused by another process, so stale.
+    (nodedir / "running.process").write_text(f"{alive} {started - 3600}\n")
+    done = tahoe_cloud("check", str(nodedir))
+    assert done.returncode == 0, done.stderr
