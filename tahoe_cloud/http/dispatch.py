@@ -4,7 +4,8 @@
 renders it with ``NOT_DONE_YET`` while a coroutine (wrapped by
 ``Deferred.fromCoroutine``) produces the answer. The coroutine never lets an
 exception out: the swissnum check comes first (401), then the subclass's
-``route`` and handler; every exception is mapped to a status through
+``route`` and handler (a request without the swissnum gets the same empty
+401 on every path); every exception is mapped to a status through
 ``tahoe_cloud.http.errors`` (unexpected ones are logged with their traceback
 and answered 500 without detail; backend faults, such as an S3 outage, are
 logged with their own message and no traceback: a warning when transient).
@@ -174,11 +175,13 @@ class AsyncLeaf(Resource):
         return server.NOT_DONE_YET
 
     async def _respond(self, request: WebRequest, state: _RequestState) -> None:
+        authorized = False
         try:
             check_swissnum(request.requestHeaders.getRawHeaders(b"authorization"), self._swissnum)
+            authorized = True
             answer = await self.route(request)
         except Exception as e:  # noqa: BLE001 -- every failure becomes an HTTP answer
-            answer = self._error_answer(request, e, state)
+            answer = self._error_answer(request, e, state, authorized)
         if state.gone:
             return
         if answer.stream is not None:
@@ -189,7 +192,9 @@ class AsyncLeaf(Resource):
                 request.write(answer.body)
             request.finish()
 
-    def _error_answer(self, request: WebRequest, exc: Exception, state: _RequestState) -> Answer:
+    def _error_answer(
+        self, request: WebRequest, exc: Exception, state: _RequestState, authorized: bool
+    ) -> Answer:
         verdict = answer_for(exc)
         state.reason = verdict.reason
         if verdict.unexpected:
@@ -201,6 +206,9 @@ class AsyncLeaf(Resource):
             )
         elif verdict.backend_fault:
             _log_backend_fault(request, exc, transient=verdict.code == http.SERVICE_UNAVAILABLE)
+        if not authorized:
+            # One answer for every path: its body must not tell which paths exist.
+            return Answer(verdict.code)
         try:
             verbose = self.error_bodies_wanted(request)
         except Exception:  # noqa: BLE001 -- a guess at the route must not turn a 4xx into a 500

@@ -28,7 +28,7 @@ from tahoe_cloud.http.body import Limits, body_size, iter_body, read_body
 from tahoe_cloud.http.cbor_codec import decode, require_cbor_content_type
 from tahoe_cloud.http.dispatch import Answer, AsyncLeaf, WebRequest, cbor_answer, check_accepts_cbor
 from tahoe_cloud.http.errors import HTTPError
-from tahoe_cloud.http.ranges import parse_content_range
+from tahoe_cloud.http.ranges import one_header, parse_content_range
 from tahoe_cloud.http.reads import read_share
 from tahoe_cloud.identifiers import StorageIndex, parse_share_number
 from tahoe_cloud.server.messages import ImmutableWriteResult, LeaseSecrets
@@ -195,7 +195,8 @@ class StorageResource(AsyncLeaf):
 
     async def write_immutable(self, call: Call) -> Answer:
         check_accepts_cbor(call.request)
-        begin, end = parse_content_range(call.request.getHeader(b"content-range"))
+        values = call.request.requestHeaders.getRawHeaders(b"content-range")
+        begin, end = parse_content_range(one_header(values, "Content-Range"))
         size = body_size(call.request, self._limits.immutable_write)
         if size != end - begin:
             raise HTTPError(http.BAD_REQUEST, "body length does not match Content-Range")

@@ -79,8 +79,9 @@ async def clean(config: NodeConfig, reactor: Any = None) -> str:
     """Delete what crashes left in the bucket (see ``S3Backend.collect_orphans``).
 
     Also aborts unfinished multipart uploads (left by a crash, or by an abort
-    that failed during an outage). Safe while the node runs: objects and
-    uploads younger than an hour are left alone.
+    that failed during an outage). Objects and uploads younger than an hour are
+    left alone; the ``clean`` command refuses to run while the node runs (see
+    ``tahoe_cloud.node.runlock``).
     """
     from tahoe_cloud.backends.s3.backend import ORPHAN_MIN_AGE, S3Backend, default_spool_dir
 
