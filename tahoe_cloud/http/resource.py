@@ -26,7 +26,14 @@ from tahoe_cloud.http import auth, schemas
 from tahoe_cloud.http.auth import SecretKind, parse_secrets
 from tahoe_cloud.http.body import Limits, body_size, iter_body, read_body
 from tahoe_cloud.http.cbor_codec import decode_body, require_cbor_content_type
-from tahoe_cloud.http.dispatch import Answer, AsyncLeaf, WebRequest, cbor_answer, check_accepts_cbor
+from tahoe_cloud.http.dispatch import (
+    Answer,
+    AsyncLeaf,
+    WebRequest,
+    cbor_answer,
+    check_accepts_cbor,
+    client_address,
+)
 from tahoe_cloud.http.errors import HTTPError
 from tahoe_cloud.http.ranges import parse_content_range
 from tahoe_cloud.http.reads import read_share
@@ -190,6 +197,7 @@ class StorageResource(AsyncLeaf):
             upload_secret=call.secrets[SecretKind.UPLOAD],
             share_numbers=shares,
             allocated_size=size,
+            client=client_address(call.request),
         )
         return cbor_answer(schemas.allocate_answer(result))
 
