@@ -1,10 +1,11 @@
 """Hostile requests against a live node: peak RSS, time and reactor stalls per case.
 
-    python -m benchmarks.hostile_bounds [--backend disk|memory] [CASE ...]
+    python -m benchmarks.hostile_bounds [--backend disk|cloud.s3] [CASE ...]
     python -m benchmarks.hostile_bounds --nurl NURL --pid PID [CASE ...]
 
 Without ``--nurl`` each case gets a fresh node (created under a temporary
-directory, so RSS before the case is the idle figure); with it, the cases go
+directory, so RSS before the case is the idle figure; ``cloud.s3`` runs on a
+moto server); with it, the cases go
 to a running node whose process id is ``--pid`` (its RSS is what is
 measured). Cases (all by default):
 
@@ -28,13 +29,15 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import cbor2
 
 from benchmarks.loadgen import Connection, Nurl, Secrets, _b64, new_storage_index
-from benchmarks.servers import CloudServer, ProcessMeter
+from benchmarks.s3 import create_bucket, node_settings
+from benchmarks.servers import CloudServer, Moto, ProcessMeter
 
 MiB = 1024 * 1024
 ANY_STATUS = range(100, 600)
@@ -205,15 +208,25 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--nurl needs --pid")
         run_cases(Nurl.parse(args.nurl), args.pid, names)
         return 0
-    for name in names:
-        with tempfile.TemporaryDirectory(prefix="hostile-") as work:
-            server = CloudServer(Path(work) / "node", backend=args.backend)
-            server.start()
-            try:
-                assert server.process is not None
-                run_cases(Nurl.parse(server.nurl), server.process.pid, [name])
-            finally:
-                server.stop()
+    with tempfile.TemporaryDirectory(prefix="hostile-") as work:
+        moto = Moto(Path(work) / "moto.log") if args.backend == "cloud.s3" else None
+        try:
+            for number, name in enumerate(names):
+                s3 = None
+                if moto is not None:
+                    bucket = f"hostile-{uuid.uuid4().hex[:12]}"
+                    create_bucket(moto.url, bucket)
+                    s3 = node_settings(moto.url, bucket, "node")
+                server = CloudServer(Path(work) / f"node{number}", backend=args.backend, s3=s3)
+                server.start()
+                try:
+                    assert server.process is not None
+                    run_cases(Nurl.parse(server.nurl), server.process.pid, [name])
+                finally:
+                    server.stop()
+        finally:
+            if moto is not None:
+                moto.stop()
     return 0
 
 
