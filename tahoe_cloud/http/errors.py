@@ -20,6 +20,9 @@ from twisted.web import http
 
 from tahoe_cloud import errors
 
+#: RFC 6585; twisted.web has no name for it.
+TOO_MANY_REQUESTS = 429
+
 #: Longest reason text sent to a client (the stock client reads at most 10,000 bytes).
 MAX_REASON_CHARS = 200
 
@@ -43,6 +46,8 @@ STATUS_BY_ERROR: dict[type[BaseException], int] = {
     errors.WriteBeyondAllocation: http.REQUESTED_RANGE_NOT_SATISFIABLE,
     errors.UploadAlreadyComplete: http.NOT_ALLOWED,
     errors.ReadOnlyServer: http.FORBIDDEN,
+    errors.TooManyUploads: http.SERVICE_UNAVAILABLE,
+    errors.TooManyUploadsFromClient: TOO_MANY_REQUESTS,
     errors.StorageError: http.BAD_REQUEST,
     errors.BackendUnavailable: http.SERVICE_UNAVAILABLE,
     errors.BackendError: http.INTERNAL_SERVER_ERROR,
@@ -91,7 +96,9 @@ def answer_for(exc: BaseException) -> ErrorAnswer:
             reason = _short(str(exc)) or http.RESPONSES.get(code, b"error").decode("ascii")
         else:
             reason = _GENERIC_REASON.get(code, "internal server error")
-        # Only a 500 that is not a backend fault is a bug, worth a traceback.
+        # Only a 500 that is neither a backend fault nor a refusal the server
+        # chose (too many uploads) is a bug, worth a traceback.
         fault = isinstance(exc, errors.BackendError)
-        return ErrorAnswer(code, reason, unexpected=code >= 500 and not fault, backend_fault=fault)
+        unexpected = code >= 500 and not fault and not isinstance(exc, _CLIENT_VISIBLE)
+        return ErrorAnswer(code, reason, unexpected=unexpected, backend_fault=fault)
     return ErrorAnswer(http.INTERNAL_SERVER_ERROR, "internal server error", unexpected=True)
