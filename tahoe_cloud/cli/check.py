@@ -1,10 +1,13 @@
 """``tahoe-cloud check``: validate a node's configuration and its backend without serving.
 
 For cloud.s3 this is the start-up check ``run`` does before it listens (URL,
-credentials, bucket, clock, the ownership marker), without writing anything.
+credentials, bucket, clock, conditional writes, the ownership marker),
+writing nothing but the conditional-write probe's throwaway keys.
 For other backends the backend is built, started and stopped. Configuration
 warnings (unknown keys, exposed private files) are printed on stderr, since
-no log is running. Prints one "OK" line, or fails with one clear line.
+no log is running. Prints one "OK" line, or fails with one clear line. It
+refuses to run while the node runs: starting the backend would clear the
+running node's uploads in progress.
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ from typing import Any, cast
 from twisted.logger import ILogObserver, LogLevel, formatEvent, globalLogPublisher
 
 from tahoe_cloud.cli.reactor_call import call
-from tahoe_cloud.node.nodedir import open_node_directory
+from tahoe_cloud.node.nodedir import NodeDirectory, open_node_directory
+from tahoe_cloud.node.runlock import lock_node_directory
 
 NAME = "check"
 HELP = (
-    "Check a node's configuration and backend (for cloud.s3: URL, credentials, bucket, clock) "
+    "Check a node's configuration and backend (for cloud.s3: URL, credentials, bucket, clock, "
+    "conditional writes) "
     "without serving."
 )
 
@@ -54,6 +59,11 @@ async def check_node(nodedir: Path, reactor: Any = None) -> str:
     """What ``check`` prints; raises ``ConfigError`` / ``BackendError`` with the problem."""
     node = open_node_directory(nodedir)
     node.listen_endpoint  # noqa: B018 - a node without one cannot serve: say so now
+    with lock_node_directory(node.config.nodedir, NAME):
+        return await _check(node, reactor)
+
+
+async def _check(node: NodeDirectory, reactor: Any) -> str:
     config = node.config
     if config.storage.backend == "cloud.s3":
         from tahoe_cloud.backends.s3 import commands

@@ -1,10 +1,12 @@
 """``tahoe-cloud clean``: delete what crashes left in a cloud.s3 node's bucket.
 
 Unreferenced mutable chunks and lease objects of shares that were never
-published. Safe while the node runs: objects younger than an hour are left
-alone (an upload may be publishing them). Unfinished multipart uploads are
-aborted by the node itself at every start; ``[storage] s3.clean_at_start``
-runs this same clean-up, without the age margin, at start.
+published. Objects younger than an hour are left alone (an upload may be
+publishing them). Like every command that works on a node's storage, it
+refuses to run while the node runs (see :mod:`tahoe_cloud.node.runlock`).
+Unfinished multipart uploads are aborted by the node itself at every start;
+``[storage] s3.clean_at_start`` runs this same clean-up, without the age
+margin, at start.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from typing import Any
 
 from tahoe_cloud.cli.cloud_s3 import cloud_s3_config
 from tahoe_cloud.cli.reactor_call import call
+from tahoe_cloud.node.runlock import lock_node_directory
 
 NAME = "clean"
 HELP = (
-    "Delete objects crashes left in a cloud.s3 node's bucket (cloud.s3 only; safe while running)."
+    "Delete objects crashes left in a cloud.s3 node's bucket"
+    " (cloud.s3 only; the node must be stopped)."
 )
 
 
@@ -31,7 +35,8 @@ async def clean(nodedir: Path, reactor: Any = None) -> str:
     config = cloud_s3_config(nodedir, "clean")
     from tahoe_cloud.backends.s3 import commands
 
-    return await commands.clean(config, reactor)
+    with lock_node_directory(config.nodedir, NAME):
+        return await commands.clean(config, reactor)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ from typing import Any
 
 from tahoe_cloud.cli.cloud_s3 import cloud_s3_config
 from tahoe_cloud.cli.reactor_call import call
+from tahoe_cloud.node.runlock import lock_node_directory
 
 NAME = "create-container"
 HELP = "Create the S3 bucket a cloud.s3 node is configured to use (cloud.s3 only)."
@@ -26,7 +27,8 @@ async def create_container(nodedir: Path, reactor: Any = None) -> str:
     config = cloud_s3_config(nodedir, "create-container")
     from tahoe_cloud.backends.s3 import commands
 
-    return await commands.create_container(config, reactor)
+    with lock_node_directory(config.nodedir, NAME):
+        return await commands.create_container(config, reactor)
 
 
 def main(args: argparse.Namespace) -> int:

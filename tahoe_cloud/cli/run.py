@@ -1,17 +1,27 @@
 """``tahoe-cloud run``: the storage node as a foreground process.
 
-Configuration and identity are read before anything starts, so a bad
-tahoe.cfg ends the process at once with the ConfigError's one line on stderr
-and exit status 1. Then the reactor runs the node and prints its NURL(s) on
-stdout with the swissnum hidden: a service manager keeps stdout as a log, and
-no secret belongs in a log (``tahoe-cloud nurl`` prints the whole NURL). SIGINT and SIGTERM stop
-the reactor, whose "before shutdown" trigger stops the node cleanly: the
-listener closes and in-flight uploads are aborted before the backend stops.
+Configuration and identity are read before anything starts, so a bad tahoe.cfg
+ends the process at once with the ConfigError's one line on stderr and exit
+status 1, and so does a node directory another process already uses
+(:mod:`tahoe_cloud.node.runlock`; the lock is held until the process ends).
+Then the reactor runs the node and prints its NURL(s) on stdout with the
+swissnum hidden: a service manager keeps stdout as a log, and no secret
+belongs in a log (``tahoe-cloud nurl`` prints the whole NURL). SIGINT and
+SIGTERM stop the reactor, whose "before shutdown" trigger stops the node
+cleanly: the listener closes and in-flight uploads are aborted before the
+backend stops.
+
+SIGINT stops the node even when the process started with SIGINT ignored, as
+a background job of a non-interactive shell does (and every process it
+starts, such as a test run's nodes). Twisted handles SIGINT only when
+Python's default handler is in place, so such a node would ignore SIGINT
+for good and could only be killed, without the clean stop.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -21,8 +31,9 @@ from twisted.logger import Logger
 
 from tahoe_cloud.errors import TahoeCloudError
 from tahoe_cloud.node.logging import start_logging
-from tahoe_cloud.node.nodedir import open_node_directory
+from tahoe_cloud.node.nodedir import NodeDirectory, open_node_directory
 from tahoe_cloud.node.nurl import hide_swissnum
+from tahoe_cloud.node.runlock import lock_node_directory
 from tahoe_cloud.node.service import StorageNodeService
 
 NAME = "run"
@@ -37,6 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     node = open_node_directory(args.nodedir)
+    with lock_node_directory(node.config.nodedir, NAME):
+        return _run(node)
+
+
+def _run(node: NodeDirectory) -> int:
     from twisted.internet import reactor
 
     log_file = start_logging(node.config.nodedir, level=node.config.log_level)
@@ -67,6 +83,8 @@ def main(args: argparse.Namespace) -> int:
 
     reactor.callWhenRunning(lambda: ensureDeferred(start()))
     reactor.addSystemEventTrigger("before", "shutdown", lambda: ensureDeferred(service.stop()))
+    # An inherited "ignore SIGINT" would keep Twisted from handling it (see above).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         reactor.run()
     finally:

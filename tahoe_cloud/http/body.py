@@ -31,6 +31,7 @@ from attrs import frozen
 from twisted.web import http, server
 from twisted.web.resource import IResource
 
+from tahoe_cloud.http.channel import StorageChannel
 from tahoe_cloud.http.dispatch import WebRequest
 from tahoe_cloud.http.errors import HTTPError
 
@@ -147,6 +148,7 @@ def storage_site(resource: IResource, *, limits: Limits | None = None) -> server
         options["parsePOSTFormSubmission"] = False
     site = _QuietSite(resource, requestFactory=request_factory, **options)  # type: ignore[no-untyped-call]
     site.displayTracebacks = False
+    site.protocol = StorageChannel  # type: ignore[assignment]
     return site
 
 

@@ -4,9 +4,11 @@
 renders it with ``NOT_DONE_YET`` while a coroutine (wrapped by
 ``Deferred.fromCoroutine``) produces the answer. The coroutine never lets an
 exception out: the swissnum check comes first (401), then the subclass's
-``route`` and handler; every exception is mapped to a status through
+``route`` and handler (a request without the swissnum gets the same empty
+401 on every path); every exception is mapped to a status through
 ``tahoe_cloud.http.errors`` (unexpected ones are logged with their traceback
-and answered 500 without detail).
+and answered 500 without detail; backend faults, such as an S3 outage, are
+logged with their own message and no traceback: a warning when transient).
 
 A client that disconnects mid-request is noticed through ``notifyFinish``;
 the handler is allowed to finish (cancelling it half-way through a core
@@ -26,7 +28,7 @@ from typing import IO, Any, Protocol, cast
 
 from attrs import Factory, define, field, frozen
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IPushProducer, IReactorTime
+from twisted.internet.interfaces import IAddress, IPushProducer, IReactorTime
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 from twisted.web import http, server
@@ -40,6 +42,9 @@ from tahoe_cloud.http.errors import HTTPError, answer_for
 from tahoe_cloud.http.traffic import TrafficTally
 
 _log = Logger(namespace="tahoe_cloud.http")
+
+#: Reason phrases of statuses sent here that twisted.web does not know.
+_PHRASES = {429: b"Too Many Requests"}
 
 TEXT = b"text/plain; charset=utf-8"
 CBOR = CBOR_MIME_TYPE.encode("ascii")
@@ -67,6 +72,7 @@ class WebRequest(Protocol):
     def unregisterProducer(self) -> None: ...
     def loseConnection(self) -> None: ...
     def notifyFinish(self) -> Deferred[None]: ...
+    def getClientAddress(self) -> IAddress: ...
 
 
 #: A handler that writes its own body (large share reads) gets this.
@@ -87,6 +93,13 @@ class Answer:
 
 def cbor_answer(value: object, code: int = http.OK) -> Answer:
     return Answer(code, encode(value), CBOR)
+
+
+def client_address(request: WebRequest) -> str:
+    """The peer's host (what per-client limits count); the whole address if it has none."""
+    address = request.getClientAddress()
+    host = getattr(address, "host", None)
+    return host if isinstance(host, str) else str(address)
 
 
 def check_accepts_cbor(request: WebRequest) -> None:
@@ -173,11 +186,13 @@ class AsyncLeaf(Resource):
         return server.NOT_DONE_YET
 
     async def _respond(self, request: WebRequest, state: _RequestState) -> None:
+        authorized = False
         try:
             check_swissnum(request.requestHeaders.getRawHeaders(b"authorization"), self._swissnum)
+            authorized = True
             answer = await self.route(request)
         except Exception as e:  # noqa: BLE001 -- every failure becomes an HTTP answer
-            answer = self._error_answer(request, e, state)
+            answer = self._error_answer(request, e, state, authorized)
         if state.gone:
             return
         if answer.stream is not None:
@@ -188,7 +203,9 @@ class AsyncLeaf(Resource):
                 request.write(answer.body)
             request.finish()
 
-    def _error_answer(self, request: WebRequest, exc: Exception, state: _RequestState) -> Answer:
+    def _error_answer(
+        self, request: WebRequest, exc: Exception, state: _RequestState, authorized: bool
+    ) -> Answer:
         verdict = answer_for(exc)
         state.reason = verdict.reason
         if verdict.unexpected:
@@ -198,6 +215,11 @@ class AsyncLeaf(Resource):
                 method=request.method.decode("latin-1"),
                 path=request.path.decode("latin-1"),
             )
+        elif verdict.backend_fault:
+            _log_backend_fault(request, exc, transient=verdict.code == http.SERVICE_UNAVAILABLE)
+        if not authorized:
+            # One answer for every path: its body must not tell which paths exist.
+            return Answer(verdict.code)
         try:
             verbose = self.error_bodies_wanted(request)
         except Exception:  # noqa: BLE001 -- a guess at the route must not turn a 4xx into a 500
@@ -207,7 +229,7 @@ class AsyncLeaf(Resource):
         return Answer(verdict.code, verdict.reason.encode("utf-8"), TEXT)
 
     def _send_headers(self, request: WebRequest, answer: Answer) -> None:
-        request.setResponseCode(answer.code)
+        request.setResponseCode(answer.code, _PHRASES.get(answer.code))
         if answer.content_type is not None:
             request.setHeader(b"content-type", answer.content_type)
         for name, value in answer.headers:
@@ -223,8 +245,12 @@ class AsyncLeaf(Resource):
         request.registerProducer(throttle, True)
         try:
             await answer.stream(request, throttle)
-        except Exception:  # noqa: BLE001 -- headers are out: all we can do is cut the connection
-            _log.failure("{path}: streaming failed", path=request.path.decode("latin-1"))
+        except Exception as e:  # noqa: BLE001 -- headers are out: all we can do is cut the connection
+            verdict = answer_for(e)
+            if verdict.backend_fault:
+                _log_backend_fault(request, e, transient=verdict.code == http.SERVICE_UNAVAILABLE)
+            else:
+                _log.failure("{path}: streaming failed", path=request.path.decode("latin-1"))
             request.unregisterProducer()
             request.loseConnection()
             return
@@ -256,6 +282,19 @@ class AsyncLeaf(Resource):
             note=(f" ({state.reason})" if state.reason else "")
             + (" (client disconnected)" if state.gone else ""),
         )
+
+
+def _log_backend_fault(request: WebRequest, exc: Exception, *, transient: bool) -> None:
+    """A storage backend fault: its message (operation, key, status; never a secret), no
+    traceback; a warning when transient (an S3 outage: the client may retry), else an error."""
+    _log.emit(
+        LogLevel.warn if transient else LogLevel.error,
+        "{method} {path}: {what}: {fault}",
+        method=request.method.decode("latin-1"),
+        path=request.path.decode("latin-1"),
+        what="transient storage backend failure" if transient else "storage backend failure",
+        fault=str(exc),
+    )
 
 
 def _declared_length(request: WebRequest) -> int:

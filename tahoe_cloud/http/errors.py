@@ -20,6 +20,9 @@ from twisted.web import http
 
 from tahoe_cloud import errors
 
+#: RFC 6585; twisted.web has no name for it.
+TOO_MANY_REQUESTS = 429
+
 #: Longest reason text sent to a client (the stock client reads at most 10,000 bytes).
 MAX_REASON_CHARS = 200
 
@@ -43,6 +46,8 @@ STATUS_BY_ERROR: dict[type[BaseException], int] = {
     errors.WriteBeyondAllocation: http.REQUESTED_RANGE_NOT_SATISFIABLE,
     errors.UploadAlreadyComplete: http.NOT_ALLOWED,
     errors.ReadOnlyServer: http.FORBIDDEN,
+    errors.TooManyUploads: http.SERVICE_UNAVAILABLE,
+    errors.TooManyUploadsFromClient: TOO_MANY_REQUESTS,
     errors.StorageError: http.BAD_REQUEST,
     errors.BackendUnavailable: http.SERVICE_UNAVAILABLE,
     errors.BackendError: http.INTERNAL_SERVER_ERROR,
@@ -60,11 +65,16 @@ _GENERIC_REASON = {
 
 @frozen
 class ErrorAnswer:
-    """What to send for one exception, and whether it deserves a traceback in the log."""
+    """What to send for one exception, and whether it deserves a traceback in the log.
+
+    A backend fault (S3 unreachable, a full disk) is expected to happen: it is
+    logged as what it is, with its own secret-free message, not as a bug.
+    """
 
     code: int
     reason: str
     unexpected: bool
+    backend_fault: bool = False
 
 
 def _short(text: str) -> str:
@@ -86,6 +96,9 @@ def answer_for(exc: BaseException) -> ErrorAnswer:
             reason = _short(str(exc)) or http.RESPONSES.get(code, b"error").decode("ascii")
         else:
             reason = _GENERIC_REASON.get(code, "internal server error")
-        # Backend faults are expected to happen but are still worth a traceback.
-        return ErrorAnswer(code, reason, unexpected=code >= 500)
+        # Only a 500 that is neither a backend fault nor a refusal the server
+        # chose (too many uploads) is a bug, worth a traceback.
+        fault = isinstance(exc, errors.BackendError)
+        unexpected = code >= 500 and not fault and not isinstance(exc, _CLIENT_VISIBLE)
+        return ErrorAnswer(code, reason, unexpected=unexpected, backend_fault=fault)
     return ErrorAnswer(http.INTERNAL_SERVER_ERROR, "internal server error", unexpected=True)

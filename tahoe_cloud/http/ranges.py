@@ -13,6 +13,7 @@ inclusive ends happens only here.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from twisted.web import http
 
@@ -36,6 +37,13 @@ def _span(first: bytes, last: bytes) -> tuple[int, int]:
     if last_byte < begin or last_byte >= MAX_OFFSET:
         raise _unsatisfiable("range end before its start, or too large")
     return begin, last_byte + 1
+
+
+def one_header(values: Sequence[bytes] | None, name: str) -> bytes | None:
+    """The only value of a range header: two of them are ambiguous, so 416 (never "last wins")."""
+    if values is not None and len(values) != 1:
+        raise _unsatisfiable(f"one {name} header only")
+    return values[0] if values else None
 
 
 def parse_range(header: bytes | None) -> tuple[int, int] | None:

@@ -30,8 +30,7 @@ from twisted.web import http
 
 from tahoe_cloud.http.body import PIECE
 from tahoe_cloud.http.dispatch import OCTETS, Answer, Streamer, Throttle, WebRequest
-from tahoe_cloud.http.errors import HTTPError
-from tahoe_cloud.http.ranges import format_content_range, parse_range
+from tahoe_cloud.http.ranges import format_content_range, one_header, parse_range
 
 #: ``read(offset, size)`` of one share: at most ``size`` bytes, ``b""`` past the end.
 ReadFn = Callable[[int, int], Awaitable[bytes]]
@@ -105,10 +104,7 @@ def _streamer(read: ReadFn, head: bytes, begin: int, end: int | None) -> Streame
 
 async def read_share(request: WebRequest, read: ReadFn) -> Answer:
     """Answer a GET of one share, given how to read it."""
-    header = request.requestHeaders.getRawHeaders(b"range")
-    if header is not None and len(header) != 1:
-        raise HTTPError(http.REQUESTED_RANGE_NOT_SATISFIABLE, "one Range header only")
-    span = parse_range(header[0] if header else None)
+    span = parse_range(one_header(request.requestHeaders.getRawHeaders(b"range"), "Range"))
     if span is None:
         # Learn early whether the share exists, so a missing one is a clean 404.
         await read(0, 0)

@@ -25,10 +25,17 @@ from tahoe_cloud.errors import InvalidRequest
 from tahoe_cloud.http import auth, schemas
 from tahoe_cloud.http.auth import SecretKind, parse_secrets
 from tahoe_cloud.http.body import Limits, body_size, iter_body, read_body
-from tahoe_cloud.http.cbor_codec import decode, require_cbor_content_type
-from tahoe_cloud.http.dispatch import Answer, AsyncLeaf, WebRequest, cbor_answer, check_accepts_cbor
+from tahoe_cloud.http.cbor_codec import decode_body, require_cbor_content_type
+from tahoe_cloud.http.dispatch import (
+    Answer,
+    AsyncLeaf,
+    WebRequest,
+    cbor_answer,
+    check_accepts_cbor,
+    client_address,
+)
 from tahoe_cloud.http.errors import HTTPError
-from tahoe_cloud.http.ranges import parse_content_range
+from tahoe_cloud.http.ranges import one_header, parse_content_range
 from tahoe_cloud.http.reads import read_share
 from tahoe_cloud.identifiers import StorageIndex, parse_share_number
 from tahoe_cloud.server.messages import ImmutableWriteResult, LeaseSecrets
@@ -172,7 +179,7 @@ class StorageResource(AsyncLeaf):
 
     async def _cbor_body(self, call: Call, limit: int) -> object:
         require_cbor_content_type(call.request.requestHeaders.getRawHeaders(b"content-type"))
-        return decode(read_body(call.request, limit))
+        return await decode_body(read_body(call.request, limit))
 
     async def _corrupt(self, call: Call, kind: ShareKind) -> Answer:
         reason = schemas.parse_corrupt(await self._cbor_body(call, self._limits.corrupt))
@@ -190,12 +197,14 @@ class StorageResource(AsyncLeaf):
             upload_secret=call.secrets[SecretKind.UPLOAD],
             share_numbers=shares,
             allocated_size=size,
+            client=client_address(call.request),
         )
         return cbor_answer(schemas.allocate_answer(result))
 
     async def write_immutable(self, call: Call) -> Answer:
         check_accepts_cbor(call.request)
-        begin, end = parse_content_range(call.request.getHeader(b"content-range"))
+        values = call.request.requestHeaders.getRawHeaders(b"content-range")
+        begin, end = parse_content_range(one_header(values, "Content-Range"))
         size = body_size(call.request, self._limits.immutable_write)
         if size != end - begin:
             raise HTTPError(http.BAD_REQUEST, "body length does not match Content-Range")

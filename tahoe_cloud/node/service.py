@@ -27,7 +27,7 @@ from typing import Any
 from OpenSSL import crypto
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort, IReactorTime
-from twisted.internet.ssl import CertificateOptions
+from twisted.internet.ssl import AcceptableCiphers, CertificateOptions
 from twisted.internet.task import Clock
 from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
@@ -72,11 +72,19 @@ def _default_lease_view_factory(
     return lease_view_resource(server, swissnum, test_clock=test_clock)
 
 
+#: TLS 1.2 suites: forward-secret key exchange and AEAD only, no CBC (TLS 1.3's are all AEAD
+#: and keep OpenSSL's defaults; the stock client negotiates TLS 1.3).
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL"
+
+
 def tls_options(node: NodeDirectory) -> CertificateOptions:
     """Server-side TLS with the node's own key and self-signed certificate."""
     return CertificateOptions(
         privateKey=crypto.PKey.from_cryptography_key(node.identity.private_key),
         certificate=crypto.X509.from_cryptography(node.identity.certificate),
+        acceptableCiphers=AcceptableCiphers.fromOpenSSLCipherString(  # type: ignore[no-untyped-call]
+            TLS12_CIPHERS
+        ),
     )
 
 

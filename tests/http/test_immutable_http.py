@@ -40,10 +40,15 @@ async def test_wrong_swissnum_is_401_everywhere(gbs: Gbs, auth: bytes | None) ->
         ("PATCH", f"/storage/v1/immutable/{si}/0"),
         ("GET", f"/storage/v1/mutable/{si}/shares"),
         ("GET", "/nothing/here"),
+        ("GET", "/storage/v1/no-such-endpoint"),
+        ("DELETE", "/storage/v1/version"),
     ]:
         reply = await gbs.request(method, path, auth=auth)
         assert reply.code == 401, (method, path)
-        assert SWISSNUM not in reply.body
+        # One answer for every path: nothing tells which paths exist.
+        assert reply.body == b"", (method, path)
+        assert reply.header("content-type") is None, (method, path)
+        assert reply.header("allow") is None, (method, path)
 
 
 @pytest_twisted.ensureDeferred
@@ -186,6 +191,22 @@ async def test_write_errors(gbs: Gbs) -> None:
         body=b"abc",
     )
     assert mismatch.code == 400
+
+
+@pytest_twisted.ensureDeferred
+async def test_two_content_range_headers_are_416(gbs: Gbs) -> None:
+    # Which one counts would be a guess ("last wins" wrote bytes 5-7): refuse, as for Range.
+    si = new_si()
+    await gbs.allocate(si, {0}, 10)
+    reply = await gbs.request(
+        "PATCH",
+        f"/storage/v1/immutable/{si.text}/0",
+        secrets={"upload-secret": b"u" * 20},
+        headers={"content-range": [b"bytes 0-2/*", b"bytes 5-7/*"]},
+        body=b"abc",
+    )
+    assert reply.code == 416
+    assert (await gbs.write(si, 0, 5, b"XYZ")).code == 200  # nothing was written at 5
 
 
 @pytest_twisted.ensureDeferred

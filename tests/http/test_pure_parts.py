@@ -257,7 +257,9 @@ def test_range_parsing_never_crashes(header: bytes) -> None:
 def test_error_table(exc: Exception, code: int) -> None:
     answer = answer_for(exc)
     assert answer.code == code
-    assert answer.unexpected == (code >= 500)
+    fault = isinstance(exc, errors.BackendError)
+    assert answer.backend_fault == fault
+    assert answer.unexpected == (code >= 500 and not fault)  # a traceback for bugs only
     if code >= 500:
         assert answer.reason in ("internal server error", "storage backend temporarily unavailable")
     assert len(answer.reason) <= 200

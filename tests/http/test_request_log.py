@@ -31,10 +31,17 @@ def http_lines(events: list[LogEvent]) -> list[tuple[LogLevel, str]]:
     ]
 
 
+@pytest.fixture
+def timed_gbs(gbs: Gbs) -> Iterator[Gbs]:
+    """The same server behind a resource whose request log runs on the test's clock."""
+    yield from serve_beside(gbs, storage_resource(gbs.server, SWISSNUM, clock=gbs.clock))
+
+
 @pytest_twisted.ensureDeferred
 async def test_successes_at_debug_failures_at_info_with_their_reason(
-    gbs: Gbs, events: list[LogEvent]
+    timed_gbs: Gbs, events: list[LogEvent]
 ) -> None:
+    gbs = timed_gbs  # its clock stands still, so every duration reads 0.000s
     si = new_si()
     assert (await gbs.allocate(si, {0}, 4)).code == 200
     assert (await gbs.request("GET", f"/storage/v1/immutable/{si.text}/0")).code == 404
@@ -43,12 +50,6 @@ async def test_successes_at_debug_failures_at_info_with_their_reason(
     (failed,) = [(level, text) for level, text in lines if " 404 " in text]
     assert failed[0] is LogLevel.info
     assert failed[1].startswith(f"GET /storage/v1/immutable/{si.text}/0 404 0.000s (")
-
-
-@pytest.fixture
-def timed_gbs(gbs: Gbs) -> Iterator[Gbs]:
-    """The same server behind a resource whose request log runs on the test's clock."""
-    yield from serve_beside(gbs, storage_resource(gbs.server, SWISSNUM, clock=gbs.clock))
 
 
 @pytest_twisted.ensureDeferred

@@ -9,7 +9,7 @@ import cbor2
 import pytest
 import pytest_twisted
 from twisted.internet import defer, protocol, reactor
-from twisted.logger import globalLogPublisher
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
 from tahoe_cloud.http import Limits
 from tests.http.conftest import SWISSNUM, Gbs, new_si
@@ -143,9 +143,10 @@ async def test_error_bodies_only_where_the_stock_client_reads_them(gbs: Gbs) -> 
     assert (lease.code, lease.body) == (404, b"")
     unauthorized = await gbs.request("GET", f"/storage/v1/immutable/{si.text}/shares", auth=None)
     assert (unauthorized.code, unauthorized.body) == (401, b"")
-    # It reads them (up to 10,000 bytes) on version, allocate and read-test-write.
+    # A 401 for the swissnum is empty everywhere (it must not tell which paths exist).
     version = await gbs.request("GET", "/storage/v1/version", auth=None)
-    assert version.code == 401 and version.body
+    assert (version.code, version.body) == (401, b"")
+    # It reads them (up to 10,000 bytes) on version, allocate and read-test-write.
     allocate = await gbs.request(
         "POST",
         f"/storage/v1/immutable/{si.text}",
@@ -366,7 +367,6 @@ async def test_log_lines_hold_no_secrets(gbs: Gbs) -> None:
         await gbs.request("GET", "/storage/v1/version", auth=b"Tahoe-LAFS " + b64encode(b"wrong"))
     finally:
         globalLogPublisher.removeObserver(events.append)
-    from twisted.logger import formatEvent
 
     ours = [e for e in events if str(e.get("log_namespace", "")).startswith("tahoe_cloud.http")]
     assert len(ours) >= 3
@@ -410,5 +410,11 @@ async def test_unexpected_errors_are_500_without_detail(gbs: Gbs) -> None:
     finally:
         globalLogPublisher.removeObserver(events.append)
         await port.stopListening()
+    # The bug is logged with its traceback; the backend fault (an S3 outage) as
+    # what it is: a warning with its message, no traceback, not "unexpected".
     failures = [e for e in events if e.get("log_failure") is not None]
-    assert len(failures) == 2  # both logged server-side, with their tracebacks
+    assert len(failures) == 1 and "KeyError" in failures[0]["log_failure"].getTraceback()
+    faults = [e for e in events if "backend failure" in formatEvent(e)]
+    assert len(faults) == 1 and faults[0]["log_level"] is LogLevel.warn
+    assert "transient" in formatEvent(faults[0]) and "unreachable" in formatEvent(faults[0])
+    assert "unexpected" not in formatEvent(faults[0])

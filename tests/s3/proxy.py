@@ -9,6 +9,14 @@ applied it, then the connection dropped before the answer: the nasty case
 for retries) or ``slow`` (answered after a delay). The Host header is passed
 through unchanged, so signatures still verify behind the proxy.
 
+Two more faults damage an answer S3 did send: ``cut`` (the first half of
+its body, without a Content-Length, then the connection closed: the client
+sees an answer that looks complete) and ``damage`` (one byte of the body
+inverted, length unchanged). ``reset_mid_body`` drops the connection once
+half of the request's body has arrived (the client is still sending it).
+``arm`` makes a test deterministic: the Nth request matching a predicate
+gets a given fault, whatever ``fault_rate``.
+
 ``quirk`` makes moto behave like another S3 service in the ways that matter
 to conditional writes (``QUIRKS``):
 
@@ -30,7 +38,7 @@ from collections import Counter
 from collections.abc import Callable
 
 import treq
-from attrs import frozen
+from attrs import evolve, frozen
 from twisted.internet import defer, reactor
 from twisted.internet.task import deferLater
 from twisted.web.http_headers import Headers
@@ -38,6 +46,10 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 
 FAULTS = ("slowdown", "error500", "reset", "reset_after", "slow")
+# Faults of the answer's body (forwarded first: S3 applied the request).
+BODY_FAULTS = ("cut", "damage")
+# Armed only: the connection dropped while the request's body arrives.
+MID_BODY = "reset_mid_body"
 QUIRKS = ("rgw", "ignore-conditions")
 _CONDITIONS = {b"if-match", b"if-none-match"}
 _HOP = {b"content-length", b"transfer-encoding", b"connection", b"keep-alive"}
@@ -67,6 +79,15 @@ class Recorded:
         return self.method
 
 
+class _Armed:
+    """Fault ``fault`` for the ``nth`` request matching ``when`` (counted from arming)."""
+
+    def __init__(self, when: Callable[[Recorded], bool], fault: str, nth: int) -> None:
+        self.when = when
+        self.fault = fault
+        self.left = nth
+
+
 class FaultProxy(Resource):
     isLeaf = True
 
@@ -88,10 +109,35 @@ class FaultProxy(Resource):
         self.requests: list[Recorded] = []
         self.port: object = None
         self.on_request: Callable[[Recorded], None] | None = None
+        self._armed: list[_Armed] = []
         if quirk is not None and quirk not in QUIRKS:
             raise ValueError(f"unknown quirk {quirk!r}")
         self.quirk = quirk
         self.refuse: Callable[[Recorded], tuple[int, str] | None] | None = None
+
+    def arm(self, when: Callable[[Recorded], bool], fault: str, nth: int = 1) -> None:
+        """Give the ``nth`` request for which ``when`` is true the fault ``fault``."""
+        if fault not in (*FAULTS, *BODY_FAULTS, MID_BODY):
+            raise ValueError(f"unknown fault {fault!r}")
+        self._armed.append(_Armed(when, fault, nth))
+
+    def disarm(self) -> None:
+        self._armed.clear()
+
+    @property
+    def armed(self) -> int:
+        """Armed faults not injected yet."""
+        return len(self._armed)
+
+    def _scheduled(self, candidate: Recorded, *, mid_body: bool = False) -> str | None:
+        """The fault armed for this request, if any (``mid_body``: only ``MID_BODY``)."""
+        for armed in self._armed:
+            if (armed.fault == MID_BODY) == mid_body and armed.when(candidate):
+                armed.left -= 1
+                if armed.left == 0:
+                    self._armed.remove(armed)
+                    return armed.fault
+        return None
 
     def counts(self) -> Counter[str]:
         return Counter(r.operation for r in self.requests if r.fault is None)
@@ -106,8 +152,8 @@ class FaultProxy(Resource):
             k.decode("latin-1").lower(): v[-1].decode("latin-1")
             for k, v in request.requestHeaders.getAllRawHeaders()
         }
-        fault = None
-        if self.fault_rate and self.rng.random() < self.fault_rate:
+        fault = self._scheduled(Recorded(request.method.decode(), path, query, headers, None))
+        if fault is None and self.fault_rate and self.rng.random() < self.fault_rate:
             fault = self.rng.choice(self.faults)
         recorded = Recorded(request.method.decode(), path, query, headers, fault)
         self.requests.append(recorded)
@@ -154,9 +200,17 @@ class FaultProxy(Resource):
         except Exception:  # noqa: BLE001 - the upstream failed: drop the client connection
             request.transport.abortConnection()
             return
+        if getattr(request, "_disconnected", False):
+            return  # the client went away (it timed out, or its node stopped)
         if fault == "reset_after":
             request.transport.abortConnection()
             return
+        if fault == "cut":
+            _send_cut(request, response.code, response.headers, content)
+            return
+        if fault == "damage" and content:
+            middle = len(content) // 2
+            content = content[:middle] + bytes([content[middle] ^ 0xFF]) + content[middle + 1 :]
         if (
             self.quirk == "rgw"
             and response.code == 404
@@ -181,6 +235,62 @@ class FaultProxy(Resource):
         request.finish()
 
 
+def _send_cut(request: Request, code: int, headers: Headers, content: bytes) -> None:
+    """The answer's first half with no Content-Length, then the connection closed.
+
+    Written to the socket directly: Twisted's own answer would be chunked,
+    and a chunked body cut short is detected by the client. Without a length
+    the end of the connection looks like the end of the body.
+    """
+    lines = [b"HTTP/1.1 %d Cut\r\n" % code]
+    for k, values in headers.getAllRawHeaders():
+        if k.lower() not in _HOP:
+            lines.extend(k + b": " + v + b"\r\n" for v in values)
+    lines.append(b"Connection: close\r\n\r\n")
+    transport = request.channel.transport
+    transport.write(b"".join(lines) + content[: len(content) // 2])
+    transport.loseConnection()
+
+
+class _Request(Request):
+    """A request that can drop its connection half-way through receiving its body."""
+
+    _cut_at: int | None = None
+    _received = 0
+
+    def gotLength(self, length: int | None) -> None:
+        super().gotLength(length)
+        proxy = self.channel.site.resource
+        if not length or not isinstance(proxy, FaultProxy):
+            return
+        uri = self.channel._command, self.channel._path  # the request line, parsed already
+        path, _, query = uri[1].decode("latin-1").partition("?")
+        headers = {
+            k.decode("latin-1").lower(): v[-1].decode("latin-1")
+            for k, v in self.requestHeaders.getAllRawHeaders()
+        }
+        candidate = Recorded(uri[0].decode("latin-1"), path, query, headers, None)
+        if proxy._scheduled(candidate, mid_body=True) is not None:
+            proxy.requests.append(evolve(candidate, fault=MID_BODY))
+            self._cut_at = max(1, length // 2)
+
+    _dropped = False
+
+    def handleContentChunk(self, data: bytes) -> None:
+        self._received += len(data)
+        if self._cut_at is not None and self._received >= self._cut_at:
+            self._cut_at = None
+            self._dropped = True
+            self.channel.transport.abortConnection()
+        if not self._dropped:
+            super().handleContentChunk(data)
+
+    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
+        # Data already read in the same turn may complete the body: never forward it.
+        if not self._dropped:
+            super().requestReceived(command, path, version)
+
+
 def _conditional_put(recorded: Recorded, header: str) -> str:
     """The value of a condition header of a PUT ("" if none, or not a PUT)."""
     return recorded.headers.get(header, "") if recorded.method == "PUT" else ""
@@ -189,6 +299,8 @@ def _conditional_put(recorded: Recorded, header: str) -> str:
 def start_proxy(target: str, **kw: object) -> tuple[FaultProxy, str]:
     """Listen on a free loopback port; return the proxy and its URL."""
     proxy = FaultProxy(target, **kw)  # type: ignore[arg-type]
-    port = reactor.listenTCP(0, Site(proxy), interface="127.0.0.1")  # type: ignore[attr-defined]
+    site = Site(proxy)
+    site.requestFactory = _Request
+    port = reactor.listenTCP(0, site, interface="127.0.0.1")  # type: ignore[attr-defined]
     proxy.port = port
     return proxy, f"http://127.0.0.1:{port.getHost().port}"

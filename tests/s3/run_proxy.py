@@ -14,13 +14,16 @@ from collections import Counter
 from twisted.internet import reactor, stdio
 from twisted.internet.protocol import Protocol
 
-from tests.s3.proxy import start_proxy
+from tests.s3.proxy import FAULTS, start_proxy
 
 
 def main() -> None:
     target, rate = sys.argv[1], float(sys.argv[2])
     seed = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     proxy, url = start_proxy(target, fault_rate=rate, seed=seed, delay=0.2)
+    # Answers cut short too. Not "damage": a damaged part of a share cannot be
+    # told from a good one by the server (the client's hashes find it).
+    proxy.faults = (*FAULTS, "cut")
     print(url.rsplit(":", 1)[1], flush=True)
 
     class StopOnClose(Protocol):

@@ -22,9 +22,10 @@ from tahoe_cloud.server.messages import WriteVector
 from tahoe_cloud.server.server import StorageServer
 from tests.conformance.support import NODEID, START_TIME, lease_secrets, new_si, upload_share
 from tests.s3.conftest import make_client, new_bucket_name
+from tests.s3.logwatch import describe, logged_errors
 from tests.s3.makers import make_backend
 from tests.s3.moto import MotoServer
-from tests.s3.proxy import FaultProxy, start_proxy
+from tests.s3.proxy import BODY_FAULTS, FAULTS, FaultProxy, start_proxy
 from tests.s3.test_config import node_config
 
 pytestmark = pytest.mark.s3
@@ -208,7 +209,16 @@ async def test_ten_percent_faults(
         chunk_size=4096,
     )
     proxy.fault_rate = 0.10
+    proxy.faults = FAULTS + BODY_FAULTS  # answers cut short or damaged too
     proxy.delay = 0.05
+    with logged_errors() as errors:
+        await _ten_percent(server, proxy, moto, bucket)
+    assert not errors, "\n".join(describe(e) for e in errors)
+
+
+async def _ten_percent(
+    server: StorageServer, proxy: FaultProxy, moto: MotoServer, bucket: str
+) -> None:
     await server.start()
     rng = random.Random(3)
     immutable: dict[tuple[object, int], bytes] = {}

@@ -131,6 +131,33 @@ async def test_the_body_producer_reads_off_the_reactor_and_honours_pause(
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_body_paused_after_its_last_piece_ends_only_when_resumed(tmp_path: Path) -> None:
+    """The connection pauses the producer as it takes the last piece: the body is not
+    done (and unregistered) until the connection resumes it. Ending while paused left
+    the pooled connection "paused", so it resumed the next request's producer, which
+    was never paused (NotPaused, logged as an unhandled error)."""
+    data = os.urandom(3000)
+    with (tmp_path / "f").open("w+b") as f:
+        f.write(data)
+        f.flush()
+        producer = _SliceProducer(FileSlice(f, 0, len(data)), piece=1000)
+        consumer = _Consumer()
+
+        def write(chunk: bytes) -> None:
+            consumer.chunks.append(chunk)
+            if sum(map(len, consumer.chunks)) == len(data):
+                producer.pauseProducing()  # the transport's buffer is full
+
+        consumer.write = write  # type: ignore[method-assign]
+        done = producer.startProducing(consumer)  # type: ignore[arg-type]
+        await deferLater(reactor, 0.1)
+        assert b"".join(consumer.chunks) == data
+        assert not done.called  # still registered with the connection
+        producer.resumeProducing()
+        await done
+
+
+@pytest_twisted.ensureDeferred
 @pytest.mark.parametrize("size", [3 * MiB + 5, 12 * MiB + 17])
 async def test_shares_written_out_of_order_publish_intact(
     moto: MotoServer, tmp_path: Path, size: int

@@ -13,14 +13,18 @@ file per report into ``<storage_dir>/corruption-advisories/``, named
     <reason>
 
 (with a final blank line). Operators' tools that read these keep working.
+Each report appears whole (written aside, fsynced, renamed) or not at all.
 """
 
 from __future__ import annotations
 
 import datetime
 import os
+import tempfile
+import threading
 from pathlib import Path
 
+from tahoe_cloud.backends.disk.fileio import discard, fsync_dir, write_at
 from tahoe_cloud.identifiers import StorageIndex
 
 
@@ -44,19 +48,36 @@ def report_name(now: float, storage_index: StorageIndex, share_number: int) -> s
     return f"{stamp.isoformat('T')}--{storage_index.text}-{share_number}".replace(":", "")
 
 
+# Serializes the check for a free name and the rename: a rename would replace a report.
+_naming = threading.Lock()
+
+
 def write_report(directory: Path, name: str, report: str) -> Path:
-    """Write a report without ever overwriting an earlier one (blocking)."""
+    """Write a report whole or not at all, never replacing an earlier one (blocking).
+
+    A full disk must leave no empty or cut-short report behind: the text goes
+    to a hidden temporary file, is fsynced, then renamed to a free name.
+    """
     directory.mkdir(parents=True, exist_ok=True)
-    candidate = directory / name
-    attempt = 0
-    while True:
+    fd, temp_name = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+    temp = Path(temp_name)
+    try:
         try:
-            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            # Two reports in the same microsecond: keep both.
-            attempt += 1
-            candidate = directory / f"{name}.{attempt}"
-            continue
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(report)
-        return candidate
+            os.fchmod(fd, 0o644)
+            write_at(fd, 0, report.encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        with _naming:
+            candidate = directory / name
+            attempt = 0
+            while candidate.exists():
+                # Two reports in the same microsecond: keep both.
+                attempt += 1
+                candidate = directory / f"{name}.{attempt}"
+            os.rename(temp, candidate)
+    except BaseException:
+        discard(temp)
+        raise
+    fsync_dir(directory)
+    return candidate

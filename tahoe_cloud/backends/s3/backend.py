@@ -26,7 +26,7 @@ import shutil
 import socket
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,11 +36,13 @@ from zope.interface import implementer
 
 from tahoe_cloud.backends.interfaces import IStorageBackend, ShareKind
 from tahoe_cloud.backends.s3 import multipart as mp
+from tahoe_cloud.backends.s3 import spool
+from tahoe_cloud.backends.s3.aborts import DEFAULT_DELAYS, PendingAborts
 from tahoe_cloud.backends.s3.admin import StartupCheck, check_service
 from tahoe_cloud.backends.s3.client import S3Client
 from tahoe_cloud.backends.s3.errors import S3Error, to_backend_error
 from tahoe_cloud.backends.s3.keys import KeyLayout
-from tahoe_cloud.backends.s3.listing import list_objects
+from tahoe_cloud.backends.s3.listing import iso_timestamp, list_objects
 from tahoe_cloud.backends.s3.objects import delete_objects, get_object, put_object
 from tahoe_cloud.backends.s3.probe import ConditionalWritesUnsupported, ProbeReport, choose, probe
 from tahoe_cloud.backends.s3.readahead import DEFAULT_WINDOW, ReadAhead
@@ -120,9 +122,10 @@ class S3Backend:
         clock: Callable[[], float] = time.time,
         listing_cache_entries: int = LISTING_ENTRIES,
         read_ahead: int = DEFAULT_WINDOW,
+        abort_retry_delays: Sequence[float] = DEFAULT_DELAYS,
     ) -> None:
-        """``read_ahead``: bytes a missed immutable read fetches (0: just what is read).
-
+        """``read_ahead``: bytes a missed immutable read fetches (0: just what is read);
+        ``abort_retry_delays``: seconds before each retry of a failed multipart abort;
         ``require_conditional_writes``: refuse to start on a service whose
         conditional PUTs the probe found broken (else run without them).
         """
@@ -155,6 +158,9 @@ class S3Backend:
         # accountant expects them gone from ``available_space`` (as on disk).
         self.spooled = 0
         self.startup: StartupCheck | None = None
+        # Multipart uploads being published now (their ids): never orphans.
+        self.publishing: set[str] = set()
+        self.aborts = PendingAborts(client, abort_retry_delays)
 
     def __repr__(self) -> str:
         return f"<S3Backend {self.client!r} prefix={self.keys.prefix!r}>"
@@ -190,6 +196,7 @@ class S3Backend:
         return report
 
     async def stop(self) -> None:
+        await self.aborts.stop()
         await self.client.close()
 
     def _reset_spool(self) -> None:
@@ -252,6 +259,25 @@ class S3Backend:
         if pending:
             log.info("S3: aborted {n} unfinished multipart upload(s)", n=len(pending))
         return len(pending)
+
+    async def abort_stale_uploads(self, *, min_age: float = ORPHAN_MIN_AGE) -> int:
+        """Abort unfinished multipart uploads no publish of this process is using.
+
+        Those of a running node are left alone by their age: an upload begun
+        less than ``min_age`` seconds ago may be in progress there (``clean``
+        runs in a process of its own). Returns how many were aborted.
+        """
+        cutoff = self._clock() - min_age
+        stale = [
+            u
+            async for u in mp.list_multipart_uploads(self.client, self.keys.shares_root)
+            if u.upload_id not in self.publishing and iso_timestamp(u.initiated) <= cutoff
+        ]
+        for upload in stale:
+            await mp.abort_multipart_upload(self.client, upload.key, upload.upload_id)
+        if stale:
+            log.info("S3: aborted {n} unfinished multipart upload(s)", n=len(stale))
+        return len(stale)
 
     async def measure_usage(self) -> int:
         total = 0
@@ -333,9 +359,17 @@ class S3Backend:
         return S3ShareSet(self, storage_index)
 
     async def available_space(self) -> int:
-        if self.quota is None:
-            return UNLIMITED_SPACE
-        return max(0, self.quota - (self.used or 0) - self.spooled)
+        """The quota's room, bounded by the spool's free space.
+
+        Every upload passes through the spool before it reaches S3, so an
+        allocation the spool cannot hold would fail mid-upload: the core
+        refuses it instead (it subtracts what uploads in progress are still
+        owed from this figure; the bytes they already received are on disk).
+        """
+        room = UNLIMITED_SPACE if self.quota is None else self.quota - (self.used or 0)
+        # statvfs on the reactor thread, as the disk backend does: it reads
+        # file-system counters, no data.
+        return max(0, min(room - self.spooled, spool.free_space(self.spool_dir)))
 
     async def add_corruption_advisory(
         self, kind: ShareKind, storage_index: StorageIndex, share_number: int, reason: bytes

@@ -8,7 +8,7 @@ answer is turned into a typed ``S3Error`` before the retry layer looks at it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from defusedxml import ElementTree
@@ -66,6 +66,7 @@ class S3Client:
         payload_hash: str | None = None,
         ok: tuple[int, ...] = (200,),
         retrier: Retrier | None = None,
+        check: Callable[[HTTPResponse], Awaitable[None]] | None = None,
     ) -> HTTPResponse:
         """Send ``method`` on ``key`` (or the bucket) until it succeeds or fails for good."""
         return await self.call_parsed(
@@ -79,6 +80,7 @@ class S3Client:
             payload_hash=payload_hash,
             ok=ok,
             retrier=retrier,
+            check=check,
         )
 
     async def call_parsed(
@@ -94,12 +96,15 @@ class S3Client:
         payload_hash: str | None = None,
         ok: tuple[int, ...] = (200,),
         retrier: Retrier | None = None,
+        check: Callable[[HTTPResponse], Awaitable[None]] | None = None,
     ) -> T:
         """``call``, with the answer read by ``parse`` inside each attempt.
 
         A ``parse`` that raises ``S3Error`` (a malformed answer, or a 200
         carrying an ``<Error>`` document) fails the attempt, so the retry
         layer retries it when it is transient, like any other failure.
+        ``check`` is the same for checks that must not block the reactor
+        (hashing a large body): it raises ``S3Error`` for a damaged answer.
 
         Answers with a status in ``ok`` are returned; anything else raises
         ``S3Error`` (after retries for the transient ones). A ``FileSlice``
@@ -120,6 +125,8 @@ class S3Client:
             self.request_counts[operation] = self.request_counts.get(operation, 0) + 1
             response = await self.transport.request(operation, method, url, signed, body)
             if response.status in ok:
+                if check is not None:
+                    await check(response)
                 return parse(response)
             raise parse_error(
                 operation,

@@ -94,10 +94,12 @@ async def create_container(config: NodeConfig, reactor: Any = None) -> str:
 async def clean(config: NodeConfig, reactor: Any = None) -> str:
     """Delete what crashes left in the bucket (see ``S3Backend.collect_orphans``).
 
-    Safe while the node runs: objects younger than an hour are left alone.
-    Unfinished multipart uploads are aborted by the node at its next start.
+    Also aborts unfinished multipart uploads (left by a crash, or by an abort
+    that failed during an outage). Objects and uploads younger than an hour are
+    left alone; the ``clean`` command refuses to run while the node runs (see
+    ``tahoe_cloud.node.runlock``).
     """
-    from tahoe_cloud.backends.s3.backend import S3Backend, default_spool_dir
+    from tahoe_cloud.backends.s3.backend import ORPHAN_MIN_AGE, S3Backend, default_spool_dir
 
     s3 = parse_s3_config(config)
     client = _make_client(s3, reactor)
@@ -105,10 +107,15 @@ async def clean(config: NodeConfig, reactor: Any = None) -> str:
         client, spool_dir=default_spool_dir(s3.storage_dir), node_id="", keys=s3.keys
     )
     try:
-        deleted = await backend.collect_orphans()
+        aborted = await backend.abort_stale_uploads(min_age=ORPHAN_MIN_AGE)
+        deleted = await backend.collect_orphans(min_age=ORPHAN_MIN_AGE)
     except S3Error as e:
         mapped = s3.describe(e)
         raise (mapped or to_backend_error(e)) from None
     finally:
         await client.close()
-    return f"Deleted {deleted} orphaned object(s) from {_where(s3.address.bucket, s3.keys.prefix)}."
+    where = _where(s3.address.bucket, s3.keys.prefix)
+    line = f"Deleted {deleted} orphaned object(s) from {where}."
+    if aborted:
+        line += f" Aborted {aborted} unfinished multipart upload(s)."
+    return line

@@ -21,6 +21,9 @@ TRANSIENT_STATUSES = frozenset({500, 502, 503, 504, 429})
 # Our code for a 2xx answer that cannot be read (not XML, a non-numeric size):
 # a proxy's error page or a truncated body, worth a (bounded) retry.
 MALFORMED = "MalformedResponse"
+# Our code for a 2xx answer whose body is short or does not match the MD5
+# stored with the object: damaged on the way, read again like a 503.
+DAMAGED = "DamagedResponse"
 TRANSIENT_CODES = frozenset(
     {
         "SlowDown",
@@ -33,6 +36,7 @@ TRANSIENT_CODES = frozenset(
         "TooManyRequests",
         "OperationAborted",
         MALFORMED,
+        DAMAGED,
     }
 )
 

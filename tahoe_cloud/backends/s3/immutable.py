@@ -26,6 +26,7 @@ from zope.interface import implementer
 
 from tahoe_cloud.backends.interfaces import IImmutableShare, IImmutableUpload, ShareKind
 from tahoe_cloud.backends.s3 import multipart as mp
+from tahoe_cloud.backends.s3 import spool
 from tahoe_cloud.backends.s3.errors import S3Error, to_backend_error
 from tahoe_cloud.backends.s3.objects import get_object, head_object, put_file_slice
 from tahoe_cloud.backends.s3.transport import FileSlice
@@ -134,7 +135,8 @@ def _read_at(f: IO[bytes], offset: int, size: int) -> bytes:
 
 
 def _write_at(f: IO[bytes], digests: _Digests, offset: int, data: bytes) -> None:
-    os.pwrite(f.fileno(), data, offset)
+    # Hashed only once every byte is in the file: a failed write leaves no trace.
+    spool.write_fully(f.fileno(), data, offset)
     digests.feed(offset, data)
 
 
@@ -188,7 +190,8 @@ class S3ImmutableUpload:
             # inline (~130 us, MD5 + SHA-256). hashlib and pwrite release the GIL.
             await self._in_thread(_write_at, f, self._digests, offset, data)
         except OSError as e:
-            raise BackendError(f"cannot write the upload spool file: {e.strerror}") from None
+            # Raised, the range is not recorded as received: the client may send it again.
+            raise spool.write_error(e) from None
         self._count_spooled(len(data))
 
     async def _in_thread(self, fn: Callable[..., T], *args: object) -> T:
@@ -285,6 +288,17 @@ class S3ImmutableUpload:
         except BaseException:
             await _settle(leases_written)
             raise
+        self._backend.publishing.add(upload_id)
+        try:
+            await self._send_parts(f, digests, upload_id, leases_written)
+        finally:
+            self._backend.publishing.discard(upload_id)
+
+    async def _send_parts(
+        self, f: IO[bytes], digests: _Digests, upload_id: str, leases_written: defer.Deferred[None]
+    ) -> None:
+        client = self._backend.client
+        key = self._key
         limit = defer.DeferredSemaphore(self._backend.parallel_parts)
         slots = self._backend.upload_slots
 
@@ -321,7 +335,8 @@ class S3ImmutableUpload:
             try:
                 await mp.abort_multipart_upload(client, key, upload_id)
             except S3Error:
-                pass  # the orphan sweep at the next start aborts it
+                # An outage: aborted again later (and by the next start's sweep or clean).
+                self._backend.aborts.add(key, upload_id)
             raise failure from None
 
     def _close(self) -> None:

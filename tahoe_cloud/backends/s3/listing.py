@@ -11,8 +11,8 @@ from tahoe_cloud.backends.s3.client import S3_NS, S3Client, parse_xml, xml_int
 from tahoe_cloud.backends.s3.transport import HTTPResponse
 
 
-def _timestamp(text: str | None) -> float:
-    """ListObjectsV2's ISO 8601 LastModified ("2026-11-21T19:40:00.000Z") as POSIX time."""
+def iso_timestamp(text: str | None) -> float:
+    """An S3 ISO 8601 time ("2026-11-21T19:40:00.000Z": LastModified, Initiated) as POSIX time."""
     if not text:
         return 0.0
     try:
@@ -63,7 +63,7 @@ def _parse_page(response: HTTPResponse) -> _Page:
             item.findtext(f"{S3_NS}Key") or "",
             xml_int(item.findtext(f"{S3_NS}Size"), "ListObjectsV2"),
             item.findtext(f"{S3_NS}ETag") or "",
-            _timestamp(item.findtext(f"{S3_NS}LastModified")),
+            iso_timestamp(item.findtext(f"{S3_NS}LastModified")),
         )
         for item in root.iter(f"{S3_NS}Contents")
     ]

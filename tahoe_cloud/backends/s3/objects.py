@@ -13,7 +13,7 @@ from twisted.internet.threads import deferToThread
 
 from tahoe_cloud.backends.s3.client import S3_NS, S3Client, parse_xml, xml_int
 from tahoe_cloud.backends.s3.conditions import same_etag
-from tahoe_cloud.backends.s3.errors import ConditionRefused, S3Error
+from tahoe_cloud.backends.s3.errors import DAMAGED, ConditionRefused, S3Error
 from tahoe_cloud.backends.s3.transport import FileSlice, HTTPResponse
 
 # DeleteObjects takes at most this many keys per request.
@@ -24,8 +24,6 @@ MD5_META = "x-amz-meta-content-md5"
 # Hash bodies at least this large in a worker thread: MD5 runs at ~0.5-1 GB/s,
 # so 64 KiB keeps the reactor's share under ~0.1 ms per body.
 THREAD_HASH_THRESHOLD = 64 * 1024
-# A whole-object read whose bytes do not match is retried this many times.
-READ_ATTEMPTS = 3
 
 
 def content_md5(body: bytes) -> str:
@@ -156,15 +154,35 @@ async def md5_of(body: bytes) -> str:
     return content_md5(body)
 
 
+def _content_range(value: str | None) -> tuple[int, int, int | None] | None:
+    # "bytes 0-99/1234" -> (0, 99, 1234); "bytes 0-99/*" -> (0, 99, None)
+    if not value or not value.startswith("bytes ") or "/" not in value:
+        return None
+    span, total = value[6:].split("/", 1)
+    first, _, last = span.partition("-")
+    numbers = (first.strip(), last.strip())
+    if not all(n.isascii() and n.isdigit() for n in numbers):
+        return None
+    total = total.strip()
+    return int(numbers[0]), int(numbers[1]), int(total) if total.isdigit() else None
+
+
+def _damaged(key: str, why: str) -> S3Error:
+    return S3Error("GetObject", 200, DAMAGED, why, key=key)
+
+
 async def get_object(
     client: S3Client, key: str, *, offset: int = 0, size: int | None = None
 ) -> GetResult:
     """Read a whole object, or ``size`` bytes from ``offset`` with one ranged GET.
 
     A range starting past the end is not an error: the result is empty
-    (S3 answers 416 there). When the answer holds the whole object and the
-    object carries the MD5 stored at PUT time, the bytes are checked against
-    it (and read again on a mismatch); a range of an object cannot be checked.
+    (S3 answers 416 there). The answer is checked before it is used: a 206
+    must hold exactly the bytes its Content-Range names, and when it holds
+    the whole object, its bytes must match the MD5 stored at PUT time. A body
+    cut short or damaged on the way is a transient fault (``DAMAGED``), read
+    again under the retry policy like a 503; a part of an object has no MD5
+    to check it against (the client's own hashes check share data).
     """
     headers: dict[str, str] = {}
     if size is not None:
@@ -173,36 +191,38 @@ async def get_object(
         headers["Range"] = f"bytes={offset}-{offset + size - 1}"
     elif offset:
         headers["Range"] = f"bytes={offset}-"
-    for _ in range(READ_ATTEMPTS):
-        try:
-            response = await client.call("GetObject", "GET", key, headers=headers, ok=(200, 206))
-        except S3Error as e:
-            if e.status == 416:
-                return GetResult(b"", "", None)
-            raise
-        etag = response.header("etag") or ""
+
+    async def check(response: HTTPResponse) -> None:
         body = response.body
+        whole = response.status == 200
         if response.status == 206:
-            total = _total_from_content_range(response.header("content-range"))
-            whole = total == len(body) and offset == 0
-        else:
-            total = len(body)
-            whole = True
+            span = _content_range(response.header("content-range"))
+            if span is None or span[0] != offset or span[1] - span[0] + 1 != len(body):
+                raise _damaged(key, "the body does not match its Content-Range")
+            whole = span[2] == len(body) and offset == 0
         stored_md5 = response.header(MD5_META)
         if whole and stored_md5 and await md5_of(body) != stored_md5:
-            continue  # damaged on the way: read it again
-        if response.status == 200 and headers:
+            raise _damaged(key, "the bytes read do not match the MD5 stored with them")
+
+    try:
+        response = await client.call(
+            "GetObject", "GET", key, headers=headers, ok=(200, 206), check=check
+        )
+    except S3Error as e:
+        if e.status == 416:
+            return GetResult(b"", "", None)
+        raise
+    etag = response.header("etag") or ""
+    body = response.body
+    if response.status == 206:
+        total = _total_from_content_range(response.header("content-range"))
+    else:
+        total = len(body)
+        if headers:
             # The service ignored the range (allowed by HTTP): cut it ourselves.
             end = None if size is None else offset + size
             body = body[offset:end]
-        return GetResult(body, etag, total)
-    raise S3Error(
-        "GetObject",
-        200,
-        "BadDigest",
-        "the bytes read do not match the MD5 stored with them",
-        key=key,
-    )
+    return GetResult(body, etag, total)
 
 
 async def head_object(client: S3Client, key: str) -> ObjectInfo | None:

@@ -106,9 +106,7 @@ class _SliceProducer:
         part = self._part
         sent = 0
         while sent < part.length and not self._stopped:
-            while self._paused and not self._stopped:
-                self._waiting = defer.Deferred()
-                await self._waiting
+            await self._unpaused()
             if self._stopped:
                 return
             data: bytes = await deferToThread(part.read_at, sent, self._piece)
@@ -116,6 +114,17 @@ class _SliceProducer:
                 return
             consumer.write(data)
             sent += len(data)
+        # Done only once the connection took the last piece. A producer that
+        # finishes while paused leaves the connection believing it paused a
+        # producer: when its buffer drains it resumes the NEXT request's body
+        # producer on the same pooled connection, which was never paused
+        # (Twisted's FileBodyProducer then raises NotPaused, unhandled).
+        await self._unpaused()
+
+    async def _unpaused(self) -> None:
+        while self._paused and not self._stopped:
+            self._waiting = defer.Deferred()
+            await self._waiting
 
     def _wake(self) -> None:
         waiting, self._waiting = self._waiting, None
