@@ -83,6 +83,9 @@ class Answer:
     headers: tuple[tuple[bytes, bytes], ...] = ()
     #: When set, headers are sent and this coroutine writes the body itself.
     stream: Streamer | None = field(default=None, eq=False)
+    #: Called instead of ``stream`` when the client left before it could run
+    #: (it gives back what the stream holds).
+    discard: Callable[[], None] | None = field(default=None, eq=False)
 
 
 def cbor_answer(value: object, code: int = http.OK) -> Answer:
@@ -179,6 +182,8 @@ class AsyncLeaf(Resource):
         except Exception as e:  # noqa: BLE001 -- every failure becomes an HTTP answer
             answer = self._error_answer(request, e, state)
         if state.gone:
+            if answer.discard is not None:
+                answer.discard()
             return
         if answer.stream is not None:
             await self._send_stream(request, answer, state.gone)
