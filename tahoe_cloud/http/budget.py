@@ -63,6 +63,24 @@ class ByteBudget:
         await waiter
         return size
 
+    async def take_some(self, want: int, least: int) -> int:
+        """Take between ``least`` and ``want`` bytes, fewer as the budget fills; returns how many.
+
+        Only the upper half of the budget is handed out in large grants (a
+        quarter of what is free there at most); the lower half goes in grants
+        of ``least``. So a few clients that take and never release cannot
+        leave the others waiting: as long as they number under
+        ``limit / 2 / least``, each still gets ``least`` at once.
+        """
+        least = min(least, want, self.limit)
+        if not self._waiting:
+            spare = self.limit - self.used - self.limit // 2
+            size = min(want, max(least, spare // 4))
+            if self.used + size <= self.limit:
+                self._grant(size)
+                return size
+        return await self.take(least)
+
     def give_back(self, size: int) -> None:
         self.used -= size
         while self._waiting and self.used + self._waiting[0][0] <= self.limit:

@@ -46,6 +46,9 @@ ReadFn = Callable[[int, int], Awaitable[bytes]]
 #: Longest range answered from memory.
 BUFFERED_READ = 4 * 1024 * 1024
 
+#: Smallest piece read when the answer budget is scarce (see ``ByteBudget.take_some``).
+LEAST = 32 * 1024
+
 
 async def _read_up_to(read: ReadFn, begin: int, size: int) -> bytes:
     """Up to ``size`` bytes from ``begin``, in pieces; stops at the end of the share."""
@@ -107,7 +110,7 @@ def _streamer(
             offset = begin
             while (end is None or offset < end) and not throttle.stopped:
                 want = PIECE if end is None else min(PIECE, end - offset)
-                held.size = await budget.take(want)
+                want = held.size = await budget.take_some(want, LEAST)
                 if throttle.stopped:
                     return
                 data = await read(offset, want)
@@ -142,7 +145,7 @@ async def read_share(request: WebRequest, read: ReadFn, budget: ByteBudget) -> A
             http.OK, content_type=OCTETS, stream=_streamer(read, budget, [], nothing, 0, None)
         )
     begin, end = span
-    held = _Held(budget, await budget.take(min(end - begin, BUFFERED_READ)))
+    held = _Held(budget, await budget.take_some(min(end - begin, BUFFERED_READ), LEAST))
     try:
         buffered = held.size
         data = await _read_up_to(read, begin, buffered)
