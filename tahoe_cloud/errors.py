@@ -72,6 +72,18 @@ class InvalidRequest(StorageError):
     """Malformed or out-of-range input (HTTP 400)."""
 
 
+class AnswerTooLarge(InvalidRequest):
+    """The answer a request asks for would be over the server's limit (HTTP 400)."""
+
+
+class TooManyUploads(StorageError):
+    """The server holds as many uploads in progress as it allows (HTTP 503)."""
+
+
+class TooManyUploadsFromClient(TooManyUploads):
+    """This client address has as many uploads in progress as one may (HTTP 429)."""
+
+
 class NotFound(StorageError):
     """The named thing does not exist (HTTP 404)."""
 

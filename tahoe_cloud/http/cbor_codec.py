@@ -1,11 +1,13 @@
-"""Strict CBOR decoding of request bodies and encoding of answers.
+"""Strict, bounded CBOR decoding of request bodies, and encoding of answers.
 
-Decoding refuses what no stock client sends and what would make later checks
-fragile: trailing bytes after the item, indefinite-length items, duplicate
-map keys, nesting deeper than a request can need, and any tag but 258 (a set).
-Tags cbor2 interprets by itself (dates, bignums, ...) decode to Python values
-the schemas in ``tahoe_cloud.http.schemas`` then refuse by type. Every failure
-becomes a 400 ``HTTPError``; nothing cbor2 raises on bad input escapes.
+Decoding (``tahoe_cloud.http.cbor_decoder``) refuses what no stock client
+sends and what would make later checks fragile: trailing bytes after the
+item, indefinite-length items, duplicate map keys, nesting deeper than a
+request can need, and any tag but 258 (a set). It builds at most
+``MAX_ITEMS`` items whatever the body says, so a body's memory and CPU are
+bounded by its size limit and this budget together, and ``decode_body``
+decodes a large body in slices so the reactor keeps serving other requests.
+Every failure becomes a 400 ``HTTPError``.
 
 Encoding relies on cbor2's mapping of Python sets to tag 258 (the stock
 client's schemas require that tag around every set) and writes byte-string
@@ -15,56 +17,58 @@ keys as byte strings (the version map needs them).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from io import BytesIO
 
 import cbor2
+from twisted.internet.task import coiterate
 from twisted.web import http
 
+from tahoe_cloud.http.cbor_decoder import SLICE, BudgetedDecoder, CBORRefused
 from tahoe_cloud.http.errors import HTTPError
 
 CBOR_MIME_TYPE = "application/cbor"
 
 #: No request schema nests deeper than 5; leave room without allowing abuse.
-_MAX_DEPTH = 12
+MAX_DEPTH = 12
 
-#: What decoding bad bytes can raise inside cbor2; all of it means "malformed body".
-_DECODE_FAILURES = (
-    cbor2.CBORError,
-    ValueError,
-    TypeError,
-    KeyError,
-    IndexError,
-    OverflowError,
-    RecursionError,
-    UnicodeError,
-    EOFError,
-    MemoryError,
-)
+#: Items one request body may hold. The largest valid read-test-write (every
+#: vector count at its limit, see ``tahoe_cloud.server.limits``) needs about
+#: 220,000; each item costs at most about 100 bytes of Python objects.
+MAX_ITEMS = 2**18
 
 
-def _refuse_tag(tag: cbor2.CBORTag, immutable: bool) -> object:
-    raise cbor2.CBORDecodeError(f"CBOR tag {tag.tag} is not allowed")
+def _decoder(data: bytes) -> BudgetedDecoder:
+    if not data:
+        raise HTTPError(http.BAD_REQUEST, "empty body where CBOR was expected")
+    return BudgetedDecoder(data, max_items=MAX_ITEMS, max_depth=MAX_DEPTH)
+
+
+def _result(decoder: BudgetedDecoder, data: bytes) -> object:
+    if decoder.end != len(data):
+        raise HTTPError(http.BAD_REQUEST, "trailing bytes after the CBOR body")
+    return decoder.value
 
 
 def decode(data: bytes) -> object:
     """Decode exactly one CBOR item from ``data``; raise a 400 ``HTTPError`` otherwise."""
-    if not data:
-        raise HTTPError(http.BAD_REQUEST, "empty body where CBOR was expected")
-    stream = BytesIO(data)
+    decoder = _decoder(data)
     try:
-        decoder = cbor2.CBORDecoder(
-            stream,
-            tag_hook=_refuse_tag,
-            allow_indefinite=False,
-            allow_duplicate_keys=False,
-            max_depth=_MAX_DEPTH,
-        )
-        value = decoder.decode()
-    except _DECODE_FAILURES:
-        raise HTTPError(http.BAD_REQUEST, "malformed CBOR body") from None
-    if stream.tell() != len(data):
-        raise HTTPError(http.BAD_REQUEST, "trailing bytes after the CBOR body")
-    return value
+        for _ in decoder.steps():
+            pass
+    except CBORRefused as e:
+        raise HTTPError(http.BAD_REQUEST, str(e)) from None
+    return _result(decoder, data)
+
+
+async def decode_body(data: bytes) -> object:
+    """As ``decode``, but a body of more than ``SLICE`` bytes is decoded between other events."""
+    if len(data) <= SLICE:
+        return decode(data)
+    decoder = _decoder(data)
+    try:
+        await coiterate(decoder.steps())
+    except CBORRefused as e:
+        raise HTTPError(http.BAD_REQUEST, str(e)) from None
+    return _result(decoder, data)
 
 
 def encode(value: object) -> bytes:

@@ -26,7 +26,7 @@ from typing import IO, Any, Protocol, cast
 
 from attrs import Factory, define, field, frozen
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IPushProducer, IReactorTime
+from twisted.internet.interfaces import IAddress, IPushProducer, IReactorTime
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 from twisted.web import http, server
@@ -40,6 +40,9 @@ from tahoe_cloud.http.errors import HTTPError, answer_for
 from tahoe_cloud.http.traffic import TrafficTally
 
 _log = Logger(namespace="tahoe_cloud.http")
+
+#: Reason phrases of statuses sent here that twisted.web does not know.
+_PHRASES = {429: b"Too Many Requests"}
 
 TEXT = b"text/plain; charset=utf-8"
 CBOR = CBOR_MIME_TYPE.encode("ascii")
@@ -67,6 +70,7 @@ class WebRequest(Protocol):
     def unregisterProducer(self) -> None: ...
     def loseConnection(self) -> None: ...
     def notifyFinish(self) -> Deferred[None]: ...
+    def getClientAddress(self) -> IAddress: ...
 
 
 #: A handler that writes its own body (large share reads) gets this.
@@ -90,6 +94,13 @@ class Answer:
 
 def cbor_answer(value: object, code: int = http.OK) -> Answer:
     return Answer(code, encode(value), CBOR)
+
+
+def client_address(request: WebRequest) -> str:
+    """The peer's host (what per-client limits count); the whole address if it has none."""
+    address = request.getClientAddress()
+    host = getattr(address, "host", None)
+    return host if isinstance(host, str) else str(address)
 
 
 def check_accepts_cbor(request: WebRequest) -> None:
@@ -212,7 +223,7 @@ class AsyncLeaf(Resource):
         return Answer(verdict.code, verdict.reason.encode("utf-8"), TEXT)
 
     def _send_headers(self, request: WebRequest, answer: Answer) -> None:
-        request.setResponseCode(answer.code)
+        request.setResponseCode(answer.code, _PHRASES.get(answer.code))
         if answer.content_type is not None:
             request.setHeader(b"content-type", answer.content_type)
         for name, value in answer.headers:

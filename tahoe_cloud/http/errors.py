@@ -20,6 +20,9 @@ from twisted.web import http
 
 from tahoe_cloud import errors
 
+#: RFC 6585; twisted.web has no name for it.
+TOO_MANY_REQUESTS = 429
+
 #: Longest reason text sent to a client (the stock client reads at most 10,000 bytes).
 MAX_REASON_CHARS = 200
 
@@ -44,6 +47,8 @@ STATUS_BY_ERROR: dict[type[BaseException], int] = {
     errors.WriteBeyondAllocation: http.REQUESTED_RANGE_NOT_SATISFIABLE,
     errors.UploadAlreadyComplete: http.NOT_ALLOWED,
     errors.ReadOnlyServer: http.FORBIDDEN,
+    errors.TooManyUploads: http.SERVICE_UNAVAILABLE,
+    errors.TooManyUploadsFromClient: TOO_MANY_REQUESTS,
     errors.StorageError: http.BAD_REQUEST,
     errors.BackendUnavailable: http.SERVICE_UNAVAILABLE,
     errors.BackendError: http.INTERNAL_SERVER_ERROR,
@@ -87,6 +92,8 @@ def answer_for(exc: BaseException) -> ErrorAnswer:
             reason = _short(str(exc)) or http.RESPONSES.get(code, b"error").decode("ascii")
         else:
             reason = _GENERIC_REASON.get(code, "internal server error")
-        # Backend faults are expected to happen but are still worth a traceback.
-        return ErrorAnswer(code, reason, unexpected=code >= 500)
+        # Backend faults are expected to happen but are still worth a traceback;
+        # a refusal the server chose (too many uploads) is not.
+        unexpected = code >= 500 and not isinstance(exc, _CLIENT_VISIBLE)
+        return ErrorAnswer(code, reason, unexpected=unexpected)
     return ErrorAnswer(http.INTERNAL_SERVER_ERROR, "internal server error", unexpected=True)

@@ -26,8 +26,15 @@ from tahoe_cloud.http import auth, schemas
 from tahoe_cloud.http.auth import SecretKind, parse_secrets
 from tahoe_cloud.http.body import PIECE, Limits, body_size, iter_body, read_body
 from tahoe_cloud.http.budget import ANSWER_BUDGET, WRITE_BUDGET, ByteBudget
-from tahoe_cloud.http.cbor_codec import decode, require_cbor_content_type
-from tahoe_cloud.http.dispatch import Answer, AsyncLeaf, WebRequest, cbor_answer, check_accepts_cbor
+from tahoe_cloud.http.cbor_codec import decode_body, require_cbor_content_type
+from tahoe_cloud.http.dispatch import (
+    Answer,
+    AsyncLeaf,
+    WebRequest,
+    cbor_answer,
+    check_accepts_cbor,
+    client_address,
+)
 from tahoe_cloud.http.errors import HTTPError
 from tahoe_cloud.http.ranges import parse_content_range
 from tahoe_cloud.http.reads import read_share
@@ -177,7 +184,7 @@ class StorageResource(AsyncLeaf):
 
     async def _cbor_body(self, call: Call, limit: int) -> object:
         require_cbor_content_type(call.request.requestHeaders.getRawHeaders(b"content-type"))
-        return decode(read_body(call.request, limit))
+        return await decode_body(read_body(call.request, limit))
 
     async def _corrupt(self, call: Call, kind: ShareKind) -> Answer:
         reason = schemas.parse_corrupt(await self._cbor_body(call, self._limits.corrupt))
@@ -195,6 +202,7 @@ class StorageResource(AsyncLeaf):
             upload_secret=call.secrets[SecretKind.UPLOAD],
             share_numbers=shares,
             allocated_size=size,
+            client=client_address(call.request),
         )
         return cbor_answer(schemas.allocate_answer(result))
 

@@ -2,8 +2,8 @@
 
 Request maps are closed: a missing or extra key is 400, and every value is
 checked by type (``bool`` is not an integer here, a list is not a set) and
-range (unsigned integers fit in 64 bits, share numbers in 0..255, at most
-256 shares and 30 test or read vectors per request, as upstream's CDDL says).
+range (unsigned integers fit in 64 bits, share numbers in 0..255) and count
+(the vector limits of ``tahoe_cloud.server.limits``).
 
 Answer builders produce exactly the keys the stock client's CDDL schemas
 allow: its maps are closed, so an extra key would make it drop the server.
@@ -19,6 +19,12 @@ from twisted.web import http
 from tahoe_cloud.errors import InvalidRequest
 from tahoe_cloud.http.errors import HTTPError
 from tahoe_cloud.identifiers import validate_share_number
+from tahoe_cloud.server.limits import (
+    MAX_READ_VECTORS,
+    MAX_SHARES_PER_REQUEST,
+    MAX_TEST_VECTORS,
+    MAX_WRITE_VECTORS,
+)
 from tahoe_cloud.server.messages import (
     AllocationResult,
     ImmutableWriteResult,
@@ -31,9 +37,6 @@ from tahoe_cloud.server.messages import (
 )
 
 MAX_UINT = 2**64 - 1
-MAX_SHARES = 256
-MAX_TEST_VECTORS = 30
-MAX_READ_VECTORS = 30
 #: upstream's ``tstr .size (1..32765)``: the UTF-8 length of a corruption reason.
 MAX_REASON_BYTES = 32765
 
@@ -90,8 +93,8 @@ def parse_allocate(body: object) -> tuple[frozenset[int], int]:
     # cbor2 decodes tag 258 to a set (or frozenset); a plain array is refused.
     if not isinstance(shares, set | frozenset):
         raise _bad("share-numbers", "expected a set (CBOR tag 258)")
-    if len(shares) > MAX_SHARES:
-        raise _bad("share-numbers", f"at most {MAX_SHARES} shares")
+    if len(shares) > MAX_SHARES_PER_REQUEST:
+        raise _bad("share-numbers", f"at most {MAX_SHARES_PER_REQUEST} shares")
     numbers = frozenset(_share_number(n, "share-numbers") for n in shares)
     return numbers, expect_uint(info["allocated-size"], "allocated-size")
 
@@ -135,14 +138,21 @@ def _test_write_vectors(value: object) -> TestWriteVectors:
     )
 
 
+def _has_write_list(value: object) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("write"), list)
+
+
 def parse_read_test_write(body: object) -> tuple[dict[int, TestWriteVectors], list[ReadVector]]:
     """The read-test-write request: per-share test/write vectors and one read vector."""
     info = expect_map(body, "read-test-write", {"test-write-vectors", "read-vector"})
     per_share = info["test-write-vectors"]
     if not isinstance(per_share, dict):
         raise _bad("test-write-vectors", "expected a map")
-    if len(per_share) > MAX_SHARES:
-        raise _bad("test-write-vectors", f"at most {MAX_SHARES} shares")
+    if len(per_share) > MAX_SHARES_PER_REQUEST:
+        raise _bad("test-write-vectors", f"at most {MAX_SHARES_PER_REQUEST} shares")
+    writes = sum(len(twv["write"]) for twv in per_share.values() if _has_write_list(twv))
+    if writes > MAX_WRITE_VECTORS:
+        raise _bad("write", f"at most {MAX_WRITE_VECTORS} write vectors per request")
     vectors = {
         _share_number(shnum, "test-write-vectors"): _test_write_vectors(twv)
         for shnum, twv in per_share.items()

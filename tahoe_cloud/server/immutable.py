@@ -14,12 +14,18 @@ upload secret given at allocation is the only key to it. The rules enforced
   storage index's lock, as every mutating backend call does;
 - a second allocate of a share already being uploaded leaves it out of both
   answer sets and does not check the upload secret, as upstream's HTTP server
-  does (the first upload stays the only one).
+  does (the first upload stays the only one);
+- uploads in progress are capped on the server and per client address
+  (``tahoe_cloud.server.limits``): an allocate that would pass a cap is
+  refused whole, so never-written allocations cannot pile up. The bytes they
+  are owed, their count per client and per storage index are running
+  figures, so neither ``/version`` nor allocate walks the uploads.
 """
 
 from __future__ import annotations
 
 import hmac
+from collections import Counter
 from collections.abc import Callable
 
 from twisted.internet.defer import Deferred, DeferredLock
@@ -31,6 +37,8 @@ from tahoe_cloud.backends.interfaces import IImmutableUpload, IStorageBackend, S
 from tahoe_cloud.errors import (
     ConflictingWrite,
     InvalidRequest,
+    TooManyUploads,
+    TooManyUploadsFromClient,
     UploadAlreadyComplete,
     UploadNotFound,
     WriteBeyondAllocation,
@@ -43,6 +51,7 @@ from tahoe_cloud.server.lease_policy import (
     apply_to_shares,
     only_changed,
 )
+from tahoe_cloud.server.limits import MAX_UPLOADS, MAX_UPLOADS_PER_CLIENT
 from tahoe_cloud.server.locks import StorageIndexLocks
 from tahoe_cloud.server.messages import AllocationResult, ImmutableWriteResult, LeaseSecrets
 from tahoe_cloud.server.ranges import RangeSet
@@ -67,8 +76,10 @@ class _Upload:
         allocated_size: int,
         upload_secret: bytes,
         lease: LeaseSecrets,
+        client: str | None,
     ) -> None:
         self.storage_index = storage_index
+        self.client = client
         self.share_number = share_number
         self.allocated_size = allocated_size
         self.handle = handle
@@ -103,24 +114,55 @@ class ImmutableUploads:
         grant: GrantFactory,
         readonly: bool,
         timeout: float = DEFAULT_UPLOAD_TIMEOUT,
+        max_uploads: int = MAX_UPLOADS,
+        max_uploads_per_client: int = MAX_UPLOADS_PER_CLIENT,
     ) -> None:
         self._backend = backend
+        #: The caps (``tahoe_cloud.server.limits``); tests may lower them.
+        self.max_uploads = max_uploads
+        self.max_uploads_per_client = max_uploads_per_client
         self._locks = locks
         self._clock = clock
         self._grant = grant
         self._readonly = readonly
         self._timeout = timeout
         self._uploads: dict[tuple[StorageIndex, int], _Upload] = {}
+        self._by_index: dict[StorageIndex, set[int]] = {}
+        self._per_client: Counter[str | None] = Counter()
+        self._promised = 0
         self._expiring: set[Deferred[None]] = set()
         self.space = SpaceAccountant(backend, readonly=readonly, promised=self.promised)
 
     def promised(self) -> int:
         """Bytes owed to uploads in progress (allocated, not yet received)."""
-        return sum(upload.owed for upload in self._uploads.values())
+        return self._promised
+
+    def count(self, client: str | None = None) -> int:
+        """Uploads in progress: all of them, or those started from ``client``."""
+        return len(self._uploads) if client is None else self._per_client[client]
 
     def in_progress(self, storage_index: StorageIndex) -> frozenset[int]:
         """Share numbers of this storage index being uploaded."""
-        return frozenset(n for (si, n) in self._uploads if si == storage_index)
+        return frozenset(self._by_index.get(storage_index, ()))
+
+    def _check_room(self, wanted: int, client: str | None) -> None:
+        """Refuse ``wanted`` new uploads from ``client`` if they would pass a cap."""
+        if len(self._uploads) + wanted > self.max_uploads:
+            raise TooManyUploads(
+                f"this server already has {len(self._uploads)} uploads in progress"
+                f" (at most {self.max_uploads}); try again later"
+            )
+        if client is not None and self._per_client[client] + wanted > self.max_uploads_per_client:
+            raise TooManyUploadsFromClient(
+                f"this client already has {self._per_client[client]} uploads in progress"
+                f" (at most {self.max_uploads_per_client}); finish or abort some first"
+            )
+
+    def _add(self, upload: _Upload) -> None:
+        self._uploads[upload.storage_index, upload.share_number] = upload
+        self._by_index.setdefault(upload.storage_index, set()).add(upload.share_number)
+        self._per_client[upload.client] += 1
+        self._promised += upload.allocated_size
 
     async def allocate(
         self,
@@ -130,7 +172,9 @@ class ImmutableUploads:
         upload_secret: bytes,
         share_numbers: frozenset[int],
         allocated_size: int,
+        client: str | None = None,
     ) -> AllocationResult:
+        """Start uploads; ``client`` (its address) is what the per-client cap counts."""
         for shnum in share_numbers:
             validate_share_number(shnum)
         if isinstance(allocated_size, bool) or not isinstance(allocated_size, int):
@@ -151,12 +195,16 @@ class ImmutableUploads:
             if self._readonly:
                 return AllocationResult(already_have=have, allocated=frozenset())
             remaining = await self.space.available()
-            allocated = set()
+            wanted = []
             for shnum in sorted(share_numbers):
                 if shnum in listing or (storage_index, shnum) in self._uploads:
                     continue
                 if allocated_size > remaining:
                     continue  # does not fit: silently left out, as upstream does
+                remaining -= allocated_size
+                wanted.append(shnum)
+            self._check_room(len(wanted), client)
+            for shnum in wanted:
                 handle = await shareset.start_immutable_upload(shnum, allocated_size)
                 upload = _Upload(
                     storage_index,
@@ -165,12 +213,11 @@ class ImmutableUploads:
                     allocated_size=allocated_size,
                     upload_secret=upload_secret,
                     lease=lease,
+                    client=client,
                 )
-                self._uploads[storage_index, shnum] = upload
+                self._add(upload)
                 upload.timer = self._clock.callLater(self._timeout, self._expire, upload)
-                remaining -= allocated_size
-                allocated.add(shnum)
-        return AllocationResult(already_have=have, allocated=frozenset(allocated))
+        return AllocationResult(already_have=have, allocated=frozenset(wanted))
 
     def _find(self, storage_index: StorageIndex, share_number: int, secret: bytes) -> _Upload:
         upload = self._uploads.get((storage_index, share_number))
@@ -213,6 +260,7 @@ class ImmutableUploads:
             for begin, stop in upload.received.missing(offset, end):
                 await upload.handle.write(begin, data[begin - offset : stop - offset])
                 upload.received.add(begin, stop)
+                self._promised -= stop - begin
             if upload.received.total < upload.allocated_size:
                 return ImmutableWriteResult(
                     complete=False, required=upload.received.required(upload.allocated_size)
@@ -248,7 +296,18 @@ class ImmutableUploads:
         upload.timer = None
 
     def _forget(self, upload: _Upload) -> None:
-        self._uploads.pop((upload.storage_index, upload.share_number), None)
+        key = (upload.storage_index, upload.share_number)
+        if self._uploads.get(key) is not upload:
+            return
+        del self._uploads[key]
+        shares = self._by_index[upload.storage_index]
+        shares.discard(upload.share_number)
+        if not shares:
+            del self._by_index[upload.storage_index]
+        self._per_client[upload.client] -= 1
+        if not self._per_client[upload.client]:
+            del self._per_client[upload.client]
+        self._promised -= upload.owed
 
     async def _discard(self, upload: _Upload) -> None:
         # Wait for a write in progress: its bytes must not land after the abort.

@@ -10,7 +10,9 @@ run atomically under the storage index's lock:
    ``offset`` (truncated at the end of the share, so a specimen shorter than
    ``size`` matches only a share that ends there; a missing share reads as
    ``b""``, so only an empty specimen matches it);
-3. the read vector is applied to EVERY existing share, before any write;
+3. the read vector is applied to EVERY existing share, before any write
+   (what it would return is summed first from the shares' sizes: past
+   ``MAX_READ_ANSWER`` the request is refused before anything is read);
 4. only if every test passed: writes are applied in order (holes zero-filled),
    then ``new_length`` truncates; upstream never extends a share through
    ``new_length``, so a larger value is ignored; ``new_length == 0`` deletes
@@ -19,6 +21,8 @@ run atomically under the storage index's lock:
    the client's lease added or renewed.
 
 Sizes are checked before anything is written, so a refused request changes nothing.
+A test vector reads at most one byte more than its specimen (more could not
+match), so its cost is bounded by the request body, not by its ``size``.
 """
 
 from __future__ import annotations
@@ -26,10 +30,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from tahoe_cloud.backends.interfaces import IMutableShare, IStorageBackend, ShareKind
-from tahoe_cloud.errors import InvalidRequest, ShareTooLarge, WrongWriteEnabler
+from tahoe_cloud.errors import AnswerTooLarge, InvalidRequest, ShareTooLarge, WrongWriteEnabler
 from tahoe_cloud.identifiers import StorageIndex, validate_share_number
 from tahoe_cloud.leases import WriteEnabler
 from tahoe_cloud.server.lease_policy import LeaseGrant, apply_to_shares, only_changed
+from tahoe_cloud.server.limits import (
+    MAX_READ_ANSWER,
+    MAX_READ_VECTORS,
+    MAX_SHARES_PER_REQUEST,
+    MAX_TEST_VECTORS,
+    MAX_WRITE_VECTORS,
+)
 from tahoe_cloud.server.locks import StorageIndexLocks
 from tahoe_cloud.server.messages import (
     ReadTestWriteResult,
@@ -37,10 +48,6 @@ from tahoe_cloud.server.messages import (
     TestWriteVectors,
     WriteVector,
 )
-
-MAX_SHARES_PER_REQUEST = 256
-MAX_TEST_VECTORS = 30
-MAX_READ_VECTORS = 30
 
 
 def _non_negative(value: object, what: str) -> None:
@@ -56,6 +63,8 @@ def validate_request(
         raise InvalidRequest(f"at most {MAX_SHARES_PER_REQUEST} shares per request")
     if len(read_vector) > MAX_READ_VECTORS:
         raise InvalidRequest(f"at most {MAX_READ_VECTORS} read vectors")
+    if sum(len(twv.writes) for twv in vectors.values()) > MAX_WRITE_VECTORS:
+        raise InvalidRequest(f"at most {MAX_WRITE_VECTORS} write vectors per request")
     for rv in read_vector:
         _non_negative(rv.offset, "read offset")
         _non_negative(rv.size, "read size")
@@ -92,10 +101,23 @@ def normalise_writes(writes: Sequence[WriteVector], length: int) -> tuple[WriteV
 
 async def _tests_pass(share: IMutableShare | None, twv: TestWriteVectors) -> bool:
     for tv in twv.tests:
-        data = await share.read(tv.offset, tv.size) if share is not None else b""
+        if tv.size < len(tv.specimen):
+            return False  # the read could not return the whole specimen
+        # A read returning more than the specimen cannot match: read one byte more at most.
+        want = min(tv.size, len(tv.specimen) + 1)
+        data = await share.read(tv.offset, want) if share is not None else b""
         if data != tv.specimen:
             return False
     return True
+
+
+async def _answer_size(shares: Sequence[IMutableShare], read_vector: Sequence[ReadVector]) -> int:
+    """Bytes the read vector returns from ``shares``, from their sizes alone."""
+    total = 0
+    for share in shares:
+        length = await share.size()
+        total += sum(min(rv.size, max(0, length - rv.offset)) for rv in read_vector)
+    return total
 
 
 class MutableSlots:
@@ -146,6 +168,12 @@ class MutableSlots:
                 stored = await share.write_enabler()
                 if not stored.matches(write_enabler):
                     raise WrongWriteEnabler("wrong write enabler")
+            answer = await _answer_size(list(existing.values()), read_vector)
+            if answer > MAX_READ_ANSWER:
+                raise AnswerTooLarge(
+                    f"the read vectors ask for {answer} bytes of share data;"
+                    f" at most {MAX_READ_ANSWER} per request"
+                )
 
             success = True
             for shnum in sorted(vectors):

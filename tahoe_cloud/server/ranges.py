@@ -23,6 +23,7 @@ class RangeSet:
         # and every interval is non-empty.
         self._begins: list[int] = []
         self._ends: list[int] = []
+        self._total = 0
 
     def __repr__(self) -> str:
         pairs = ", ".join(f"[{b}, {e})" for b, e in zip(self._begins, self._ends, strict=True))
@@ -30,8 +31,8 @@ class RangeSet:
 
     @property
     def total(self) -> int:
-        """How many bytes the set holds."""
-        return sum(e - b for b, e in zip(self._begins, self._ends, strict=True))
+        """How many bytes the set holds (kept as a running total)."""
+        return self._total
 
     def intervals(self) -> list[tuple[int, int]]:
         return list(zip(self._begins, self._ends, strict=True))
@@ -44,8 +45,10 @@ class RangeSet:
         lo = bisect.bisect_left(self._ends, begin)
         hi = bisect.bisect_right(self._begins, end)
         if lo < hi:
+            self._total -= sum(self._ends[lo:hi]) - sum(self._begins[lo:hi])
             begin = min(begin, self._begins[lo])
             end = max(end, self._ends[hi - 1])
+        self._total += end - begin
         self._begins[lo:hi] = [begin]
         self._ends[lo:hi] = [end]
 

@@ -136,13 +136,16 @@ class StorageServer:
         upload_secret: bytes,
         share_numbers: frozenset[int],
         allocated_size: int,
+        client: str | None = None,
     ) -> AllocationResult:
+        """``client`` names the requester (its address) for the per-client upload cap."""
         return await self.uploads.allocate(
             storage_index,
             lease=lease,
             upload_secret=upload_secret,
             share_numbers=share_numbers,
             allocated_size=allocated_size,
+            client=client,
         )
 
     async def write_immutable(
