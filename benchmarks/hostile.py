@@ -18,7 +18,8 @@ peak during it and what is left a few seconds after. Cases:
   immutable share (also prints the bytes the server wrote to its files).
 
 ``--code DIR`` runs the node from another checkout's ``tahoe_cloud`` (to
-measure the same cases before a fix). Talks to 127.0.0.1 only.
+measure the same cases before a fix); ``--env NAME=VALUE`` sets a variable in
+the node's environment (allocator settings, say). Talks to 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -283,12 +284,19 @@ def main(argv: list[str] | None = None) -> int:
         "cases", nargs="*", metavar="CASE", help=f"default: all of {', '.join(CASES)}"
     )
     parser.add_argument("--code", type=Path, help="run the node from this checkout's tahoe_cloud")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set in the node's environment (e.g. MALLOC_ARENA_MAX=2); repeatable",
+    )
     args = parser.parse_args(argv)
     names = args.cases or list(CASES)
     unknown = sorted(set(names) - set(CASES))
     if unknown:
         parser.error(f"unknown case(s): {', '.join(unknown)}")
-    env = {}
+    env = dict(item.split("=", 1) for item in args.env)
     if args.code is not None:
         env["PYTHONPATH"] = str(args.code.resolve())
     results = []
