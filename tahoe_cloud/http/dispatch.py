@@ -21,6 +21,7 @@ values and bodies are never logged.
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Awaitable, Callable
 from typing import IO, Any, Protocol, cast
 
@@ -192,6 +193,7 @@ class AsyncLeaf(Resource):
             answer = await self.route(request)
         except Exception as e:  # noqa: BLE001 -- every failure becomes an HTTP answer
             answer = self._error_answer(request, e, state)
+            release_frames(e)
         if state.gone:
             if answer.discard is not None:
                 answer.discard()
@@ -272,6 +274,23 @@ class AsyncLeaf(Resource):
             note=(f" ({state.reason})" if state.reason else "")
             + (" (client disconnected)" if state.gone else ""),
         )
+
+
+def release_frames(exc: BaseException | None) -> None:
+    """Drop the locals of the finished frames an answered error still points to.
+
+    An exception raised through a Deferred sits in a reference cycle
+    (traceback, frame, Failure) that only the cyclic collector frees, and
+    that can be long after: measured, each refused 57 MiB read-test-write
+    body stayed in memory, one more per request, until a full collection.
+    Clearing the frames (a frame still running is left alone) lets the
+    request's body go as soon as the answer is made.
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        traceback.clear_frames(exc.__traceback__)
+        exc = exc.__context__ or exc.__cause__
 
 
 def _declared_length(request: WebRequest) -> int:

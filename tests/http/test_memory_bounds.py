@@ -191,3 +191,37 @@ async def test_connections_past_the_cap_are_closed(gbs: Gbs) -> None:
         await port.stopListening()
         for proto in list(limit.protocols):
             proto.transport.loseConnection()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_refused_body_is_freed_without_waiting_for_the_cyclic_collector(gbs: Gbs) -> None:
+    """A 400 to a large read-test-write must not keep its body alive in a reference cycle."""
+    import gc
+    import struct
+    import tracemalloc
+
+    count = 4 * MiB
+    body = bytes([0x9B]) + struct.pack(">Q", count) + b"\x81\x80" * count  # 8 MiB CBOR bomb
+    secrets = {
+        "write-enabler": b"w" * 32,
+        "lease-renew-secret": b"r" * 32,
+        "lease-cancel-secret": b"c" * 32,
+    }
+    gc.collect()
+    gc.disable()
+    tracemalloc.start()
+    try:
+        reply = await gbs.request(
+            "POST",
+            f"/storage/v1/mutable/{new_si().text}/read-test-write",
+            secrets=secrets,
+            headers={"content-type": [b"application/cbor"]},
+            body=body,
+        )
+        await deferred_later(0.05)
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        gc.enable()
+    assert reply.code == 400
+    assert held < 4 * MiB, f"{held / MiB:.1f} MiB still held after the answer"
