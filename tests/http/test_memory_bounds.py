@@ -225,3 +225,18 @@ async def test_a_refused_body_is_freed_without_waiting_for_the_cyclic_collector(
         gc.enable()
     assert reply.code == 400
     assert held < 4 * MiB, f"{held / MiB:.1f} MiB still held after the answer"
+
+
+def test_an_answer_never_sent_gives_its_bytes_back() -> None:
+    """A client gone before its answer could be written: the buffered range is released."""
+    budget = ByteBudget(8 * MiB)
+    client = SlowClient(b"bytes=0-%d" % (MiB - 1))
+    answers: list[Any] = []
+    Deferred.fromCoroutine(read_share(client, share_read, budget)).addCallback(  # type: ignore[arg-type]
+        answers.append
+    )
+    (answer,) = answers
+    assert budget.used == MiB and answer.discard is not None
+    answer.discard()
+    answer.discard()  # at most once
+    assert budget.used == 0
