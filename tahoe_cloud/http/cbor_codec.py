@@ -16,7 +16,9 @@ keys as byte strings (the version map needs them).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import cbor2
 from twisted.internet.task import coiterate
@@ -65,10 +67,36 @@ async def decode_body(data: bytes) -> object:
         return decode(data)
     decoder = _decoder(data)
     try:
-        await coiterate(decoder.steps())
+        with _collector_paused():
+            await coiterate(decoder.steps())
     except CBORRefused as e:
         raise HTTPError(http.BAD_REQUEST, str(e)) from None
     return _result(decoder, data)
+
+
+_paused_by = 0
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause CPython's cyclic garbage collector while bodies are being decoded.
+
+    Decoded items form no cycles (reference counting frees them), but building
+    many of them triggers full collections, each walking the whole heap with
+    the reactor waiting (about 100 ms each for a body at the item budget).
+    """
+    global _paused_by
+    if _paused_by == 0 and not gc.isenabled():
+        yield  # paused by someone else: leave it to them
+        return
+    _paused_by += 1
+    gc.disable()
+    try:
+        yield
+    finally:
+        _paused_by -= 1
+        if _paused_by == 0:
+            gc.enable()
 
 
 def encode(value: object) -> bytes:

@@ -20,9 +20,10 @@ import pytest
 import pytest_twisted
 import treq
 
+from tahoe_cloud.http import cbor_codec
 from tahoe_cloud.http.cbor_codec import MAX_ITEMS
 from tahoe_cloud.server.limits import MAX_READ_ANSWER, MAX_UPLOADS_PER_CLIENT, MAX_WRITE_VECTORS
-from tests.http.conftest import SWISSNUM, Gbs, new_si
+from tests.http.conftest import START_TIME, SWISSNUM, Gbs, new_si
 
 MiB = 1024 * 1024
 T = TypeVar("T")
@@ -192,3 +193,28 @@ async def test_allocations_past_the_per_client_cap_get_429(gbs: Gbs) -> None:
     assert gbs.server.uploads.in_progress(si) == frozenset()
     version = await gbs.request("GET", "/storage/v1/version")
     assert version.code == 200
+
+
+@pytest_twisted.ensureDeferred
+async def test_every_cbor_endpoint_decodes_within_the_budget(
+    gbs: Gbs, lease_view: Gbs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The class: no endpoint decodes a CBOR body past the item budget."""
+    si = new_si()
+    await gbs.upload(si, 0, b"immutable")
+    assert (await gbs.rtw(si, {1: {"test": [], "write": [], "new-length": None}}, [])).code == 200
+    # Valid bodies (each of at least 3 items): a 400 can only be the budget's.
+    monkeypatch.setattr(cbor_codec, "MAX_ITEMS", 2)
+    sends = [
+        gbs.allocate(new_si(), {0}, 10),
+        gbs.request("POST", f"/storage/v1/immutable/{si.text}/0/corrupt", cbor={"reason": "x"}),
+        gbs.request("POST", f"/storage/v1/mutable/{si.text}/1/corrupt", cbor={"reason": "x"}),
+        gbs.rtw(si, {}, []),
+        lease_view.request("POST", "/clock/advance", cbor={"seconds": 1}),
+    ]
+    for send in sends:
+        reply = await send
+        assert reply.code == 400
+        assert reply.body in (b"", b"CBOR body holds more than 2 items")
+    assert lease_view.clock.seconds() == START_TIME
+    assert gbs.server.uploads.count() == 0
