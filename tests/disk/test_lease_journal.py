@@ -130,3 +130,33 @@ async def test_mutable_journal_keeps_the_extra_lease_block_format(
     assert header.data_length == len(BIG)
     extra = blob[header.extra_lease_offset :]
     assert mut.parse_extra_count(extra[:4]) == 2 and len(extra) == 4 + 2 * 92
+
+
+@pytest.mark.parametrize("make,shnum", [(immutable_share, 0), (mutable_share, 1)])
+@pytest_twisted.ensureDeferred
+async def test_a_change_that_fails_half_way_is_undone_at_once(
+    backend: DiskBackend, si: StorageIndex, make: object, shnum: int
+) -> None:
+    """The disk fills after the first range was written: the share is as it was, no restart."""
+    path = await make(backend, si)  # type: ignore[operator]
+    shares = backend.get_shareset(si)
+    await shares.write_leases({shnum: [lease(1), lease(2)]})
+    before = path.read_bytes()
+    real_apply = lease_journal._apply
+    calls = []
+
+    def disk_full(fd: int, edits: list[tuple[int, bytes]], final_size: int) -> None:
+        calls.append(final_size)
+        if len(calls) == 1:
+            real_apply(fd, edits[:1], final_size + 10_000)
+            raise OSError(28, "No space left on device")
+        real_apply(fd, edits, final_size)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(lease_journal, "_apply", disk_full)
+        with pytest.raises(Exception, match="No space left"):
+            await shares.write_leases({shnum: [lease(n) for n in range(1, 9)]})
+    assert path.read_bytes() == before
+    assert not any(lease_journal.journal_dir(backend.layout.shares_dir).iterdir())
+    assert len((await shares.read_leases())[shnum]) == 2
+    assert await data_of(backend, si, shnum) == BIG

@@ -10,8 +10,10 @@ ranges to write and the final file size), fsynced and renamed into place;
 then the ranges are written into the share, the file cut to its size and
 fsynced; then the journal is removed. ``replay_all`` (run at start, before
 ``incoming/`` is emptied) redoes any journal left by a crash, so every share
-is wholly before or wholly after its change. The journal holds only the
-lease area (at most ``MAX_LEASES_PER_SHARE`` records), never share data.
+is wholly before or wholly after its change; a change that fails while the
+node runs (a full disk) is undone at once from the bytes it overwrote. The
+journal holds only the lease area (at most ``MAX_LEASES_PER_SHARE`` records),
+never share data.
 
 Readers of the lease count and file size take ``share_lock(path)`` so they
 never see the in-between state of a change made by another pool thread.
@@ -127,7 +129,23 @@ def change_in_place(
         os.close(out)
     os.replace(tmp, journal)
     fileio.fsync_dir(directory)
-    _apply(fd, edits, final_size)
+    old_size = os.fstat(fd).st_size
+    undo = [
+        (at, fileio.read_at(fd, at, max(0, min(len(data), old_size - at)))) for at, data in edits
+    ]
+    try:
+        _apply(fd, edits, final_size)
+    except OSError:
+        # A full disk, say: put the share back as it was, so readers in this
+        # process never see it half changed. If that fails too, the journal
+        # stays and the next start finishes the change.
+        _apply(fd, undo, old_size)
+        _forget(journal, directory)
+        raise
+    _forget(journal, directory)
+
+
+def _forget(journal: Path, directory: Path) -> None:
     journal.unlink()
     # Removed durably before the next change of this share can be journalled.
     fileio.fsync_dir(directory)
