@@ -238,6 +238,9 @@ class AsyncLeaf(Resource):
         assert answer.stream is not None
         self._send_headers(request, answer)
         throttle = Throttle()
+        # A lost connection ends the stream (and gives back what it holds) even
+        # when no transport tells the producer.
+        request.notifyFinish().addErrback(lambda _: throttle.stopProducing())
         request.registerProducer(throttle, True)
         try:
             await answer.stream(request, throttle)

@@ -240,3 +240,42 @@ def test_an_answer_never_sent_gives_its_bytes_back() -> None:
     answer.discard()
     answer.discard()  # at most once
     assert budget.used == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_reader_that_hangs_up_gives_its_bytes_back(gbs: Gbs) -> None:
+    import socket
+    from base64 import b64encode
+
+    resource: Any = storage_resource(gbs.server, SWISSNUM, clock=gbs.clock)
+    port = reactor.listenTCP(0, storage_site(resource), interface="127.0.0.1")
+    si = new_si()
+    await gbs.upload(si, 0, SHARE)
+    sock = socket.socket()
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        try:
+            sock.connect(("127.0.0.1", port.getHost().port))
+        except BlockingIOError:
+            pass
+        await deferred_later(0.05)
+        sock.send(
+            b"GET /storage/v1/immutable/%s/0 HTTP/1.1\r\nHost: x\r\n"
+            b"Authorization: Tahoe-LAFS %s\r\nRange: bytes=0-%d\r\n\r\n"
+            % (si.text.encode(), b64encode(SWISSNUM), 4 * MiB - 1)
+        )
+        for _ in range(200):
+            if resource.answer_budget.used:
+                break
+            await deferred_later(0.01)
+        assert resource.answer_budget.used > 0  # the answer sits unread
+        sock.close()
+        for _ in range(500):
+            if not resource.answer_budget.used:
+                break
+            await deferred_later(0.01)
+        assert resource.answer_budget.used == 0
+    finally:
+        sock.close()
+        await port.stopListening()
