@@ -11,10 +11,12 @@ measured). Cases (all by default):
 
 - ``cbor-bomb``: a read-test-write body of one array of 8M ``[[]]`` items (16 MiB);
 - ``cbor-nested``: 16 MiB of arrays nested two deep, none declaring many items;
-- ``write-vectors``: a valid body of 3,000,000 one-byte write vectors (51 MiB);
+- ``write-vectors``: a valid body of 3,000,000 one-byte write vectors (46 MiB);
 - ``read-vectors``: 30 read vectors of ``0..2^64-1`` over two 8 MiB mutable shares;
 - ``uploads``: allocations of 256 never-written shares until the node refuses
-  one (at most 200 requests), then one ``/version``.
+  one (at most 200 requests), then one ``/version``;
+- ``uploads-server``: the same from 127.0.0.2, 127.0.0.3, ... in turn (each
+  address a client of its own) until the server-wide cap refuses one.
 
 Each line gives the status, seconds, the node's peak RSS above its RSS
 before the case, and the slowest ``/version`` answer seen meanwhile from
@@ -34,6 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import cbor2
+from attrs import frozen
 
 from benchmarks.loadgen import Connection, Nurl, Secrets, _b64, new_storage_index
 from benchmarks.s3 import create_bucket, node_settings
@@ -64,9 +67,12 @@ def cbor_nested(outer: int = 16 * 1024, inner: int = 1024) -> bytes:
 
 
 def write_vectors(count: int = 3_000_000) -> bytes:
-    writes = [{"offset": i, "data": b"x"} for i in range(count)]
-    vectors = {0: {"test": [], "write": writes, "new-length": None}}
-    return cbor2.dumps({"test-write-vectors": vectors, "read-vector": []})
+    """A valid read-test-write of ``count`` one-byte writes to share 0 (built as bytes)."""
+    share = cbor2.dumps("test") + b"\x80" + cbor2.dumps("write")
+    share += b"\x9a" + struct.pack(">I", count) + cbor2.dumps({"offset": 0, "data": b"x"}) * count
+    share += cbor2.dumps("new-length") + b"\xf6"
+    vectors = cbor2.dumps("test-write-vectors") + b"\xa1\x00\xa3" + share
+    return b"\xa2" + vectors + cbor2.dumps("read-vector") + b"\x80"
 
 
 def rtw(conn: Connection, si: str, secrets: Secrets, body: bytes) -> int:
@@ -106,11 +112,10 @@ def read_vectors_setup(conn: Connection) -> Callable[[Connection], str]:
     return run
 
 
-def uploads(conn: Connection) -> str:
-    shares = set(range(256))
-    body = cbor2.dumps({"share-numbers": shares, "allocated-size": 1_000_000})
-    status, accepted = 200, 0
-    for _ in range(200):
+def allocate_until_refused(conn: Connection, limit: int = 200) -> tuple[int, int]:
+    """Allocate 256 never-written shares per request; the refusal's status and the count."""
+    body = cbor2.dumps({"share-numbers": set(range(256)), "allocated-size": 1_000_000})
+    for accepted in range(limit):
         secrets = Secrets.random()
         headers = [
             ("Content-Type", "application/cbor"),
@@ -122,14 +127,34 @@ def uploads(conn: Connection) -> str:
             "POST", f"/immutable/{new_storage_index()}", body, headers, ANY_STATUS
         )
         if status != 200:
-            break
-        accepted += 1
+            return status, accepted
+    return 200, limit
+
+
+def version_ms(conn: Connection) -> str:
     started = time.perf_counter()
     conn.version()
-    took = time.perf_counter() - started
-    return (
-        f"{status} after {accepted} allocations of 256 shares; /version then {took * 1000:.0f} ms"
-    )
+    return f"/version then {(time.perf_counter() - started) * 1000:.0f} ms"
+
+
+def uploads(conn: Connection) -> str:
+    status, accepted = allocate_until_refused(conn)
+    return f"{status} after {accepted} allocations of 256 shares; {version_ms(conn)}"
+
+
+def uploads_server(conn: Connection) -> str:
+    """From 127.0.0.2, .3, ... (each its own client) until the server-wide cap."""
+    counts = []
+    for host in range(2, 12):
+        other = Connection(conn.nurl, source=f"127.0.0.{host}")
+        try:
+            status, accepted = allocate_until_refused(other)
+        finally:
+            other.close()
+        counts.append(str(accepted))
+        if status != 429:
+            break
+    return f"{status} after {'+'.join(counts)} allocations of 256 shares; {version_ms(conn)}"
 
 
 class VersionWatch:
@@ -167,29 +192,50 @@ CASES: dict[str, Callable[[Connection], Callable[[Connection], str]]] = {
     "write-vectors": lambda conn: case_body(write_vectors),
     "read-vectors": read_vectors_setup,
     "uploads": lambda conn: uploads,
+    "uploads-server": lambda conn: uploads_server,
 }
 
 
-def run_cases(nurl: Nurl, pid: int, names: list[str]) -> None:
-    meter = ProcessMeter(pid)
+@frozen
+class Outcome:
+    """What one case did to the node."""
+
+    answer: str  # starts with the HTTP status
+    seconds: float
+    rss_before: int
+    peak_above: int
+    slowest_version: float
+
+    def __str__(self) -> str:
+        return (
+            f"{self.answer}: {self.seconds:.2f} s, RSS {self.rss_before / MiB:.0f} MiB before,"
+            f" peak +{self.peak_above / MiB:.0f} MiB;"
+            f" slowest /version meanwhile {self.slowest_version * 1000:.0f} ms"
+        )
+
+
+def measure(nurl: Nurl, meter: ProcessMeter, name: str) -> Outcome:
+    """Run case ``name`` against the node at ``nurl`` whose process ``meter`` watches."""
     conn = Connection(nurl)
-    for name in names:
+    try:
         action = CASES[name](conn)
         time.sleep(0.5)
         before = meter.rss()
         meter.start_peak()
         with VersionWatch(nurl) as watch:
             started = time.perf_counter()
-            outcome = action(conn)
+            answer = action(conn)
             seconds = time.perf_counter() - started
         peak = meter.stop_peak()
-        print(
-            f"{name:14} {outcome}: {seconds:.2f} s, RSS {before / MiB:.0f} MiB before,"
-            f" peak +{(peak - before) / MiB:.0f} MiB;"
-            f" slowest /version meanwhile {watch.slowest * 1000:.0f} ms",
-            flush=True,
-        )
-    conn.close()
+    finally:
+        conn.close()
+    return Outcome(answer, seconds, before, max(0, peak - before), watch.slowest)
+
+
+def run_cases(nurl: Nurl, pid: int, names: list[str]) -> None:
+    meter = ProcessMeter(pid)
+    for name in names:
+        print(f"{name:14} {measure(nurl, meter, name)}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

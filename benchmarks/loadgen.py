@@ -93,8 +93,10 @@ def new_storage_index() -> str:
 class Connection:
     """One persistent pinned HTTPS connection to one server (use from one thread)."""
 
-    def __init__(self, nurl: Nurl):
+    def __init__(self, nurl: Nurl, source: str | None = None):
+        """``source``: the local address to connect from (to be seen as another client)."""
         self.nurl = nurl
+        self._source = None if source is None else (source, 0)
         self._auth = "Tahoe-LAFS " + _b64(nurl.swissnum.encode())
         self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         self._context.check_hostname = False
@@ -103,7 +105,11 @@ class Connection:
 
     def _connect(self) -> http.client.HTTPSConnection:
         conn = http.client.HTTPSConnection(
-            self.nurl.host, self.nurl.port, context=self._context, timeout=_TIMEOUT
+            self.nurl.host,
+            self.nurl.port,
+            context=self._context,
+            timeout=_TIMEOUT,
+            source_address=self._source,
         )
         conn.connect()
         assert isinstance(conn.sock, ssl.SSLSocket)

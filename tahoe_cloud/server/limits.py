@@ -11,10 +11,11 @@ from __future__ import annotations
 
 MiB = 1024 * 1024
 
-# --- read-test-write ------------------------------------------------------
-
-#: Shares named in one request (all there can be). The stock client names one.
+#: Shares named in one allocate or read-test-write (all there can be). The
+#: stock client names N (10 by default) in an allocate, one in a read-test-write.
 MAX_SHARES_PER_REQUEST = 256
+
+# --- read-test-write ------------------------------------------------------
 
 #: Test vectors per share (upstream's CDDL). The stock client sends one.
 MAX_TEST_VECTORS = 30
@@ -40,5 +41,7 @@ MAX_READ_ANSWER = 8 * MiB
 MAX_UPLOADS = 16384
 
 #: Uploads in progress started from one client address. One stock upload
-#: allocates at most N shares (10 by default, 256 at most) on a server.
+#: allocates at most N shares (10 by default, 256 at most) on a server. The
+#: address is the one thing a client cannot change at will: the swissnum is
+#: shared by all clients and the upload secret is chosen per allocate.
 MAX_UPLOADS_PER_CLIENT = 4096
