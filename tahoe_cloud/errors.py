@@ -128,5 +128,12 @@ class ShareTooLarge(StorageError):
     """A mutable write would grow the share past the server's maximum (HTTP 400)."""
 
 
+class TooManyLeases(StorageError):
+    """A share already holds the most leases a server keeps on one share (HTTP 409).
+
+    Renewing a lease it holds still works; only a new renew secret is refused.
+    """
+
+
 class ReadOnlyServer(StorageError):
     """The server is in read-only mode and refuses new immutable shares."""

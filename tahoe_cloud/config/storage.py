@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 SECTION = "storage"
 DEFAULT_BACKEND = "disk"
 DEFAULT_STORAGE_DIRNAME = "storage"
+# Far above the few persistent connections each client of a grid keeps open.
+DEFAULT_MAX_CONNECTIONS = 1000
 
 ExpirationMode = Literal["age", "cutoff-date"]
 EXPIRATION_MODES: tuple[ExpirationMode, ...] = ("age", "cutoff-date")
@@ -36,6 +38,7 @@ _CORE_KEYS = frozenset(
         "reserved_space",
         "readonly",
         "maximum_mutable_share_size",
+        "max_connections",
         "expire.enabled",
         "expire.mode",
         "expire.override_lease_duration",
@@ -140,6 +143,8 @@ class StorageConfig:
     readonly: bool = False
     #: None: the server's default (``DEFAULT_MAXIMUM_MUTABLE_SHARE_SIZE``).
     maximum_mutable_share_size: int | None = None
+    #: Simultaneous connections to the storage listener; more are closed at once.
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
     expire: ExpirationConfig = field(factory=ExpirationConfig)
 
     @classmethod
@@ -163,6 +168,9 @@ class StorageConfig:
             reserved_space=config.get_size(SECTION, "reserved_space", 0),
             readonly=config.get_bool(SECTION, "readonly", False),
             maximum_mutable_share_size=_maximum_mutable_share_size(config),
+            max_connections=config.get_int(
+                SECTION, "max_connections", DEFAULT_MAX_CONNECTIONS, minimum=1
+            ),
             expire=ExpirationConfig.from_node_config(config),
         )
 

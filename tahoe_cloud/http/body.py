@@ -10,6 +10,10 @@ So:
   otherwise when the received bytes pass it -- and only remembers that it was
   too large; the rest of the body is read off the connection and dropped.
   Disk and memory use per request are therefore bounded by ``max_body``.
+- Bodies of at most ``MEMORY_BODY`` bytes are kept in memory while the
+  server-wide ``body_budget`` has room; the others go to a temporary file,
+  so however many clients upload at once, memory held for their bodies stays
+  within that budget (plus the pieces being written, see ``iter_body``).
 - Each endpoint then applies its own, smaller limit (``Limits``) with
   ``body_size``: 413 when ``Content-Length``, the stored size or the
   "too large" flag says the body is over it, before any byte is decoded.
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import tempfile
 from collections.abc import Iterator
 from io import BytesIO
 from os import SEEK_END, SEEK_SET
@@ -31,6 +36,7 @@ from attrs import frozen
 from twisted.web import http, server
 from twisted.web.resource import IResource
 
+from tahoe_cloud.http.budget import BODY_BUDGET, ByteBudget
 from tahoe_cloud.http.channel import StorageChannel
 from tahoe_cloud.http.dispatch import WebRequest
 from tahoe_cloud.http.errors import HTTPError
@@ -87,9 +93,15 @@ class Limits:
 
 
 class BoundedRequest(server.Request):
-    """A request that keeps at most ``max_body`` bytes of its body."""
+    """A request that keeps at most ``max_body`` bytes of its body.
+
+    A body is kept in memory only if it is small and fits in the site's
+    ``body_budget`` (shared by all requests, given back when the request
+    ends); any other body goes to an anonymous temporary file.
+    """
 
     max_body: int = Limits().largest
+    body_budget: ByteBudget = ByteBudget(BODY_BUDGET)
     body_too_large: bool = False
     _stored: int = 0
 
@@ -98,10 +110,13 @@ class BoundedRequest(server.Request):
             self.body_too_large = True
             self.content = BytesIO()
             return
-        if length is not None and length <= MEMORY_BODY:
+        if length is not None and length <= MEMORY_BODY and self.body_budget.try_take(length):
+            budget = self.body_budget
+            self.notifyFinish().addBoth(lambda _: budget.give_back(length))
             self.content = BytesIO()
             return
-        super().gotLength(length)  # type: ignore[no-untyped-call]
+        # Not in memory: a temporary file (twisted's choice only above 100 kB).
+        self.content = tempfile.TemporaryFile()
 
     def handleContentChunk(self, data: bytes) -> None:
         if self.body_too_large:
@@ -138,10 +153,16 @@ class _QuietSite(server.Site):
         pass
 
 
-def storage_site(resource: IResource, *, limits: Limits | None = None) -> server.Site:
+def storage_site(
+    resource: IResource, *, limits: Limits | None = None, body_budget: int = BODY_BUDGET
+) -> server.Site:
     """A ``Site`` serving ``resource`` with bounded request bodies and no tracebacks."""
     max_body = (limits or Limits()).largest
-    request_factory = type("StorageRequest", (BoundedRequest,), {"max_body": max_body})
+    request_factory = type(
+        "StorageRequest",
+        (BoundedRequest,),
+        {"max_body": max_body, "body_budget": ByteBudget(body_budget)},
+    )
     options: dict[str, Any] = {}
     if "parsePOSTFormSubmission" in inspect.signature(server.Site.__init__).parameters:
         # No HTML form parsing of POST bodies: the protocol has no forms.

@@ -23,6 +23,7 @@ values and bodies are never logged.
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Awaitable, Callable
 from typing import IO, Any, Protocol, cast
 
@@ -89,6 +90,9 @@ class Answer:
     headers: tuple[tuple[bytes, bytes], ...] = ()
     #: When set, headers are sent and this coroutine writes the body itself.
     stream: Streamer | None = field(default=None, eq=False)
+    #: Called instead of ``stream`` when the client left before it could run
+    #: (it gives back what the stream holds).
+    discard: Callable[[], None] | None = field(default=None, eq=False)
 
 
 def cbor_answer(value: object, code: int = http.OK) -> Answer:
@@ -193,7 +197,10 @@ class AsyncLeaf(Resource):
             answer = await self.route(request)
         except Exception as e:  # noqa: BLE001 -- every failure becomes an HTTP answer
             answer = self._error_answer(request, e, state, authorized)
+            release_frames(e)
         if state.gone:
+            if answer.discard is not None:
+                answer.discard()
             return
         if answer.stream is not None:
             await self._send_stream(request, answer, state.gone)
@@ -242,6 +249,9 @@ class AsyncLeaf(Resource):
         assert answer.stream is not None
         self._send_headers(request, answer)
         throttle = Throttle()
+        # A lost connection ends the stream (and gives back what it holds) even
+        # when no transport tells the producer.
+        request.notifyFinish().addErrback(lambda _: throttle.stopProducing())
         request.registerProducer(throttle, True)
         try:
             await answer.stream(request, throttle)
@@ -295,6 +305,23 @@ def _log_backend_fault(request: WebRequest, exc: Exception, *, transient: bool) 
         what="transient storage backend failure" if transient else "storage backend failure",
         fault=str(exc),
     )
+
+
+def release_frames(exc: BaseException | None) -> None:
+    """Drop the locals of the finished frames an answered error still points to.
+
+    An exception raised through a Deferred sits in a reference cycle
+    (traceback, frame, Failure) that only the cyclic collector frees, and
+    that can be long after: measured, each refused 57 MiB read-test-write
+    body stayed in memory, one more per request, until a full collection.
+    Clearing the frames (a frame still running is left alone) lets the
+    request's body go as soon as the answer is made.
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        traceback.clear_frames(exc.__traceback__)
+        exc = exc.__context__ or exc.__cause__
 
 
 def _declared_length(request: WebRequest) -> int:

@@ -43,6 +43,7 @@ STATUS_BY_ERROR: dict[type[BaseException], int] = {
     errors.NotFound: http.NOT_FOUND,
     errors.Unauthorized: http.UNAUTHORIZED,
     errors.ConflictingWrite: http.CONFLICT,
+    errors.TooManyLeases: http.CONFLICT,
     errors.WriteBeyondAllocation: http.REQUESTED_RANGE_NOT_SATISFIABLE,
     errors.UploadAlreadyComplete: http.NOT_ALLOWED,
     errors.ReadOnlyServer: http.FORBIDDEN,

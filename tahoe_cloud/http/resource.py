@@ -24,7 +24,8 @@ from tahoe_cloud.backends.interfaces import ShareKind
 from tahoe_cloud.errors import InvalidRequest
 from tahoe_cloud.http import auth, schemas
 from tahoe_cloud.http.auth import SecretKind, parse_secrets
-from tahoe_cloud.http.body import Limits, body_size, iter_body, read_body
+from tahoe_cloud.http.body import PIECE, Limits, body_size, iter_body, read_body
+from tahoe_cloud.http.budget import ANSWER_BUDGET, WRITE_BUDGET, ByteBudget
 from tahoe_cloud.http.cbor_codec import decode_body, require_cbor_content_type
 from tahoe_cloud.http.dispatch import (
     Answer,
@@ -129,6 +130,10 @@ class StorageResource(AsyncLeaf):
         super().__init__(swissnum, clock)
         self._server = server_
         self._limits = limits
+        #: Share bytes read and not yet taken by their connections (see ``reads``).
+        self.answer_budget = ByteBudget(ANSWER_BUDGET)
+        #: Pieces of immutable writes read from their bodies, not yet written.
+        self.write_budget = ByteBudget(WRITE_BUDGET)
 
     def _candidates(self, request: WebRequest) -> tuple[list[Route], list[bytes]]:
         segments = list(request.postpath or [])
@@ -210,15 +215,25 @@ class StorageResource(AsyncLeaf):
             raise HTTPError(http.BAD_REQUEST, "body length does not match Content-Range")
         result: ImmutableWriteResult | None = None
         offset = begin
-        for piece in iter_body(call.request, size):
-            result = await self._server.write_immutable(
-                call.si,
-                call.shnum,
-                upload_secret=call.secrets[SecretKind.UPLOAD],
-                offset=offset,
-                data=piece,
-            )
-            offset += len(piece)
+        pieces = iter_body(call.request, size)
+        while offset < end:
+            # The piece read from the body is counted until the core has it written.
+            taken = await self.write_budget.take(min(PIECE, end - offset))
+            try:
+                piece = next(pieces, b"")
+                if not piece:
+                    break
+                result = await self._server.write_immutable(
+                    call.si,
+                    call.shnum,
+                    upload_secret=call.secrets[SecretKind.UPLOAD],
+                    offset=offset,
+                    data=piece,
+                )
+                offset += len(piece)
+                del piece
+            finally:
+                self.write_budget.give_back(taken)
         if result is None or offset != end:
             raise HTTPError(http.BAD_REQUEST, "body shorter than Content-Range")
         code = http.CREATED if result.complete else http.OK
@@ -241,7 +256,7 @@ class StorageResource(AsyncLeaf):
         async def read(offset: int, size: int) -> bytes:
             return await self._server.read_immutable(si, shnum, offset, size)
 
-        return await read_share(call.request, read)
+        return await read_share(call.request, read, self.answer_budget)
 
     async def corrupt_immutable(self, call: Call) -> Answer:
         return await self._corrupt(call, ShareKind.IMMUTABLE)
@@ -273,7 +288,7 @@ class StorageResource(AsyncLeaf):
         async def read(offset: int, size: int) -> bytes:
             return await self._server.read_mutable(si, shnum, offset, size)
 
-        return await read_share(call.request, read)
+        return await read_share(call.request, read, self.answer_budget)
 
     async def corrupt_mutable(self, call: Call) -> Answer:
         return await self._corrupt(call, ShareKind.MUTABLE)

@@ -2,7 +2,8 @@
 
 Start-up order: build the configured backend through the registry, start the
 ``StorageServer`` (which starts the backend), then listen with TLS on
-``[node] tub.port`` using the node's own certificate. Shut-down runs in the
+``[node] tub.port`` using the node's own certificate, at most
+``[storage] max_connections`` connections at a time. Shut-down runs in the
 reverse order: stop accepting connections, then ``StorageServer.stop()``,
 which aborts in-flight uploads cleanly (a half-written immutable share is
 discarded, never published) before stopping the backend. Completed shares
@@ -37,6 +38,7 @@ from twisted.web.server import Site
 from tahoe_cloud.backends.interfaces import IStorageBackend
 from tahoe_cloud.config import NodeConfig
 from tahoe_cloud.http.body import Limits
+from tahoe_cloud.http.connections import ConnectionLimit, ensure_file_limit
 from tahoe_cloud.node.nodedir import NodeDirectory
 from tahoe_cloud.server.server import DEFAULT_MAXIMUM_MUTABLE_SHARE_SIZE, StorageServer
 
@@ -106,6 +108,7 @@ class StorageNodeService:
         self._resource_factory = resource_factory
         self._lease_view_factory = lease_view_factory
         self.server: StorageServer | None = None
+        self.connections: ConnectionLimit | None = None
         self._ports: list[IListeningPort] = []
 
     def _check_config(self) -> tuple[str, str | None]:
@@ -164,8 +167,11 @@ class StorageNodeService:
         try:
             limits = Limits.for_server(self.server.maximum_mutable_share_size)
             site = _site(self._resource_factory(self.server, swissnum), limits)
-            factory = TLSMemoryBIOFactory(tls_options(self.node), False, site)
-            self._ports.append(await endpoint.listen(factory))
+            tls = TLSMemoryBIOFactory(tls_options(self.node), False, site)
+            cap = self.node.config.storage.max_connections
+            ensure_file_limit(cap)
+            self.connections = ConnectionLimit(tls, cap)
+            self._ports.append(await endpoint.listen(self.connections))
             if lease_endpoint is not None:
                 view = _site(self._lease_view_factory(self.server, swissnum, test_clock), limits)
                 self._ports.append(await lease_endpoint.listen(view))

@@ -5,6 +5,12 @@ if a lease on the share has the presented renew secret, extend it (never
 shortening it); otherwise add a new lease. The new lease keeps its secrets in
 clear; the backend stores them hashed where its container format allows.
 Renew secrets are compared in constant time (``Lease.renew_secret_matches``).
+
+A share keeps at most ``MAX_LEASES_PER_SHARE`` leases: every lease is read
+(and, on S3, rewritten) by each lease operation on its share, so without a
+bound a client presenting fresh secrets could grow that work without end.
+A real share has one lease per client that holds it, a handful; past the
+bound a new secret is refused (``TooManyLeases``), renewals still work.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from collections.abc import Mapping, Sequence
 
 from attrs import frozen
 
+from tahoe_cloud.errors import TooManyLeases
 from tahoe_cloud.leases import NODEID_BYTES, Lease
 from tahoe_cloud.server.messages import LeaseSecrets
 
@@ -20,6 +27,8 @@ from tahoe_cloud.server.messages import LeaseSecrets
 # call and mutable writes. Nothing reads them back; kept for fidelity.
 ALLOCATE_OWNER = 0
 LEASE_OWNER = 1
+
+MAX_LEASES_PER_SHARE = 1000
 
 
 @frozen
@@ -53,6 +62,11 @@ def add_or_renew(leases: Sequence[Lease], grant: LeaseGrant) -> list[Lease]:
             renewed = True
         result.append(lease)
     if not renewed:
+        if len(result) >= MAX_LEASES_PER_SHARE:
+            raise TooManyLeases(
+                f"this share already has {MAX_LEASES_PER_SHARE} leases, the most this server"
+                " keeps on one share; renewing one of them still works"
+            )
         result.append(grant.new_lease())
     return result
 

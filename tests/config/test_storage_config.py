@@ -176,3 +176,10 @@ def test_maximum_mutable_share_size() -> None:
     assert storage("").maximum_mutable_share_size is None
     assert storage("maximum_mutable_share_size = 16MiB\n").maximum_mutable_share_size == 16 * 2**20
     assert storage_error("maximum_mutable_share_size = 0\n").key == "maximum_mutable_share_size"
+
+
+def test_max_connections() -> None:
+    assert storage("").max_connections == 1000
+    assert storage("max_connections = 50\n").max_connections == 50
+    assert storage_error("max_connections = 0\n").key == "max_connections"
+    assert storage_error("max_connections = many\n").key == "max_connections"

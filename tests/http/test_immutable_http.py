@@ -260,3 +260,25 @@ async def test_lease_endpoint(gbs: Gbs) -> None:
         "PUT", f"/storage/v1/lease/{si.text}", secrets={"lease-renew-secret": b"r" * 32}
     )
     assert missing.code == 400
+
+
+@pytest_twisted.ensureDeferred
+async def test_lease_count_per_share_is_bounded(gbs: Gbs, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the bound a fresh renew secret is 409; a held lease still renews."""
+    from tahoe_cloud.server import lease_policy
+
+    monkeypatch.setattr(lease_policy, "MAX_LEASES_PER_SHARE", 5)
+    si = new_si()
+    await gbs.upload(si, 0, b"data")
+
+    def secrets(n: int) -> dict[str, bytes]:
+        return {"lease-renew-secret": bytes([n]) * 32, "lease-cancel-secret": b"c" * 32}
+
+    codes = [
+        (await gbs.request("PUT", f"/storage/v1/lease/{si.text}", secrets=secrets(n))).code
+        for n in range(1, 7)
+    ]
+    assert codes == [204, 204, 204, 204, 409, 409]
+    assert len((await gbs.server.get_leases(si))[0]) == 5
+    again = await gbs.request("PUT", f"/storage/v1/lease/{si.text}", secrets=secrets(2))
+    assert again.code == 204

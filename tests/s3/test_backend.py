@@ -467,3 +467,23 @@ async def test_advisory_and_missing_share(node: Node) -> None:
     with pytest.raises(ShareNotFound):
         await node.backend.get_shareset(si).open_mutable(4)
     _ = ReadVector
+
+
+@pytest_twisted.ensureDeferred
+async def test_lease_object_is_bounded(node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many shares with many leases: the one lease object stops growing at its bound."""
+    from tahoe_cloud.backends.s3 import shareset as s3_shareset
+    from tahoe_cloud.errors import TooManyLeases
+    from tahoe_cloud.server.messages import LeaseSecrets
+
+    monkeypatch.setattr(s3_shareset, "MAX_LEASES_PER_OBJECT", 7)
+    si = new_si()
+    first = LeaseSecrets(b"f" * 32, b"c" * 32)
+    for shnum in range(3):
+        await upload_share(node.server, si, shnum, b"y" * 10, lease=first)
+    # One lease per share now (3); a second and third secret make 6 and 9.
+    await node.server.add_or_renew_lease(si, LeaseSecrets(b"a" * 32, b"c" * 32))
+    with pytest.raises(TooManyLeases):
+        await node.server.add_or_renew_lease(si, LeaseSecrets(b"b" * 32, b"c" * 32))
+    assert sum(map(len, (await node.server.get_leases(si)).values())) == 6
+    await node.server.add_or_renew_lease(si, LeaseSecrets(b"a" * 32, b"c" * 32))

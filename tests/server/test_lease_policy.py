@@ -49,3 +49,21 @@ def test_only_changed_keeps_new_and_extended_leases() -> None:
     assert [x.expiration for x in changed[1]] == [9]
     added = apply_to_shares(before, {0}, LeaseGrant(B, 9))
     assert only_changed(before, added) == {0: added[0]}  # one more lease
+
+
+def test_new_leases_stop_at_the_bound_renewals_do_not() -> None:
+    import pytest
+
+    from tahoe_cloud.errors import TooManyLeases
+    from tahoe_cloud.server.lease_policy import MAX_LEASES_PER_SHARE
+
+    full = [
+        lease(LeaseSecrets(renew=n.to_bytes(32, "big"), cancel=b"c" * 32), 100)
+        for n in range(MAX_LEASES_PER_SHARE)
+    ]
+    with pytest.raises(TooManyLeases):
+        add_or_renew(full, LeaseGrant(A, 200))
+    renewed = add_or_renew(
+        full, LeaseGrant(LeaseSecrets(renew=(7).to_bytes(32, "big"), cancel=b"c" * 32), 200)
+    )
+    assert len(renewed) == MAX_LEASES_PER_SHARE and renewed[7].expiration == 200

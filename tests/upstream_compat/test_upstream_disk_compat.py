@@ -158,7 +158,7 @@ async def test_upstream_reads_what_disk_backend_wrote(tmp_path: Path) -> None:
     imm_data = {sh: bytes([sh + 1]) * 5000 + b"end-%d" % sh for sh in (0, 5)}
     mut_data = {sh: b"mutable-%d|" % sh * 50 for sh in (1, 4)}
     try:
-        # Immutable v2: upload, publish with one lease, add one (copy), renew (in place).
+        # Immutable v2: upload, publish with one lease, add one (journalled), renew (in place).
         shares = backend.get_shareset(imm_si)
         for sh, data in imm_data.items():
             upload = await shares.start_immutable_upload(sh, len(data))

@@ -22,7 +22,7 @@ from pathlib import Path
 from twisted.internet.interfaces import IReactorCore, IReactorFromThreads
 from zope.interface import implementer
 
-from tahoe_cloud.backends.disk import advisories
+from tahoe_cloud.backends.disk import advisories, lease_journal
 from tahoe_cloud.backends.disk.fileio import IOPool, os_error, run_io
 from tahoe_cloud.backends.disk.immutable import BufferBudget
 from tahoe_cloud.backends.disk.layout import Layout
@@ -37,6 +37,8 @@ def prepare_storage(layout: Layout) -> int:
     """Create the directories and clean crash leftovers (blocking). Returns files removed."""
     for directory in (layout.shares_dir, layout.advisories_dir):
         directory.mkdir(parents=True, exist_ok=True)
+    # Finish lease changes a crash cut short before incoming/ (holding their journals) is emptied.
+    lease_journal.replay_all(layout.shares_dir)
     removed = 0
     if layout.incoming_dir.exists():
         for entry in os.scandir(layout.incoming_dir):

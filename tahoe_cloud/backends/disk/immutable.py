@@ -11,10 +11,10 @@ New containers are version 2 (hashed leases), as upstream 1.20 writes them.
 
 Leases of a completed share are rewritten in place when their number does
 not change (each record is rewritten where it is; the data and its length
-are untouched). When the number changes the data length would move with the
-file size, so the whole container is copied to a temporary file beside it
-and renamed over it: that costs one copy of the share per lease added or
-removed, the price of never exposing a wrong data length after a crash.
+are untouched). When the number changes, the data length (implied by the
+file size and the count) would be wrong between the two writes, so the
+change is journalled first (``lease_journal``): a lease costs a few small
+writes and fsyncs whatever the share's size, never a copy of its data.
 
 Small uploads (at most ``SMALL_UPLOAD`` bytes) are held in memory until
 ``publish()``, which writes the whole container to a staging file in
@@ -38,7 +38,7 @@ from pathlib import Path
 
 from zope.interface import implementer
 
-from tahoe_cloud.backends.disk import fileio
+from tahoe_cloud.backends.disk import fileio, lease_journal
 from tahoe_cloud.backends.disk.fileio import IOPool, run_io
 from tahoe_cloud.backends.interfaces import IImmutableShare, IImmutableUpload
 from tahoe_cloud.errors import BackendError, ShareNotFound
@@ -149,8 +149,10 @@ def _open_share(path: Path, mode: int = os.O_RDONLY) -> tuple[int, fmt.Immutable
     """(fd, header, data length) of a completed share; the caller closes fd."""
     fd = os.open(path, mode)
     try:
-        header = fmt.parse_header(fileio.read_at(fd, 0, fmt.HEADER_SIZE))
-        length = fmt.data_length(os.fstat(fd).st_size, header.lease_count)
+        # Count and size read together: a lease change in another thread moves both.
+        with lease_journal.share_lock(path):
+            header = fmt.parse_header(fileio.read_at(fd, 0, fmt.HEADER_SIZE))
+            length = fmt.data_length(os.fstat(fd).st_size, header.lease_count)
     except BaseException:
         os.close(fd)
         raise
@@ -174,31 +176,37 @@ def read_share(path: Path, offset: int, size: int) -> bytes:
 
 
 def read_leases(path: Path) -> list[Lease]:
-    fd, header, length = _open_share(path)
-    try:
-        area = fileio.read_at(
-            fd, fmt.lease_area_offset(length), header.lease_count * IMMUTABLE_LEASE_SIZE
-        )
-    finally:
-        os.close(fd)
+    with lease_journal.share_lock(path):
+        fd, header, length = _open_share(path)
+        try:
+            area = fileio.read_at(
+                fd, fmt.lease_area_offset(length), header.lease_count * IMMUTABLE_LEASE_SIZE
+            )
+        finally:
+            os.close(fd)
     return fmt.decode_leases(header.version, area)
 
 
 def write_leases(path: Path, leases: Sequence[Lease]) -> None:
-    """Replace the leases of a completed share, keeping its container version."""
-    fd, header, length = _open_share(path, os.O_RDWR)
-    try:
-        area = fmt.encode_leases(header.version, leases)
-        if len(leases) == header.lease_count:
-            fileio.write_at(fd, fmt.lease_area_offset(length), area)
-            os.fsync(fd)
-            return
-        with fileio.replacement_file(path) as out:
-            fileio.write_at(out, 0, fmt.pack_header(header.version, length, len(leases)))
-            fileio.copy_range(fd, out, fmt.DATA_OFFSET, fmt.DATA_OFFSET, length)
-            fileio.write_at(out, fmt.lease_area_offset(length), area)
-    finally:
-        os.close(fd)
+    """Replace the leases of a completed share, keeping its container version.
+
+    The share data is never copied: the same number of records is rewritten
+    where it is; a new number goes through ``lease_journal`` (see there).
+    """
+    with lease_journal.share_lock(path):
+        fd, header, length = _open_share(path, os.O_RDWR)
+        try:
+            area = fmt.encode_leases(header.version, leases)
+            lease_at = fmt.lease_area_offset(length)
+            if len(leases) == header.lease_count:
+                fileio.write_at(fd, lease_at, area)
+                os.fsync(fd)
+                return
+            edits = [(lease_at, area), (fmt.LEASE_COUNT_OFFSET, fmt.pack_lease_count(len(leases)))]
+            shares_dir = path.parents[2]
+            lease_journal.change_in_place(fd, path, shares_dir, edits, lease_at + len(area))
+        finally:
+            os.close(fd)
 
 
 # --- the interface providers ---------------------------------------------------

@@ -6,6 +6,8 @@
     <storage_dir>/shares/incoming/<prefix>/<si>/<shnum>   immutable uploads in progress
     <storage_dir>/shares/incoming/rewrites/<si>.<shnum>.tmp-<hex>
                                                           a share rewrite in progress
+    <storage_dir>/shares/incoming/leases/<si>.<shnum>     a lease change in progress
+                                                          (``lease_journal``; redone at start)
     <storage_dir>/corruption-advisories/<time>--<si>-<shnum>
 
 ``<si>`` is the 26-character base32 storage index and ``<prefix>`` its first

@@ -13,8 +13,8 @@ crash atomicity without a journal.
 Containers written here are compact: the extra-lease block sits right after
 the data. Existing containers keep their version (v1 stays v1, with clear
 lease secrets); new ones are created as version 2, as upstream 1.20 does.
-Lease rewrites that keep the same number of extra-lease records are done in
-place (the data is not touched); otherwise the container is rewritten too.
+Lease changes never rewrite the data: the same number of extra-lease records
+is rewritten in place, a new number is journalled (``lease_journal``).
 
 A read-test-write touches the file system as few times as it can: the share
 set's listing reads each small container (at most ``CACHE_LIMIT`` bytes)
@@ -35,7 +35,7 @@ from pathlib import Path
 
 from zope.interface import implementer
 
-from tahoe_cloud.backends.disk import fileio
+from tahoe_cloud.backends.disk import fileio, lease_journal
 from tahoe_cloud.backends.disk.fileio import IOPool, run_io
 from tahoe_cloud.backends.interfaces import IMutableShare
 from tahoe_cloud.errors import BackendError, ShareNotFound, ShareTooLarge
@@ -261,7 +261,8 @@ def load(path: Path) -> Parsed:
     """Open and parse a mutable container (one open, usually one read)."""
     fd = os.open(path, os.O_RDONLY)
     try:
-        return Parsed.from_fd(fd)
+        with lease_journal.share_lock(path):
+            return Parsed.from_fd(fd)
     finally:
         os.close(fd)
 
@@ -281,7 +282,12 @@ def read_leases(path: Path) -> list[Lease]:
 
 
 def write_leases(path: Path, leases: Sequence[Lease]) -> Parsed:
-    """Replace all leases, in place when the extra block keeps its size; returns the new parse."""
+    """Replace all leases in place (the data is never copied); returns the new parse."""
+    with lease_journal.share_lock(path):
+        return _write_leases(path, leases)
+
+
+def _write_leases(path: Path, leases: Sequence[Lease]) -> Parsed:
     fd = os.open(path, os.O_RDWR)
     try:
         old = Parsed.from_fd(fd)
@@ -289,12 +295,16 @@ def write_leases(path: Path, leases: Sequence[Lease]) -> Parsed:
         fixed, extra = fmt.split_leases(list(leases))
         slots = fmt.encode_lease_slots(version, fixed)
         block = fmt.encode_extra_leases(version, extra)
+        extra_at = old.header.extra_lease_offset
         if len(extra) == old.extra_count:
             fileio.write_at(fd, fmt.LEASE_SLOTS_OFFSET, slots)
-            fileio.write_at(fd, old.header.extra_lease_offset, block)
+            fileio.write_at(fd, extra_at, block)
             os.fsync(fd)
-            return Parsed(old.header, slots, len(extra), block[4:], old.data)
-        return _write_container(path, fd, old, old.header, slots, block, ())
+        else:
+            # The extra-lease count and the file's end move: journalled, data untouched.
+            edits = [(fmt.LEASE_SLOTS_OFFSET, slots), (extra_at, block)]
+            lease_journal.change_in_place(fd, path, path.parents[2], edits, extra_at + len(block))
+        return Parsed(old.header, slots, len(extra), block[4:], old.data)
     finally:
         os.close(fd)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from zope.interface import implementer
 
-from tahoe_cloud.backends.disk import fileio, immutable, mutable
+from tahoe_cloud.backends.disk import fileio, immutable, lease_journal, mutable
 from tahoe_cloud.backends.disk.fileio import IOPool, run_io
 from tahoe_cloud.backends.disk.layout import Layout, share_number_from_name
 from tahoe_cloud.backends.interfaces import (
@@ -56,26 +56,31 @@ def probe(path: Path) -> tuple[ShareKind | None, mutable.Parsed | None]:
     """
     fd = os.open(path, os.O_RDONLY)
     try:
-        size = os.fstat(fd).st_size
-        # One read of the first page tells the kind (and is a small mutable
-        # share whole); an immutable share's data is not read needlessly.
-        head = fileio.read_at(fd, 0, _FIRST_READ)
-        if mutable_format.version_from_magic(head[:_PEEK]) is not None:
-            try:
-                if size > mutable.CACHE_LIMIT:
-                    parsed: mutable.Parsed | None = mutable.Parsed.from_fd(fd)
-                else:
-                    if size > len(head):
-                        head += fileio.read_at(fd, len(head), size - len(head))
-                    parsed = mutable.Parsed.from_blob(head)
-            except ContainerFormatError:
-                parsed = None
-            return ShareKind.MUTABLE, parsed
-        if immutable_format.is_immutable_header(head[:_PEEK]):
-            return ShareKind.IMMUTABLE, None
-        return None, None
+        with lease_journal.share_lock(path):
+            return _probe(fd)
     finally:
         os.close(fd)
+
+
+def _probe(fd: int) -> tuple[ShareKind | None, mutable.Parsed | None]:
+    size = os.fstat(fd).st_size
+    # One read of the first page tells the kind (and is a small mutable
+    # share whole); an immutable share's data is not read needlessly.
+    head = fileio.read_at(fd, 0, _FIRST_READ)
+    if mutable_format.version_from_magic(head[:_PEEK]) is not None:
+        try:
+            if size > mutable.CACHE_LIMIT:
+                parsed: mutable.Parsed | None = mutable.Parsed.from_fd(fd)
+            else:
+                if size > len(head):
+                    head += fileio.read_at(fd, len(head), size - len(head))
+                parsed = mutable.Parsed.from_blob(head)
+        except ContainerFormatError:
+            parsed = None
+        return ShareKind.MUTABLE, parsed
+    if immutable_format.is_immutable_header(head[:_PEEK]):
+        return ShareKind.IMMUTABLE, None
+    return None, None
 
 
 Listing = dict[int, tuple[ShareKind, Path, "mutable.Parsed | None"]]

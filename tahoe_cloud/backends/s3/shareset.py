@@ -27,12 +27,28 @@ from tahoe_cloud.backends.s3.mutable import S3MutableShare
 from tahoe_cloud.backends.s3.objects import delete_object, delete_objects, get_object, put_object
 from tahoe_cloud.backends.s3.records import decode_head, decode_leases, encode_leases
 from tahoe_cloud.backends.s3.sharecache import MUTABLE
-from tahoe_cloud.errors import BackendError, ShareNotFound
+from tahoe_cloud.errors import BackendError, ShareNotFound, TooManyLeases
 from tahoe_cloud.identifiers import StorageIndex
 from tahoe_cloud.leases import Lease, WriteEnabler
 
 if TYPE_CHECKING:
     from tahoe_cloud.backends.s3.backend import S3Backend
+
+# One lease object holds the leases of every share of its storage index and is
+# rewritten whole by each lease change; the core bounds leases per share
+# (``MAX_LEASES_PER_SHARE``), this bounds the object (about 100 bytes a lease)
+# for a storage index with many shares. Real ones hold a few leases per share.
+MAX_LEASES_PER_OBJECT = 20_000
+
+
+def _check_object_bound(before: dict[int, list[Lease]], after: dict[int, list[Lease]]) -> None:
+    total = sum(map(len, after.values()))
+    if total > MAX_LEASES_PER_OBJECT and total > sum(map(len, before.values())):
+        raise TooManyLeases(
+            f"the shares of this storage index already have {MAX_LEASES_PER_OBJECT} leases,"
+            " the most this server keeps; renewing one of them still works"
+        )
+
 
 # Conditional lease-object updates that lose a race are redone this many times.
 LEASE_UPDATE_ATTEMPTS = 3
@@ -169,6 +185,7 @@ class S3ShareSet:
             self._lease_doc = None
             updated = {n: list(ls) for n, ls in stored.items()}
             change(updated)
+            _check_object_bound(stored, updated)
             try:
                 if not updated:
                     await delete_object(self.backend.client, key)
