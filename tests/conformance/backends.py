@@ -1,34 +1,26 @@
-"""The backends the conformance suite runs against: one maker per backend.
+"""How tahoe-cloud's own backends are built for the conformance kit (``tahoe_cloud.testing``).
 
-A maker is an async context manager factory: given a fresh empty directory it
-yields an ``IStorageBackend`` (not yet started; the suite's fixture starts and
-stops it through ``StorageServer``) and cleans up on exit. Adding a backend to
-the whole suite is one entry in ``MAKERS``; an S3 maker would start (or reuse)
-the moto server and yield a backend on a bucket of its own, e.g.::
-
-    "cloud.s3": s3_backend,
-
-A maker whose backend cannot be built here (module not written yet, service
-missing) raises ``BackendUnavailableHere`` and its tests are skipped, with
-the reason, rather than failed.
+One maker per backend family: given a fresh empty directory, an async context
+manager that yields the backend, not yet started. The ``test_*.py`` modules
+beside this one each hand one of them to ``BackendSuite``. A maker whose
+backend cannot be built here (a service missing) raises
+``BackendUnavailableHere`` and its tests are skipped, with the reason.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
-import pytest
-
+from tahoe_cloud.backends.disk import DiskBackend
 from tahoe_cloud.backends.interfaces import IStorageBackend
 from tahoe_cloud.backends.memory import MemoryBackend
+from tahoe_cloud.testing import BackendUnavailableHere
+from tests.support.ceph_rgw import RGWUnavailable, in_ci, shared_rgw
+from tests.support.s3 import S3Service, new_bucket, s3_backend_on
 
-BackendMaker = Callable[[Path], AbstractAsyncContextManager[IStorageBackend]]
-
-
-class BackendUnavailableHere(Exception):
-    """This backend cannot be built in this environment; skip its tests."""
+__all__ = ["BackendUnavailableHere", "disk_backend", "memory_backend", "rgw_backend", "s3_backend"]
 
 
 @asynccontextmanager
@@ -38,48 +30,33 @@ async def memory_backend(directory: Path) -> AsyncIterator[IStorageBackend]:
 
 @asynccontextmanager
 async def disk_backend(directory: Path) -> AsyncIterator[IStorageBackend]:
-    try:
-        from tahoe_cloud.backends.disk import DiskBackend
-    except ImportError as e:
-        raise BackendUnavailableHere(f"disk backend not importable: {e}") from e
+    """Called again on the same directory, it reopens the same storage."""
     yield DiskBackend(storage_dir=directory / "storage")
+
+
+def rgw_service() -> S3Service:
+    """The Ceph RGW: ``BackendUnavailableHere`` when Ceph is not installed, except under CI=true."""
+    try:
+        return shared_rgw()
+    except RGWUnavailable as e:
+        if in_ci():
+            raise RuntimeError(f"CI=true needs the RGW tests: {e}") from None
+        raise BackendUnavailableHere(str(e)) from None
 
 
 @asynccontextmanager
 async def s3_backend(directory: Path) -> AsyncIterator[IStorageBackend]:
-    try:
-        from tests.s3.makers import s3_backend as make
-    except ImportError as e:
-        raise BackendUnavailableHere(f"cloud.s3 backend not importable: {e}") from e
-    async with make(directory) as backend:
+    """cloud.s3 on the process's moto server, on a bucket of its own."""
+    from tests.s3.makers import shared_moto
+
+    service = shared_moto()
+    async with s3_backend_on(service, directory, await new_bucket(service)) as backend:
         yield backend
 
 
 @asynccontextmanager
 async def rgw_backend(directory: Path) -> AsyncIterator[IStorageBackend]:
-    """cloud.s3 on Ceph RGW: skipped when Ceph is not installed, except under CI=true."""
-    from tests.s3.makers import rgw_backend as make
-    from tests.support.ceph_rgw import RGWUnavailable, in_ci
-
-    try:
-        context = make(directory)
-        backend = await context.__aenter__()
-    except RGWUnavailable as e:
-        if in_ci():
-            raise RuntimeError(f"CI=true needs the RGW tests: {e}") from None
-        raise BackendUnavailableHere(str(e)) from None
-    try:
+    """cloud.s3 on Ceph RGW, on a bucket of its own."""
+    service = rgw_service()
+    async with s3_backend_on(service, directory, await new_bucket(service)) as backend:
         yield backend
-    finally:
-        await context.__aexit__(None, None, None)
-
-
-MAKERS: dict[str, BackendMaker] = {
-    "memory": memory_backend,
-    "disk": disk_backend,
-    "cloud.s3": s3_backend,
-    "cloud.s3-rgw": rgw_backend,
-}
-
-# pytest marks per maker, to select them (``-m rgw``) or leave them out (``-m "not rgw"``).
-MARKS = {"cloud.s3-rgw": pytest.mark.rgw}

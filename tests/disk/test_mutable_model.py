@@ -18,7 +18,7 @@ from tahoe_cloud.formats import mutable as mut
 from tahoe_cloud.identifiers import StorageIndex
 from tahoe_cloud.leases import Lease, WriteEnabler
 from tahoe_cloud.server.messages import WriteVector
-from tests.server.threaded import in_thread, run
+from tahoe_cloud.testing import in_thread, run
 
 SI = StorageIndex(b"m" * 16)
 ENABLER = WriteEnabler(nodeid=b"\x01" * 20, secret=b"\x02" * 32)

@@ -4,18 +4,18 @@ The model is upstream's semantics written as directly as possible: a dict of
 share number -> bytearray, plus the slot's write enabler. Random sequences of
 read-test-write requests (tests that pass or fail, overlapping writes, holes,
 truncations, deletions, wrong write enablers) must give the same answers and
-leave the same bytes as the model. Runs against every backend of the
-conformance suite's ``MAKERS`` (memory, disk, cloud.s3 on moto and on Ceph RGW).
+leave the same bytes as the model. ``MutableModelTests`` runs it against the
+backend of the test class (each example on a new backend from ``make_backend``).
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import pytest_twisted
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -32,8 +32,8 @@ from tahoe_cloud.errors import WrongWriteEnabler
 from tahoe_cloud.identifiers import StorageIndex
 from tahoe_cloud.server import messages as m
 from tahoe_cloud.server.server import StorageServer
-from tests.conformance.backends import MAKERS, MARKS, BackendUnavailableHere
-from tests.server.threaded import in_thread, run
+from tahoe_cloud.testing.harness import BackendContext, BackendHarness, BackendUnavailableHere
+from tahoe_cloud.testing.reactor import async_test, in_thread, run
 
 SI = StorageIndex(b"m" * 16)
 WE = b"w" * 32
@@ -47,13 +47,15 @@ def read(buf: bytes | bytearray, offset: int, size: int) -> bytes:
     return bytes(buf[offset : offset + size])
 
 
-def make_machine(backend_name: str) -> type[RuleBasedStateMachine]:
+def make_machine(make_backend: Callable[[Path], BackendContext]) -> type[RuleBasedStateMachine]:
+    """A state machine whose every run is on a new backend from ``make_backend``."""
+
     class MutableMachine(RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
             self.model: dict[int, bytearray] = {}
             self.directory = Path(tempfile.mkdtemp(prefix="tahoe-cloud-stateful-"))
-            self.context = MAKERS[backend_name](self.directory)
+            self.context = make_backend(self.directory)
             self.backend = run(self.context.__aenter__())
             run(self.backend.start())
             self.server = StorageServer(self.backend, nodeid=b"n" * 20, clock=Clock())
@@ -148,29 +150,28 @@ def make_machine(backend_name: str) -> type[RuleBasedStateMachine]:
     return MutableMachine
 
 
-# Real backends are slower per step (the disk backend fsyncs): fewer examples there.
-EXAMPLES = {"memory": 60}
+class MutableModelTests(BackendHarness):
+    """The stateful model of read-test-write, run on the backend of the test class.
 
+    ``model_examples`` sets how many runs hypothesis tries (each on a new backend).
+    """
 
-@pytest.mark.parametrize(
-    "backend_name", [pytest.param(name, marks=MARKS.get(name, ())) for name in sorted(MAKERS)]
-)
-@pytest_twisted.ensureDeferred
-async def test_read_test_write_matches_model(backend_name: str) -> None:
-    machine = make_machine(backend_name)
-    probe = MAKERS[backend_name](Path(tempfile.mkdtemp(prefix="tahoe-cloud-probe-")))
-    try:
-        await probe.__aenter__()
-    except BackendUnavailableHere as e:
-        pytest.skip(str(e))
-    await probe.__aexit__(None, None, None)
-    await in_thread(
-        lambda: run_state_machine_as_test(
-            machine,
-            settings=settings(
-                max_examples=EXAMPLES.get(backend_name, 20),
-                stateful_step_count=15,
-                deadline=None,
-            ),
+    @async_test
+    async def test_read_test_write_matches_model(self) -> None:
+        machine = make_machine(self.make_backend)
+        probe = self.make_backend(Path(tempfile.mkdtemp(prefix="tahoe-cloud-probe-")))
+        try:
+            await probe.__aenter__()
+        except BackendUnavailableHere as e:
+            pytest.skip(str(e))
+        await probe.__aexit__(None, None, None)
+        await in_thread(
+            lambda: run_state_machine_as_test(
+                machine,
+                settings=settings(
+                    max_examples=self.model_examples,
+                    stateful_step_count=15,
+                    deadline=None,
+                ),
+            )
         )
-    )

@@ -1,23 +1,30 @@
 """Property: immutable writes in any order, repeated and overlapping (with equal bytes)
 assemble exactly the uploaded bytes; ``required`` is always exactly what is missing;
 the share completes on the write that supplies its last byte and not before.
+
+``ImmutablePropertyTests`` runs it against the backend of the test class
+(each example on a new backend from ``make_backend``).
 """
 
 from __future__ import annotations
 
 import itertools
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
 
-import pytest_twisted
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet.task import Clock
 
-from tahoe_cloud.backends.memory import MemoryBackend
 from tahoe_cloud.errors import ConflictingWrite
 from tahoe_cloud.identifiers import StorageIndex
 from tahoe_cloud.server.messages import ByteRange, LeaseSecrets
 from tahoe_cloud.server.server import StorageServer
-from tests.server.threaded import in_thread, run
+from tahoe_cloud.testing.harness import BackendContext, BackendHarness, BackendUnavailableHere
+from tahoe_cloud.testing.reactor import async_test, in_thread, run
 
 LEASE = LeaseSecrets(renew=b"r" * 32, cancel=b"c" * 32)
 SECRET = b"s" * 20
@@ -33,11 +40,13 @@ def upload_plans(draw: st.DrawFn) -> tuple[bytes, list[tuple[int, int]]]:
     pieces = list(itertools.pairwise(bounds))
     extra = draw(
         st.lists(
-            st.tuples(st.integers(0, size), st.integers(0, size)).map(sorted).map(tuple),
+            st.tuples(st.integers(0, size), st.integers(0, size)).map(
+                lambda pair: (min(pair), max(pair))
+            ),
             max_size=6,
         )
     )
-    writes = draw(st.permutations(pieces + extra))  # type: ignore[operator]
+    writes = draw(st.permutations(pieces + extra))
     return data, writes
 
 
@@ -54,14 +63,35 @@ def missing(received: set[int], size: int) -> tuple[ByteRange, ...]:
     return tuple(result)
 
 
-@settings(max_examples=60, deadline=None)
-@given(upload_plans(), st.integers(0, 255))
-def check_any_order_assembles_the_same_bytes(
-    plan: tuple[bytes, list[tuple[int, int]]], flip: int
+def check_any_order(
+    make_backend: Callable[[Path], BackendContext], examples: int
+) -> Callable[[], None]:
+    """The property as a synchronous test, each example on a new backend."""
+
+    @settings(max_examples=examples, deadline=None)
+    @given(upload_plans(), st.integers(0, 255))
+    def check(plan: tuple[bytes, list[tuple[int, int]]], flip: int) -> None:
+        directory = Path(tempfile.mkdtemp(prefix="tahoe-cloud-property-"))
+        context = make_backend(directory)
+        try:
+            server = StorageServer(run(context.__aenter__()), nodeid=b"n" * 20, clock=Clock())
+            run(server.start())
+            try:
+                any_order_assembles_the_same_bytes(server, plan, flip)
+            finally:
+                run(server.stop())
+            run(context.__aexit__(None, None, None))
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+
+    return check
+
+
+def any_order_assembles_the_same_bytes(
+    server: StorageServer, plan: tuple[bytes, list[tuple[int, int]]], flip: int
 ) -> None:
     data, writes = plan
     size = len(data)
-    server = StorageServer(MemoryBackend(), nodeid=b"n" * 20, clock=Clock())
     result = run(
         server.allocate_buckets(
             SI, lease=LEASE, upload_secret=SECRET, share_numbers=frozenset({0}), allocated_size=size
@@ -98,6 +128,15 @@ def check_any_order_assembles_the_same_bytes(
     assert run(server.read_immutable(SI, 0, 0, size + 10)) == data
 
 
-@pytest_twisted.ensureDeferred
-async def test_any_order_assembles_the_same_bytes() -> None:
-    await in_thread(check_any_order_assembles_the_same_bytes)
+class ImmutablePropertyTests(BackendHarness):
+    """Immutable uploads in any order, as a hypothesis property (``model_examples`` examples)."""
+
+    @async_test
+    async def test_any_order_assembles_the_same_bytes(self) -> None:
+        probe = self.make_backend(Path(tempfile.mkdtemp(prefix="tahoe-cloud-probe-")))
+        try:
+            await probe.__aenter__()
+        except BackendUnavailableHere as e:
+            pytest.skip(str(e))
+        await probe.__aexit__(None, None, None)
+        await in_thread(check_any_order(self.make_backend, self.model_examples))
