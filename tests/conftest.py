@@ -21,7 +21,7 @@ from tests.support.ceph_rgw import RGWServer, require_rgw
 def moto() -> MotoServer:
     """The process's plain moto server (no signature checking), a subprocess on loopback.
 
-    The same one the conformance suite's cloud.s3 maker uses, stopped at exit.
+    The same one the conformance suite's cloud.s3 tests use, stopped at exit.
     """
     return shared_moto()
 

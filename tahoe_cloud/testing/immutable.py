@@ -17,6 +17,7 @@ from tahoe_cloud.errors import (
     WriteBeyondAllocation,
     WrongUploadSecret,
 )
+from tahoe_cloud.identifiers import StorageIndex
 from tahoe_cloud.server.messages import ByteRange
 from tahoe_cloud.server.server import StorageServer
 from tahoe_cloud.testing.harness import BackendHarness
@@ -31,10 +32,10 @@ from tahoe_cloud.testing.support import (
 
 
 async def allocate(
-    server: StorageServer, si: object, shnums: set[int], size: int, secret: bytes
+    server: StorageServer, si: StorageIndex, shnums: set[int], size: int, secret: bytes
 ) -> tuple[frozenset[int], frozenset[int]]:
     result = await server.allocate_buckets(
-        si,  # type: ignore[arg-type]
+        si,
         lease=lease_secrets(),
         upload_secret=secret,
         share_numbers=frozenset(shnums),

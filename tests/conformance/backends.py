@@ -1,10 +1,11 @@
 """How tahoe-cloud's own backends are built for the conformance kit (``tahoe_cloud.testing``).
 
-One maker per backend family: given a fresh empty directory, an async context
-manager that yields the backend, not yet started. The ``test_*.py`` modules
-beside this one each hand one of them to ``BackendSuite``. A maker whose
-backend cannot be built here (a service missing) raises
-``BackendUnavailableHere`` and its tests are skipped, with the reason.
+A maker: given a fresh empty directory, an async context manager that yields
+the backend, not yet started. The ``test_*.py`` modules beside this one hand
+them to ``BackendSuite`` (cloud.s3's, in ``test_s3.py``, also remember their
+bucket to reopen it). A backend that cannot be built here (a service
+missing) raises ``BackendUnavailableHere`` and its tests are skipped, with
+the reason.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from tahoe_cloud.testing import BackendUnavailableHere
 from tests.support.ceph_rgw import RGWUnavailable, in_ci, shared_rgw
 from tests.support.s3 import S3Service, new_bucket, s3_backend_on
 
-__all__ = ["BackendUnavailableHere", "disk_backend", "memory_backend", "rgw_backend", "s3_backend"]
+__all__ = ["BackendUnavailableHere", "disk_backend", "memory_backend", "rgw_backend", "rgw_service"]
 
 
 @asynccontextmanager
@@ -45,18 +46,8 @@ def rgw_service() -> S3Service:
 
 
 @asynccontextmanager
-async def s3_backend(directory: Path) -> AsyncIterator[IStorageBackend]:
-    """cloud.s3 on the process's moto server, on a bucket of its own."""
-    from tests.s3.makers import shared_moto
-
-    service = shared_moto()
-    async with s3_backend_on(service, directory, await new_bucket(service)) as backend:
-        yield backend
-
-
-@asynccontextmanager
 async def rgw_backend(directory: Path) -> AsyncIterator[IStorageBackend]:
-    """cloud.s3 on Ceph RGW, on a bucket of its own."""
+    """cloud.s3 on Ceph RGW, on a bucket of its own (as ``TestS3RGW`` builds it)."""
     service = rgw_service()
     async with s3_backend_on(service, directory, await new_bucket(service)) as backend:
         yield backend

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 from base64 import b64encode
-from collections.abc import Coroutine, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import attr
 import cbor2
@@ -19,7 +19,6 @@ import pytest_twisted
 import treq
 from treq.client import HTTPClient
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.web.client import Agent, HTTPConnectionPool
 from twisted.web.http_headers import Headers
@@ -28,16 +27,10 @@ from tahoe_cloud.backends.memory import MemoryBackend
 from tahoe_cloud.http import Limits, lease_view_resource, storage_resource, storage_site
 from tahoe_cloud.identifiers import StorageIndex
 from tahoe_cloud.server.server import StorageServer
-
-T = TypeVar("T")
+from tahoe_cloud.testing import run
 
 SWISSNUM = b"abcdefghijklmnopqrstuvwxyz234567"
 START_TIME = 1_700_000_000
-
-
-def run(coroutine: Coroutine[Any, Any, T]) -> T:
-    result: T = pytest_twisted.blockon(Deferred.fromCoroutine(coroutine))
-    return result
 
 
 def new_si() -> StorageIndex:

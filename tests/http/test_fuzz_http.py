@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 from base64 import b64encode
-from collections.abc import Coroutine
-from typing import Any, TypeVar
 from urllib.parse import quote
 
 import cbor2
 import pytest_twisted
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from twisted.internet import reactor, threads
-from twisted.internet.defer import Deferred
+from twisted.internet import threads
 
+from tahoe_cloud.testing import run
 from tests.http.conftest import Gbs
-
-T = TypeVar("T")
 
 SI = "aaaaaaaaaaaaaaaaaaaaaaaaaa"
 
@@ -89,12 +85,6 @@ bodies = st.one_of(st.binary(max_size=300), cbor_values.map(cbor2.dumps))
 header_values = st.binary(max_size=40).filter(lambda v: b"\r" not in v and b"\n" not in v)
 
 
-def _in_reactor(coroutine: Coroutine[Any, Any, T]) -> T:
-    """From the worker thread: run ``coroutine`` in the reactor thread and wait for it."""
-    result: T = threads.blockingCallFromThread(reactor, lambda: Deferred.fromCoroutine(coroutine))
-    return result
-
-
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -126,7 +116,7 @@ async def test_random_requests_never_500(gbs: Gbs) -> None:
         if range_header is not None:
             headers["range"] = [range_header]
             headers["content-range"] = [range_header]
-        reply = _in_reactor(gbs.request(method, path, headers=headers, body=body))
+        reply = run(gbs.request(method, path, headers=headers, body=body))
         assert reply.code < 500, (reply.code, reply.body)
 
     await threads.deferToThread(check)
@@ -139,7 +129,7 @@ async def test_random_paths_never_500(gbs: Gbs) -> None:
     def check(segments: list[str]) -> None:
         path = "/" + "/".join(quote(s, safe="") for s in segments)
         for method in ("GET", "POST"):
-            reply = _in_reactor(gbs.request(method, path, body=b"\xa0"))
+            reply = run(gbs.request(method, path, body=b"\xa0"))
             assert reply.code in (400, 404, 405, 406, 413, 415, 416), (path, reply.code)
 
     await threads.deferToThread(check)

@@ -24,13 +24,13 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-import boto3
-
-from tests.s3.conftest import new_bucket_name
+from tahoe_cloud.testing import run
 from tests.s3.moto import MotoServer
 from tests.support.ceph_rgw import REGION as RGW_REGION
 from tests.support.ceph_rgw import RGWServer
+from tests.support.s3 import S3Service, new_bucket, new_bucket_name, s3_cloud_node
 from tests.support.stock_client import REPO, TAHOE_CLOUD, CloudNode, StockClient
 
 ALIAS = "interop"
@@ -79,41 +79,13 @@ def disk_grid(base: Path) -> Grid:
     return Grid(base, "disk", nodes)
 
 
-def new_s3_bucket(moto: MotoServer) -> str:
-    """Create a fresh bucket on ``moto`` and return its name."""
-    bucket = new_bucket_name()
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=moto.url,
-        region_name="us-east-1",
-        aws_access_key_id=moto.access_key_id,
-        aws_secret_access_key=moto.secret_access_key,
-    )
-    s3.create_bucket(Bucket=bucket)
-    return bucket
-
-
 def s3_node(
-    nodedir: Path,
-    url: str,
-    bucket: str,
-    *,
-    prefix: str,
-    keys: tuple[str, str] = ("testing-key-id", "testing-secret"),
-    region_args: tuple[str, ...] = (),
+    nodedir: Path, service: S3Service, bucket: str, *, prefix: str, **options: Any
 ) -> CloudNode:
-    """A node made by ``create-node --backend cloud.s3``, its secret given on standard input."""
-    key_id, secret = keys
-    node = CloudNode(
-        nodedir,
-        nickname=f"s3-{nodedir.name}",
-        backend="cloud.s3",
-        create_args=[
-            "--s3-bucket", bucket, "--s3-access-key-id", key_id, "--s3-url", url,
-            "--s3-prefix", prefix, *region_args,
-        ],
-        stdin=f"{secret}\n".encode(),
-    )  # fmt: skip
+    """A cloud.s3 node on ``bucket`` (``tests/support/s3.py``), patient with slow answers."""
+    node = s3_cloud_node(
+        nodedir, service, bucket, nickname=f"s3-{nodedir.name}", prefix=prefix, **options
+    )
     cfg = node.nodedir / "tahoe.cfg"
     cfg.write_text(cfg.read_text() + "s3.request_timeout = 20\n")
     return node
@@ -123,7 +95,7 @@ class S3Grid(Grid):
     """The grid on cloud.s3, behind the fault-injecting proxy."""
 
     def __init__(self, base: Path, moto: MotoServer) -> None:
-        bucket = new_s3_bucket(moto)
+        bucket = run(new_bucket(moto))
         self.proxy = subprocess.Popen(
             [sys.executable, "-m", "tests.s3.run_proxy", moto.url, str(S3_FAULT_RATE), "5"],
             cwd=REPO,
@@ -135,7 +107,9 @@ class S3Grid(Grid):
         url = f"http://127.0.0.1:{int(self.proxy.stdout.readline())}"
         self.proxy_summary: dict[str, object] = {}
         try:
-            nodes = [s3_node(base / f"node{i}", url, bucket, prefix=f"node{i}") for i in (1, 2)]
+            nodes = [
+                s3_node(base / f"node{i}", moto, bucket, prefix=f"node{i}", url=url) for i in (1, 2)
+            ]
             super().__init__(base, "cloud.s3", nodes)
         except BaseException:
             self._stop_proxy()
@@ -160,12 +134,8 @@ class RGWGrid(Grid):
 
     def __init__(self, base: Path, rgw: RGWServer) -> None:
         bucket = new_bucket_name()
-        keys = (rgw.access_key_id, rgw.secret_access_key)
-        region = ("--s3-region", RGW_REGION)
         nodes = [
-            s3_node(
-                base / f"node{i}", rgw.url, bucket, prefix=f"node{i}", keys=keys, region_args=region
-            )
+            s3_node(base / f"node{i}", rgw, bucket, prefix=f"node{i}", region=RGW_REGION)
             for i in (1, 2)
         ]
         for node in nodes:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import pytest_twisted
-from twisted.internet import defer
 from twisted.internet.task import Clock
 
 from tahoe_cloud.backends.interfaces import ShareKind
@@ -24,6 +23,7 @@ from tahoe_cloud.leases import Lease
 from tahoe_cloud.server import messages as m
 from tahoe_cloud.server.messages import ReadVector, WriteVector
 from tahoe_cloud.server.server import StorageServer
+from tahoe_cloud.testing import run
 from tests.conformance.support import (
     NODEID,
     START_TIME,
@@ -32,24 +32,17 @@ from tests.conformance.support import (
     upload_share,
     write_enabler,
 )
-from tests.s3.conftest import make_client, new_bucket_name
+from tests.s3.conftest import make_client
 from tests.s3.makers import make_backend
 from tests.s3.moto import MotoServer
+from tests.support.s3 import new_bucket
 
 pytestmark = pytest.mark.s3
 
 
-def run(coro):  # type: ignore[no-untyped-def]
-    return pytest_twisted.blockon(defer.Deferred.fromCoroutine(coro))
-
-
 @pytest.fixture
 def bucket(moto: MotoServer) -> str:
-    name = new_bucket_name()
-    c = make_client(moto, name)
-    run(c.create_bucket())
-    run(c.close())
-    return name
+    return run(new_bucket(moto))
 
 
 @pytest.fixture

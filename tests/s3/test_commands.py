@@ -20,8 +20,10 @@ from tahoe_cloud.cli.check import check_node
 from tahoe_cloud.cli.clean import clean
 from tahoe_cloud.cli.create_container import create_container
 from tahoe_cloud.errors import ConfigError
+from tahoe_cloud.testing import run
 from tests.s3.conftest import new_bucket_name
 from tests.s3.moto import MotoServer, free_port
+from tests.support.s3 import create_s3_node, new_bucket
 from tests.support.stock_client import TAHOE_CLOUD
 
 pytestmark = pytest.mark.s3
@@ -52,20 +54,15 @@ def s3_node(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Path:
     """A cloud.s3 node made by ``create-node`` in this process (secret from standard input)."""
-    nodedir = tmp_path / name
-    monkeypatch.setattr("sys.stdin", io.StringIO((secret or moto.secret_access_key) + "\n"))
-    status = cli.main(
-        [
-            "create-node",
-            "--backend=cloud.s3",
-            f"--s3-bucket={bucket}",
-            f"--s3-access-key-id={key_id or moto.access_key_id}",
-            f"--s3-url={url or moto.url}",
-            str(nodedir),
-        ]
+    return create_s3_node(
+        tmp_path / name,
+        moto,
+        bucket,
+        monkeypatch=monkeypatch,
+        secret=secret,
+        key_id=key_id,
+        url=url,
     )
-    assert status == 0
-    return nodedir
 
 
 def test_create_node_cloud_s3(tmp_path: Path) -> None:
@@ -267,12 +264,4 @@ def test_run_fails_fast_before_listening(
 
 @pytest.fixture(scope="module")
 def auth_bucket(moto_auth: MotoServer) -> str:
-    from twisted.internet import defer
-
-    from tests.s3.conftest import make_client
-
-    bucket = new_bucket_name()
-    client = make_client(moto_auth, bucket)
-    pytest_twisted.blockon(defer.Deferred.fromCoroutine(client.create_bucket()))
-    pytest_twisted.blockon(defer.Deferred.fromCoroutine(client.close()))
-    return bucket
+    return run(new_bucket(moto_auth))

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 import pytest_twisted
-from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.logger import LogLevel, globalLogPublisher
 
@@ -33,20 +32,18 @@ from tahoe_cloud.errors import BackendError, ConfigError
 from tahoe_cloud.server import messages as m
 from tahoe_cloud.server.messages import WriteVector
 from tahoe_cloud.server.server import StorageServer
+from tahoe_cloud.testing import run
 from tests.conformance.support import NODEID, START_TIME, lease_secrets, new_si, upload_share
-from tests.s3.conftest import make_client, new_bucket_name
+from tests.s3.conftest import make_client
 from tests.s3.makers import make_backend
 from tests.s3.moto import MotoServer
 from tests.s3.proxy import FaultProxy, Recorded, start_proxy
 from tests.s3.test_config import node_config
+from tests.support.s3 import new_bucket
 
 pytestmark = pytest.mark.s3
 
 DAY = 24 * 3600
-
-
-def run(coro):  # type: ignore[no-untyped-def]
-    return pytest_twisted.blockon(defer.Deferred.fromCoroutine(coro))
 
 
 class Service:
@@ -54,10 +51,7 @@ class Service:
 
     def __init__(self, moto: MotoServer, quirk: str | None) -> None:
         self.moto = moto
-        self.bucket = new_bucket_name()
-        c = make_client(moto, self.bucket)
-        run(c.create_bucket())
-        run(c.close())
+        self.bucket = run(new_bucket(moto))
         self.proxy, self.url = start_proxy(moto.url, quirk=quirk)
         self.clock = Clock()
         self.clock.advance(START_TIME)

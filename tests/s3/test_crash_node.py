@@ -25,7 +25,7 @@ from tahoe_cloud.identifiers import StorageIndex
 from tests.s3.conftest import make_client, new_bucket_name
 from tests.s3.moto import MotoServer
 from tests.s3.proxy import Recorded, start_proxy
-from tests.support.stock_client import CloudNode
+from tests.support.s3 import s3_cloud_node
 
 pytestmark = [pytest.mark.s3, pytest.mark.slow]
 
@@ -39,14 +39,7 @@ async def test_kill_9_node_during_large_upload(moto: MotoServer, tmp_path: Path)
     admin = make_client(moto, bucket)
     await admin.create_bucket()
     proxy, url = start_proxy(moto.url)
-    node = CloudNode(
-        tmp_path / "node",
-        backend="cloud.s3",
-        create_args=[
-            "--s3-bucket", bucket, "--s3-access-key-id", moto.access_key_id, "--s3-url", url,
-        ],
-        stdin=moto.secret_access_key.encode() + b"\n",
-    )  # fmt: skip
+    node = s3_cloud_node(tmp_path / "node", moto, bucket, url=url)
     try:
         await deferToThread(node.start)  # threads: the proxy runs in this reactor
         nurl = Nurl.parse(await deferToThread(node.announcement_nurl))

@@ -13,7 +13,7 @@ from tests.node.test_one_process import assert_refused, finish_upload, start_upl
 from tests.node.test_run import Storage, tahoe_cloud
 from tests.s3.conftest import new_bucket_name
 from tests.s3.moto import MotoServer
-from tests.support.stock_client import CloudNode
+from tests.support.s3 import s3_cloud_node
 
 pytestmark = [pytest.mark.s3, pytest.mark.slow]
 
@@ -21,15 +21,7 @@ pytestmark = [pytest.mark.s3, pytest.mark.slow]
 def test_no_second_process_touches_a_running_nodes_bucket(
     moto: MotoServer, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    node = CloudNode(
-        tmp_path_factory.mktemp("s3lock") / "node",
-        backend="cloud.s3",
-        create_args=[
-            "--s3-bucket", new_bucket_name(), "--s3-access-key-id", moto.access_key_id,
-            "--s3-url", moto.url,
-        ],
-        stdin=moto.secret_access_key.encode() + b"\n",
-    )  # fmt: skip
+    node = s3_cloud_node(tmp_path_factory.mktemp("s3lock") / "node", moto, new_bucket_name())
     done = tahoe_cloud("create-container", str(node.nodedir))
     assert done.returncode == 0, done.stderr
     node.start()

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import pytest_twisted
-from twisted.internet import defer
 from twisted.internet.task import Clock
 
 from tahoe_cloud.backends.s3 import multipart as mp
@@ -20,6 +19,7 @@ from tahoe_cloud.backends.s3.retry import RetryPolicy
 from tahoe_cloud.server import messages as m
 from tahoe_cloud.server.messages import WriteVector
 from tahoe_cloud.server.server import StorageServer
+from tahoe_cloud.testing import run
 from tests.conformance.support import NODEID, START_TIME, lease_secrets, new_si, upload_share
 from tests.s3.conftest import make_client, new_bucket_name
 from tests.s3.logwatch import describe, logged_errors
@@ -31,10 +31,6 @@ from tests.s3.test_config import node_config
 pytestmark = pytest.mark.s3
 
 MiB = 1024 * 1024
-
-
-def run(coro):  # type: ignore[no-untyped-def]
-    return pytest_twisted.blockon(defer.Deferred.fromCoroutine(coro))
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import os
 from pathlib import Path
 
@@ -21,7 +20,6 @@ from twisted.internet.task import Clock
 from tahoe_cloud.backends.s3 import multipart as mp
 from tahoe_cloud.backends.s3.errors import S3Error
 from tahoe_cloud.backends.s3.objects import get_object, put_object
-from tahoe_cloud.cli import main as cli
 from tahoe_cloud.cli.check import check_node
 from tahoe_cloud.cli.create_container import create_container
 from tahoe_cloud.errors import ConfigError
@@ -30,6 +28,7 @@ from tests.conformance.support import NODEID, START_TIME, new_si, upload_share
 from tests.s3.conftest import make_client, new_bucket_name
 from tests.s3.makers import make_backend
 from tests.support.ceph_rgw import REGION, RGWServer
+from tests.support.s3 import create_s3_node
 
 pytestmark = [pytest.mark.rgw]
 
@@ -37,21 +36,9 @@ pytestmark = [pytest.mark.rgw]
 def rgw_node(
     tmp_path: Path, rgw: RGWServer, bucket: str, region: str, monkeypatch: pytest.MonkeyPatch
 ) -> Path:
-    nodedir = tmp_path / f"node-{region}"
-    monkeypatch.setattr("sys.stdin", io.StringIO(rgw.secret_access_key + "\n"))
-    status = cli.main(
-        [
-            "create-node",
-            "--backend=cloud.s3",
-            f"--s3-bucket={bucket}",
-            f"--s3-access-key-id={rgw.access_key_id}",
-            f"--s3-url={rgw.url}",
-            f"--s3-region={region}",
-            str(nodedir),
-        ]
+    return create_s3_node(
+        tmp_path / f"node-{region}", rgw, bucket, monkeypatch=monkeypatch, region=region
     )
-    assert status == 0
-    return nodedir
 
 
 @pytest.mark.parametrize("region", ["us-east-1", REGION])

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import pytest_twisted
-from twisted.internet import defer
 from twisted.internet.task import Clock
 
 from tahoe_cloud.backends.interfaces import ShareKind
@@ -21,6 +20,7 @@ from tahoe_cloud.errors import BackendError, ShareNotFound
 from tahoe_cloud.server import messages as m
 from tahoe_cloud.server.messages import WriteVector
 from tahoe_cloud.server.server import StorageServer
+from tahoe_cloud.testing import run
 from tests.conformance.support import NODEID, START_TIME, lease_secrets, new_si, upload_share
 from tests.s3.conftest import make_client, new_bucket_name
 from tests.s3.makers import make_backend
@@ -136,10 +136,6 @@ def test_the_default_budget_stays_small() -> None:
 # --- on moto --------------------------------------------------------------------
 
 pytestmark = pytest.mark.s3
-
-
-def run(coro):  # type: ignore[no-untyped-def]
-    return pytest_twisted.blockon(defer.Deferred.fromCoroutine(coro))
 
 
 class Node:

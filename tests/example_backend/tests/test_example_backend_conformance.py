@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from tahoe_cloud_example_backend import ExampleBackend
+
 from tahoe_cloud.backends.interfaces import IStorageBackend
 from tahoe_cloud.testing import BackendSuite
-from tahoe_cloud_example_backend import ExampleBackend
 
 
 class TestExampleBackend(BackendSuite):
