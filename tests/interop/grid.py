@@ -82,7 +82,7 @@ def disk_grid(base: Path) -> Grid:
 def s3_node(
     nodedir: Path, service: S3Service, bucket: str, *, prefix: str, **options: Any
 ) -> CloudNode:
-    """A cloud.s3 node on ``bucket`` (``tests/support/s3.py``), patient with slow answers."""
+    """``s3_cloud_node`` (tests/support/s3.py), patient with slow answers."""
     node = s3_cloud_node(
         nodedir, service, bucket, nickname=f"s3-{nodedir.name}", prefix=prefix, **options
     )

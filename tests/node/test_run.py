@@ -235,12 +235,10 @@ def test_signal_stops_cleanly_and_aborts_in_flight_uploads(
         from tests.interop.grid import s3_node
         from tests.support.s3 import new_bucket_name
 
-        # A synchronous test runs in the reactor's greenlet, where no coroutine
-        # can be waited for: the bucket is made as an operator would make it.
         moto = request.getfixturevalue("moto")
-        node = s3_node(tmp_path / "node", moto, new_bucket_name(), prefix="node")
-        made = tahoe_cloud("create-container", str(node.nodedir))
-        assert made.returncode == 0, made.stderr
+        node = s3_node(
+            tmp_path / "node", moto, new_bucket_name(), prefix="node", create_container=True
+        )
     with sigint_ignored() if inherit_ignored_sigint else nullcontext():
         node.start()
     storage = Storage(node)

@@ -9,12 +9,14 @@ each test works in a bucket of its own:
   ``S3Backend`` (small chunks, a key prefix) on a bucket;
 - ``s3_node_options(...)``, ``create_s3_node(...)``, ``s3_cloud_node(...)``:
   a cloud.s3 node directory, made by ``create-node`` in this process or by a
-  runnable ``CloudNode``, from the same options.
+  runnable ``CloudNode`` (which can make its bucket with ``create-container``),
+  from the same options.
 """
 
 from __future__ import annotations
 
 import io
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -149,17 +151,35 @@ def create_s3_node(
 
 
 def s3_cloud_node(
-    nodedir: Path, service: S3Service, bucket: str, *, nickname: str = "", **options: Any
+    nodedir: Path,
+    service: S3Service,
+    bucket: str,
+    *,
+    nickname: str = "",
+    create_container: bool = False,
+    **options: Any,
 ) -> CloudNode:
-    """A runnable cloud.s3 node (``tests/support/stock_client.CloudNode``) on ``bucket``."""
-    from tests.support.stock_client import CloudNode
+    """A runnable cloud.s3 node (``tests/support/stock_client.CloudNode``) on ``bucket``.
+
+    ``create_container``: make the bucket with ``tahoe-cloud create-container``,
+    as an operator would; the way for a synchronous test body, which runs in
+    the reactor's greenlet where ``run(new_bucket(service))`` cannot wait.
+    """
+    from tests.support.stock_client import REPO, TAHOE_CLOUD, CloudNode
 
     args, stdin = s3_node_options(service, bucket, **options)
     backend, *create_args = args
-    return CloudNode(
+    node = CloudNode(
         nodedir,
         nickname=nickname,
         backend=backend.removeprefix("--backend="),
         create_args=create_args,
         stdin=stdin.encode(),
     )
+    if create_container:
+        done = subprocess.run(
+            [*TAHOE_CLOUD, "create-container", str(nodedir)],
+            capture_output=True, text=True, cwd=str(REPO), timeout=60, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    return node

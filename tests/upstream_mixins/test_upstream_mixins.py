@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from tahoe_cloud.cli.create_node import find_free_port
-from tests.interop.grid import new_s3_bucket, s3_node
+from tests.interop.grid import s3_node
+from tests.support.s3 import new_bucket_name
 from tests.support.stock_client import CloudNode
 from tests.support.upstream import upstream_venv
 
@@ -31,7 +32,9 @@ def test_upstream_istorageserver_mixins_pass(
 ) -> None:
     if backend == "cloud.s3":
         moto = request.getfixturevalue("moto")
-        node = s3_node(tmp_path / "node", moto.url, new_s3_bucket(moto), prefix="mixins/")
+        node = s3_node(
+            tmp_path / "node", moto, new_bucket_name(), prefix="mixins/", create_container=True
+        )
     else:
         node = CloudNode(tmp_path / "node", backend=backend)
     lease_port = find_free_port()
