@@ -37,3 +37,10 @@ def test_the_kit_names_its_extra_when_pytest_is_missing() -> None:
 def test_tahoe_cloud_runs_without_the_test_tools(module: str) -> None:
     done = python(f"import {module}")
     assert done.returncode == 0, done.stderr
+
+
+def test_the_kits_asserts_are_rewritten() -> None:
+    """Its failures show the values compared (the pytest11 plugin registers it)."""
+    from tahoe_cloud.testing import immutable
+
+    assert type(immutable.__loader__).__name__ == "AssertionRewritingHook"
