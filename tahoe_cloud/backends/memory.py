@@ -26,6 +26,7 @@ from tahoe_cloud.backends.interfaces import (
     IStorageBackend,
     ShareKind,
 )
+from tahoe_cloud.backends.plugin import BackendPlugin
 from tahoe_cloud.errors import BackendError, ShareNotFound
 from tahoe_cloud.identifiers import StorageIndex
 from tahoe_cloud.leases import Lease, WriteEnabler
@@ -283,3 +284,7 @@ class MemoryMutableShare:
 def create_backend(config: NodeConfig) -> MemoryBackend:
     """Entry point ``memory``: an empty in-memory backend (the configuration is not used)."""
     return MemoryBackend()
+
+
+#: Entry point ``memory``: no capabilities (``check`` starts and stops it).
+plugin = BackendPlugin(name="memory", factory=create_backend)
