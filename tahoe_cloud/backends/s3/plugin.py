@@ -40,7 +40,7 @@ class S3Capabilities:
 
     subject = "the S3 settings"
     container = "the bucket"
-    description = "see docs/s3.md"
+    description = "Amazon S3 or an S3-compatible service; see docs/s3.md"
 
     async def check(self, config: NodeConfig, reactor: Any) -> str:
         """URL, credentials, bucket, clock, conditional writes and the ownership marker."""
