@@ -32,13 +32,23 @@ from tahoe_cloud.backends.capabilities import (
 from tahoe_cloud.backends.plugin import BackendPlugin
 from tahoe_cloud.backends.registry import NoSuchBackend, find_plugin, installed_plugins
 from tahoe_cloud.errors import TahoeCloudError
-from tahoe_cloud.node.identity import create_identity, write_identity, write_private_file
+from tahoe_cloud.node.identity import (
+    CERTIFICATE_FILE,
+    KEY_FILE,
+    SWISSNUM_FILE,
+    create_identity,
+    write_identity,
+    write_private_file,
+)
 
 NAME = "create-node"
 HELP = "Create a new storage node directory (configuration and private identity)."
 
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 _BACKEND_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+# A backend's files go in private/ beside the identity, never over it or elsewhere.
+_PRIVATE_NAME = _BACKEND_NAME
+_IDENTITY_FILES = frozenset({KEY_FILE, CERTIFICATE_FILE, SWISSNUM_FILE})
 # Below 32768: the kernel's ephemeral range starts there, and a port chosen in
 # it can be taken by any outgoing connection before the node starts.
 _PORT_RANGE = (10000, 32767)
@@ -147,7 +157,11 @@ def _backend_settings(args: argparse.Namespace) -> tuple[NodeSettings, object]:
         return NodeSettings(), None  # one to install before the node first runs
     if not INodeCreationOptions.providedBy(capabilities):
         return NodeSettings(), capabilities
-    return INodeCreationOptions(capabilities).node_settings(args), capabilities
+    settings = INodeCreationOptions(capabilities).node_settings(args)
+    for name in settings.private_files:
+        if not _PRIVATE_NAME.match(name) or name in _IDENTITY_FILES:
+            raise TahoeCloudError(f"backend {args.backend!r} asks for a bad private file {name!r}")
+    return settings, capabilities
 
 
 def create(

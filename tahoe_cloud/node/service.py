@@ -40,6 +40,7 @@ from twisted.web.resource import IResource
 from twisted.web.server import Site
 
 from tahoe_cloud.backends.interfaces import IStorageBackend
+from tahoe_cloud.backends.plugin import BackendFactory
 from tahoe_cloud.config import NodeConfig
 from tahoe_cloud.http.body import Limits
 from tahoe_cloud.http.connections import ConnectionLimit, ensure_file_limit
@@ -48,7 +49,6 @@ from tahoe_cloud.server.server import DEFAULT_MAXIMUM_MUTABLE_SHARE_SIZE, Storag
 
 _log = Logger(namespace="tahoe_cloud.node")
 
-BackendFactory = Callable[[NodeConfig], IStorageBackend]
 ResourceFactory = Callable[[StorageServer, bytes], IResource]
 LeaseViewFactory = Callable[[StorageServer, bytes, Clock | None], IResource]
 

@@ -64,3 +64,21 @@ MISSING_PACKAGE = BackendPlugin(
 )
 # Registered under another name than its own.
 MISNAMED = BackendPlugin(name="other", factory=reads_its_keys)
+
+
+@implementer(INodeCreationOptions)
+class OverwritesTheSwissnum:
+    """create-node options of a backend that asks for a file it may not write."""
+
+    description = "a fake backend with a bad private file"
+
+    def add_arguments(self, group: argparse._ArgumentGroup) -> Sequence[argparse.Action]:
+        return []
+
+    def node_settings(self, args: argparse.Namespace) -> NodeSettings:
+        return NodeSettings(private_files={"swissnum": "mine\n"})
+
+
+BAD_PRIVATE_FILE = BackendPlugin(
+    name="greedy", factory=reads_its_keys, capabilities=OverwritesTheSwissnum()
+)

@@ -176,3 +176,12 @@ def test_example_backend_gets_create_node_and_check_without_tahoe_cloud_changes(
     )
     assert done.returncode == 1 and "must be more than 0 bytes" in done.stderr
     assert not (tmp_path / "zero").exists()
+
+
+def test_a_backend_cannot_write_over_the_identity(
+    extra_entry_points: list[EntryPoint], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    register(extra_entry_points, "greedy", "tests.config.fake_backends:BAD_PRIVATE_FILE")
+    assert cli.main(["create-node", "--backend=greedy", str(tmp_path / "node")]) == 1
+    assert "asks for a bad private file 'swissnum'" in capsys.readouterr().err
+    assert not (tmp_path / "node").exists()
