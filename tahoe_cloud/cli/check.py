@@ -1,9 +1,9 @@
 """``tahoe-cloud check``: validate a node's configuration and its backend without serving.
 
 A backend whose plugin provides ``IPreflightCheck`` runs its own check (for
-cloud.s3: the start-up check ``run`` does before it listens, writing nothing
-but the conditional-write probe's throwaway keys); any other backend is
-built, started and stopped. Configuration
+an object store, say, the start-up check ``run`` does before it listens,
+without claiming the bucket); any other backend is built, started and
+stopped. Configuration
 warnings (unknown keys, exposed private files) are printed on stderr, since
 no log is running. Prints one "OK" line, or fails with one clear line. It
 refuses to run while the node runs: starting the backend would clear the
@@ -29,9 +29,9 @@ from tahoe_cloud.node.runlock import lock_node_directory
 
 NAME = "check"
 HELP = (
-    "Check a node's configuration and backend without serving (the backend's own preflight"
-    " check where it has one, such as an S3 bucket's URL, credentials, clock and conditional"
-    " writes)."
+    "Check a node's configuration and backend without serving (with the backend's own"
+    " preflight check where it has one: for cloud storage, its URL, credentials, bucket and"
+    " clock)."
 )
 
 

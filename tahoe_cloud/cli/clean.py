@@ -1,8 +1,8 @@
 """``tahoe-cloud clean``: delete what crashes left in a node's backend storage.
 
-For a backend whose plugin provides ``IMaintenance`` (cloud.s3: orphaned
-objects and unfinished multipart uploads older than an hour); other backends
-have nothing to clean, and the command says so. Like every command that works
+For a backend whose plugin provides ``IMaintenance`` (an object store's
+orphaned objects and unfinished uploads, say); other backends have nothing
+to clean, and the command says so. Like every command that works
 on a node's storage, it refuses to run while the node runs (see
 :mod:`tahoe_cloud.node.runlock`).
 """

@@ -1,9 +1,8 @@
 """``tahoe-cloud create-container``: create the container a node's backend keeps shares in.
 
-For a backend whose plugin provides ``IContainerCreation`` (cloud.s3: the
-bucket, in the configured ``s3.region``; an existing bucket of the
-operator's is not an error). Other backends have no container to create,
-and the command says so.
+For a backend whose plugin provides ``IContainerCreation`` (an object
+store's bucket, say; one that exists and is the operator's is not an
+error). Other backends have no container to create, and the command says so.
 """
 
 from __future__ import annotations

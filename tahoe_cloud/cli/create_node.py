@@ -7,7 +7,7 @@ dial) and ``private/`` (0700) holding the TLS key, certificate and swissnum
 touched: its identity is what clients know the server by.
 
 A backend whose plugin provides ``INodeCreationOptions`` adds its own
-options (``--s3-*`` for cloud.s3); with ``--backend`` naming it, they become
+options (a bucket and credentials, say); with ``--backend`` naming it, they become
 ``[storage]`` keys and files in ``private/`` (each 0600), all checked before
 the directory is created. Giving one backend's options with another
 ``--backend`` is an error naming the option.

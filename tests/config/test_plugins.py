@@ -7,6 +7,7 @@ The example backend in tests/example_backend (installed by ./dev) gets
 import subprocess
 from importlib.metadata import EntryPoint
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import pytest_twisted
@@ -185,3 +186,16 @@ def test_a_backend_cannot_write_over_the_identity(
     assert cli.main(["create-node", "--backend=greedy", str(tmp_path / "node")]) == 1
     assert "asks for a bad private file 'swissnum'" in capsys.readouterr().err
     assert not (tmp_path / "node").exists()
+
+
+def test_stale_entry_points_of_tahoe_cloud_itself_are_not_a_conflict(
+    extra_entry_points: list[EntryPoint],
+) -> None:
+    """An editable install's metadata may still name the old factories: the built-ins win."""
+    own = SimpleNamespace(name="tahoe-cloud")
+    stale = SimpleNamespace(name="disk", value="tahoe_cloud.backends.disk:create_backend", dist=own)
+    extra_entry_points.append(stale)  # type: ignore[arg-type]
+    assert registry.find_backends()["disk"] == [
+        registry.BackendEntry("disk", registry.BUILTIN_BACKENDS["disk"], "tahoe-cloud (built in)")
+    ]
+    assert registry.find_plugin("disk").name == "disk"
