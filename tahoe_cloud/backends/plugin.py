@@ -41,3 +41,7 @@ class BackendPlugin:
     factory: BackendFactory
     capabilities: object = None
     install_hint: str | None = None
+
+    def __call__(self, config: NodeConfig) -> IStorageBackend:
+        """Build the backend: code that calls an entry point as a factory keeps working."""
+        return self.factory(config)
