@@ -20,7 +20,7 @@ from tahoe_cloud.backends.s3 import multipart as mp
 from tahoe_cloud.backends.s3.keys import KeyLayout
 from tahoe_cloud.backends.s3.listing import iso_timestamp
 from tahoe_cloud.cli.clean import clean
-from tahoe_cloud.errors import BackendUnavailable
+from tahoe_cloud.errors import BackendError
 from tests.conformance.support import lease_secrets, new_si
 from tests.s3.conftest import make_client, new_bucket_name
 from tests.s3.makers import make_backend
@@ -72,8 +72,9 @@ async def test_a_failed_abort_is_retried_in_the_background(
         for _ in range(ATTEMPTS):
             proxy.arm(_is("MULTIPART-COMPLETE"), "slowdown")
             proxy.arm(_is("MULTIPART-ABORT"), "error500")
-        with pytest.raises(BackendUnavailable):
+        with pytest.raises(BackendError) as failed:
             await server.write_immutable(si, 0, upload_secret=secret, offset=0, data=data)
+        assert failed.value.transient  # answered 503
         assert proxy.armed == 0
         assert len([u async for u in mp.list_multipart_uploads(direct, "ab/")]) == 1
         # The outage ends: the node aborts it by itself.

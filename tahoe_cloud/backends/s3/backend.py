@@ -40,7 +40,7 @@ from tahoe_cloud.backends.s3 import spool
 from tahoe_cloud.backends.s3.aborts import DEFAULT_DELAYS, PendingAborts
 from tahoe_cloud.backends.s3.admin import StartupCheck, check_service
 from tahoe_cloud.backends.s3.client import S3Client
-from tahoe_cloud.backends.s3.errors import S3Error, to_backend_error
+from tahoe_cloud.backends.s3.errors import S3Error
 from tahoe_cloud.backends.s3.keys import KeyLayout
 from tahoe_cloud.backends.s3.listing import iso_timestamp, list_objects
 from tahoe_cloud.backends.s3.objects import delete_objects, get_object, put_object
@@ -182,8 +182,6 @@ class S3Backend:
         except (S3Error, ConditionalWritesUnsupported) as e:
             if self._config_error is not None and (mapped := self._config_error(e)) is not None:
                 raise mapped from None
-            if isinstance(e, S3Error):
-                raise to_backend_error(e) from None
             raise
 
     async def probe_conditional_writes(self) -> ProbeReport:
@@ -386,10 +384,7 @@ class S3Backend:
             + reason
             + b"\n"
         )
-        try:
-            await put_object(self.client, key, text, content_type="text/plain; charset=utf-8")
-        except S3Error as e:
-            raise to_backend_error(e) from None
+        await put_object(self.client, key, text, content_type="text/plain; charset=utf-8")
         log.info(
             "corruption advisory for {kind} share {si}:{n} stored as {key}",
             kind=kind.value,

@@ -15,7 +15,7 @@ from tahoe_cloud.backends.s3.admin import check_service
 from tahoe_cloud.backends.s3.admin import create_container as _create
 from tahoe_cloud.backends.s3.config import SECTION, parse_s3_config
 from tahoe_cloud.backends.s3.config import make_client as _make_client
-from tahoe_cloud.backends.s3.errors import S3Error, to_backend_error
+from tahoe_cloud.backends.s3.errors import S3Error
 from tahoe_cloud.backends.s3.objects import get_object
 from tahoe_cloud.backends.s3.probe import ConditionalWritesUnsupported, choose, probe
 
@@ -55,7 +55,7 @@ async def check(config: NodeConfig, reactor: Any = None) -> str:
             owner = "an unreadable marker"
     except S3Error as e:
         mapped = s3.describe(e)
-        raise (mapped or to_backend_error(e)) from None
+        raise (mapped or e) from None
     finally:
         await client.close()
     skew = "" if result.skew is None else f", clock offset {result.skew:+.1f} s"
@@ -83,7 +83,7 @@ async def create_container(config: NodeConfig, reactor: Any = None) -> str:
                 f"the bucket name {s3.address.bucket!r} is taken by another account",
             ) from None
         mapped = s3.describe(e)
-        raise (mapped or to_backend_error(e)) from None
+        raise (mapped or e) from None
     finally:
         await client.close()
     if created:
@@ -111,7 +111,7 @@ async def clean(config: NodeConfig, reactor: Any = None) -> str:
         deleted = await backend.collect_orphans(min_age=ORPHAN_MIN_AGE)
     except S3Error as e:
         mapped = s3.describe(e)
-        raise (mapped or to_backend_error(e)) from None
+        raise (mapped or e) from None
     finally:
         await client.close()
     where = _where(s3.address.bucket, s3.keys.prefix)

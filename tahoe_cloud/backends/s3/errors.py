@@ -15,7 +15,7 @@ from __future__ import annotations
 from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
 
-from tahoe_cloud.errors import BackendError, BackendUnavailable
+from tahoe_cloud.errors import BackendError
 
 TRANSIENT_STATUSES = frozenset({500, 502, 503, 504, 429})
 # Our code for a 2xx answer that cannot be read (not XML, a non-numeric size):
@@ -187,10 +187,3 @@ def parse_error(
     # only for the allow-listed codes, short and on one line.
     message = " ".join(message.split())[:200] if code in MESSAGE_CODES else ""
     return S3Error(operation, status, code, message, key=key, server_date=server_date)
-
-
-def to_backend_error(error: S3Error) -> BackendError:
-    """Map an ``S3Error`` that survived retrying to the project's hierarchy."""
-    if error.transient:
-        return BackendUnavailable(str(error))
-    return error

@@ -27,7 +27,7 @@ from zope.interface import implementer
 from tahoe_cloud.backends.interfaces import IImmutableShare, IImmutableUpload, ShareKind
 from tahoe_cloud.backends.s3 import multipart as mp
 from tahoe_cloud.backends.s3 import spool
-from tahoe_cloud.backends.s3.errors import S3Error, to_backend_error
+from tahoe_cloud.backends.s3.errors import S3Error
 from tahoe_cloud.backends.s3.objects import get_object, head_object, put_file_slice
 from tahoe_cloud.backends.s3.transport import FileSlice
 from tahoe_cloud.errors import BackendError, ShareNotFound
@@ -247,11 +247,9 @@ class S3ImmutableUpload:
                 # pruned later); a share without its lease must never be visible.
                 await self._shareset.set_leases_of(self.share_number, leases)
                 await self._put_single(f, digests.parts[0])
-        except BaseException as e:
+        except BaseException:
             # Did the share land? Unknown (e.g. an answer lost after retries): list again.
             self._backend.shares.forget(si)
-            if isinstance(e, S3Error):
-                raise to_backend_error(e) from None
             raise
         # The listing cache learns of the share before the upload's answer is sent.
         self._backend.published_immutable(si, self.share_number, self.allocated_size)
@@ -390,10 +388,7 @@ class S3ImmutableShare:
 
     async def size(self) -> int:
         if self._size is None:
-            try:
-                info = await head_object(self._backend.client, self._key)
-            except S3Error as e:
-                raise to_backend_error(e) from None
+            info = await head_object(self._backend.client, self._key)
             if info is None:
                 raise self._not_found()
             self._size = info.size
@@ -415,7 +410,7 @@ class S3ImmutableShare:
         except S3Error as e:
             if e.not_found:
                 raise self._not_found() from None
-            raise to_backend_error(e) from None
+            raise
         if self._size is None and result.total_size is not None:
             self._size = result.total_size
         body = result.body

@@ -25,7 +25,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from tahoe_cloud.backends.interfaces import IMutableShare, ShareKind
-from tahoe_cloud.backends.s3.errors import S3Error, to_backend_error
+from tahoe_cloud.backends.s3.errors import S3Error
 from tahoe_cloud.backends.s3.objects import delete_objects, get_object, put_object
 from tahoe_cloud.backends.s3.records import MutableHead, decode_head, encode_head
 from tahoe_cloud.errors import BackendError, BackendUnavailable
@@ -133,7 +133,7 @@ class S3MutableShare:
                 raise BackendUnavailable(
                     f"mutable share {self.share_number} changed under this server; try again"
                 ) from None
-            raise to_backend_error(e) from None
+            raise
         if len(body) != stop - start:
             raise BackendError(f"S3 object {key!r} is shorter than its mutable share says")
         return body
@@ -190,7 +190,7 @@ class S3MutableShare:
                     " bucket (its head is no longer the version this server read); the write"
                     " was not applied"
                 ) from None
-            raise to_backend_error(e) from None
+            raise
         # Committed. Superseded chunks are garbage now.
         kept = set(head.chunks)
         superseded = [
@@ -257,8 +257,6 @@ class S3MutableShare:
         except Exception as e:  # noqa: BLE001 - re-raised below, after the clean-up
             await self._delete_quietly(keys)
             failure: BaseException = e.subFailure.value if isinstance(e, defer.FirstError) else e  # type: ignore[assignment]
-            if isinstance(failure, S3Error):
-                raise to_backend_error(failure) from None
             raise failure from None
         return MutableHead(enabler, new_len, cs, None, tuple(new_chunks)), keys
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from zope.interface import implementer
 
 from tahoe_cloud.backends.interfaces import IShareSet, ShareKind
-from tahoe_cloud.backends.s3.errors import S3Error, to_backend_error
+from tahoe_cloud.backends.s3.errors import S3Error
 from tahoe_cloud.backends.s3.immutable import S3ImmutableShare, S3ImmutableUpload
 from tahoe_cloud.backends.s3.keys import parse_share_name
 from tahoe_cloud.backends.s3.listing import list_objects
@@ -78,18 +78,15 @@ class S3ShareSet:
             prefix = backend.keys.shares_of(si)
             listing = {}
             sizes: dict[int, int] = {}
-            try:
-                async for obj in list_objects(backend.client, prefix):
-                    parsed = parse_share_name(obj.key[len(prefix) :])
-                    if parsed is None:
-                        continue  # not a share of ours: ignored, never misread
-                    number, kind = parsed
-                    if listing.get(number) is ShareKind.IMMUTABLE:
-                        continue
-                    listing[number] = kind
-                    sizes[number] = obj.size if kind is ShareKind.IMMUTABLE else MUTABLE
-            except S3Error as e:
-                raise to_backend_error(e) from None
+            async for obj in list_objects(backend.client, prefix):
+                parsed = parse_share_name(obj.key[len(prefix) :])
+                if parsed is None:
+                    continue  # not a share of ours: ignored, never misread
+                number, kind = parsed
+                if listing.get(number) is ShareKind.IMMUTABLE:
+                    continue
+                listing[number] = kind
+                sizes[number] = obj.size if kind is ShareKind.IMMUTABLE else MUTABLE
             backend.shares.store(si, sizes, started)
         self._listing = listing
         if not listing:
@@ -145,7 +142,7 @@ class S3ShareSet:
             except S3Error as e:
                 if e.not_found:
                     raise ShareNotFound(f"no mutable share {share_number}") from None
-                raise to_backend_error(e) from None
+                raise
             cached = (result.etag, decode_head(result.body, key))
             self.backend.remember_head(si, share_number, *cached)
         etag, head = cached
@@ -165,7 +162,7 @@ class S3ShareSet:
         except S3Error as e:
             if e.not_found:
                 return None, {}
-            raise to_backend_error(e) from None
+            raise
         return result.etag, decode_leases(result.body, key)
 
     async def read_leases(self) -> dict[int, list[Lease]]:
@@ -201,7 +198,7 @@ class S3ShareSet:
             except S3Error as e:
                 if e.precondition_failed:
                     continue  # changed under us: read it again and redo the change
-                raise to_backend_error(e) from None
+                raise
             self._lease_doc = (new_etag, updated)
             return
         raise BackendError("the lease object keeps changing under this server; giving up")
@@ -241,9 +238,9 @@ class S3ShareSet:
                 backend.deleted_immutable(si, share_number)
             if kind is not ShareKind.IMMUTABLE:
                 await self._delete_mutable(share_number)
-        except S3Error as e:
+        except S3Error:
             backend.shares.forget(si)
-            raise to_backend_error(e) from None
+            raise
         if self._listing is not None:
             self._listing.pop(share_number, None)
 
