@@ -14,11 +14,11 @@ from pathlib import Path
 
 from twisted.internet import defer, task
 
-from tahoe_cloud.backends.s3 import multipart as mp
-from tahoe_cloud.backends.s3.addressing import BucketAddress, Endpoint
 from tahoe_cloud.backends.s3.backend import S3Backend
-from tahoe_cloud.backends.s3.client import S3Client
-from tahoe_cloud.backends.s3.signing import Credentials, Signer
+from tahoe_cloud.backends.s3.objectstore import multipart as mp
+from tahoe_cloud.backends.s3.objectstore.addressing import BucketAddress, Endpoint
+from tahoe_cloud.backends.s3.objectstore.client import S3Client
+from tahoe_cloud.backends.s3.objectstore.signing import Credentials, Signer
 from tahoe_cloud.server.server import StorageServer
 from tests.conformance.support import NODEID, new_si, upload_share
 

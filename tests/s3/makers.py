@@ -19,8 +19,8 @@ from twisted.internet import reactor
 
 from tahoe_cloud.backends.interfaces import IStorageBackend
 from tahoe_cloud.backends.s3.backend import S3Backend
-from tahoe_cloud.backends.s3.client import S3Client
 from tahoe_cloud.backends.s3.keys import KeyLayout
+from tahoe_cloud.backends.s3.objectstore.client import S3Client
 from tests.s3.moto import MotoServer, run_moto
 from tests.support.ceph_rgw import shared_rgw
 

@@ -16,9 +16,9 @@ from twisted.internet import reactor
 from twisted.internet.task import deferLater
 
 from tahoe_cloud.backends.s3 import backend as backend_module
-from tahoe_cloud.backends.s3 import multipart as mp
 from tahoe_cloud.backends.s3.keys import KeyLayout
-from tahoe_cloud.backends.s3.listing import iso_timestamp
+from tahoe_cloud.backends.s3.objectstore import multipart as mp
+from tahoe_cloud.backends.s3.objectstore.listing import iso_timestamp
 from tahoe_cloud.cli.clean import clean
 from tahoe_cloud.errors import BackendError
 from tests.conformance.support import lease_secrets, new_si

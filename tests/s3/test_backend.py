@@ -12,13 +12,13 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 
 from tahoe_cloud.backends.interfaces import ShareKind
-from tahoe_cloud.backends.s3 import multipart as mp
 from tahoe_cloud.backends.s3 import spool
 from tahoe_cloud.backends.s3.backend import UNLIMITED_SPACE, S3Backend
-from tahoe_cloud.backends.s3.client import S3Client
 from tahoe_cloud.backends.s3.keys import KeyLayout
-from tahoe_cloud.backends.s3.listing import list_all
-from tahoe_cloud.backends.s3.objects import put_object
+from tahoe_cloud.backends.s3.objectstore import multipart as mp
+from tahoe_cloud.backends.s3.objectstore.client import S3Client
+from tahoe_cloud.backends.s3.objectstore.listing import list_all
+from tahoe_cloud.backends.s3.objectstore.objects import put_object
 from tahoe_cloud.errors import BackendError, ShareNotFound
 from tahoe_cloud.leases import Lease
 from tahoe_cloud.server import messages as m
@@ -269,7 +269,7 @@ async def test_failed_multipart_is_aborted(
     async def failing(client, key, upload_id, number, body, **kw):  # type: ignore[no-untyped-def]
         calls.append(number)
         if number == 2:
-            from tahoe_cloud.backends.s3.errors import S3Error
+            from tahoe_cloud.backends.s3.objectstore.errors import S3Error
 
             raise S3Error("UploadPart", 400, "BadDigest")
         return await original(client, key, upload_id, number, body, **kw)

@@ -21,14 +21,19 @@ from twisted.internet.task import Clock
 from twisted.logger import LogLevel, globalLogPublisher
 
 from tahoe_cloud.backends.s3 import commands
-from tahoe_cloud.backends.s3.conditions import NONE, STANDARD, ConditionalWrites, same_etag
 from tahoe_cloud.backends.s3.config import create_backend
-from tahoe_cloud.backends.s3.errors import ConditionRefused
 from tahoe_cloud.backends.s3.keys import KeyLayout
-from tahoe_cloud.backends.s3.listing import list_all
-from tahoe_cloud.backends.s3.objects import get_object, put_object
+from tahoe_cloud.backends.s3.objectstore.conditions import (
+    NONE,
+    STANDARD,
+    ConditionalWrites,
+    same_etag,
+)
+from tahoe_cloud.backends.s3.objectstore.errors import ConditionRefused
+from tahoe_cloud.backends.s3.objectstore.listing import list_all
+from tahoe_cloud.backends.s3.objectstore.objects import get_object, put_object
+from tahoe_cloud.backends.s3.objectstore.retry import RetryPolicy
 from tahoe_cloud.backends.s3.probe import ConditionalWritesUnsupported
-from tahoe_cloud.backends.s3.retry import RetryPolicy
 from tahoe_cloud.errors import BackendError, ConfigError
 from tahoe_cloud.server import messages as m
 from tahoe_cloud.server.messages import WriteVector

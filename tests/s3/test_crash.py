@@ -13,8 +13,8 @@ import pytest_twisted
 from twisted.internet import reactor
 from twisted.internet.task import Clock, deferLater
 
-from tahoe_cloud.backends.s3 import multipart as mp
-from tahoe_cloud.backends.s3.listing import list_all
+from tahoe_cloud.backends.s3.objectstore import multipart as mp
+from tahoe_cloud.backends.s3.objectstore.listing import list_all
 from tahoe_cloud.identifiers import StorageIndex
 from tahoe_cloud.server.server import StorageServer
 from tests.conformance.support import NODEID, START_TIME

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tahoe_cloud.backends.s3.errors import MESSAGE_CODES, S3ConnectionError, parse_error
+from tahoe_cloud.backends.s3.objectstore.errors import MESSAGE_CODES, S3ConnectionError, parse_error
 
 
 def _body(code: str, message: str) -> bytes:

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 import pytest_twisted
 
-from tahoe_cloud.backends.s3 import multipart as mp
 from tahoe_cloud.backends.s3.backend import S3Backend
 from tahoe_cloud.backends.s3.keys import KeyLayout
-from tahoe_cloud.backends.s3.listing import list_all
-from tahoe_cloud.backends.s3.objects import delete_objects
+from tahoe_cloud.backends.s3.objectstore import multipart as mp
+from tahoe_cloud.backends.s3.objectstore.listing import list_all
+from tahoe_cloud.backends.s3.objectstore.objects import delete_objects
 from tahoe_cloud.server import messages as m
 from tahoe_cloud.server.messages import WriteVector
 from tahoe_cloud.server.server import StorageServer

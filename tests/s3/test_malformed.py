@@ -16,13 +16,13 @@ from twisted.internet import defer, reactor
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
-from tahoe_cloud.backends.s3 import multipart as mp
-from tahoe_cloud.backends.s3.addressing import BucketAddress, Endpoint
-from tahoe_cloud.backends.s3.client import S3Client
-from tahoe_cloud.backends.s3.errors import MALFORMED, S3Error
-from tahoe_cloud.backends.s3.listing import list_all
-from tahoe_cloud.backends.s3.objects import delete_objects
-from tahoe_cloud.backends.s3.signing import Credentials, Signer
+from tahoe_cloud.backends.s3.objectstore import multipart as mp
+from tahoe_cloud.backends.s3.objectstore.addressing import BucketAddress, Endpoint
+from tahoe_cloud.backends.s3.objectstore.client import S3Client
+from tahoe_cloud.backends.s3.objectstore.errors import MALFORMED, S3Error
+from tahoe_cloud.backends.s3.objectstore.listing import list_all
+from tahoe_cloud.backends.s3.objectstore.objects import delete_objects
+from tahoe_cloud.backends.s3.objectstore.signing import Credentials, Signer
 from tahoe_cloud.errors import BackendError
 from tests.s3.conftest import FAST_RETRIES
 from tests.s3.makers import make_backend

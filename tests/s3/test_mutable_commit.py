@@ -17,8 +17,8 @@ import pytest_twisted
 from twisted.internet.task import Clock
 
 from tahoe_cloud.backends.s3 import mutable
-from tahoe_cloud.backends.s3.errors import S3ConnectionError, S3Error
-from tahoe_cloud.backends.s3.listing import list_all
+from tahoe_cloud.backends.s3.objectstore.errors import S3ConnectionError, S3Error
+from tahoe_cloud.backends.s3.objectstore.listing import list_all
 from tahoe_cloud.errors import BackendError, ShareNotFound
 from tests.conformance.support import START_TIME, new_si, write_enabler
 from tests.s3.moto import MotoServer

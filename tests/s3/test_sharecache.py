@@ -13,9 +13,9 @@ from twisted.internet.task import Clock
 
 from tahoe_cloud.backends.interfaces import ShareKind
 from tahoe_cloud.backends.s3.backend import S3Backend
-from tahoe_cloud.backends.s3.client import S3Client
 from tahoe_cloud.backends.s3.keys import KeyLayout
-from tahoe_cloud.backends.s3.objects import delete_object
+from tahoe_cloud.backends.s3.objectstore.client import S3Client
+from tahoe_cloud.backends.s3.objectstore.objects import delete_object
 from tahoe_cloud.backends.s3.sharecache import MUTABLE, ShareCache
 from tahoe_cloud.errors import BackendError, ShareNotFound
 from tahoe_cloud.server import messages as m

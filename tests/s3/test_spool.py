@@ -19,7 +19,7 @@ import pytest_twisted
 from twisted.internet.task import Clock
 
 from tahoe_cloud.backends.s3 import spool
-from tahoe_cloud.backends.s3.objects import get_object
+from tahoe_cloud.backends.s3.objectstore.objects import get_object
 from tahoe_cloud.errors import BackendUnavailable
 from tests.conformance.support import START_TIME, lease_secrets, new_si, upload_share
 from tests.s3.moto import MotoServer

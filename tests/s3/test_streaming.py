@@ -25,10 +25,11 @@ from hypothesis import strategies as st
 from twisted.internet import reactor
 from twisted.internet.task import Clock, deferLater
 
-from tahoe_cloud.backends.s3 import immutable, objects
-from tahoe_cloud.backends.s3 import multipart as mp
+from tahoe_cloud.backends.s3 import immutable
 from tahoe_cloud.backends.s3.immutable import _Digests
-from tahoe_cloud.backends.s3.transport import FileSlice, _SliceProducer
+from tahoe_cloud.backends.s3.objectstore import multipart as mp
+from tahoe_cloud.backends.s3.objectstore import objects
+from tahoe_cloud.backends.s3.objectstore.transport import FileSlice, _SliceProducer
 from tahoe_cloud.server.server import StorageServer
 from tests.conformance.support import NODEID, START_TIME, lease_secrets, new_si
 from tests.s3.conftest import make_client, new_bucket_name

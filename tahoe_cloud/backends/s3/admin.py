@@ -13,9 +13,9 @@ from collections.abc import Callable
 
 from attrs import frozen
 
-from tahoe_cloud.backends.s3.client import S3Client
-from tahoe_cloud.backends.s3.errors import S3Error
-from tahoe_cloud.backends.s3.retry import Retrier, RetryPolicy, skew_from_date
+from tahoe_cloud.backends.s3.objectstore.client import S3Client
+from tahoe_cloud.backends.s3.objectstore.errors import S3Error
+from tahoe_cloud.backends.s3.objectstore.retry import Retrier, RetryPolicy, skew_from_date
 
 # S3 refuses requests signed more than 15 minutes away from its clock.
 MAX_SKEW = 15 * 60

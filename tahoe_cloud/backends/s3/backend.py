@@ -35,15 +35,15 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from tahoe_cloud.backends.interfaces import IStorageBackend, ShareKind
-from tahoe_cloud.backends.s3 import multipart as mp
 from tahoe_cloud.backends.s3 import spool
 from tahoe_cloud.backends.s3.aborts import DEFAULT_DELAYS, PendingAborts
 from tahoe_cloud.backends.s3.admin import StartupCheck, check_service
-from tahoe_cloud.backends.s3.client import S3Client
-from tahoe_cloud.backends.s3.errors import S3Error
 from tahoe_cloud.backends.s3.keys import KeyLayout
-from tahoe_cloud.backends.s3.listing import iso_timestamp, list_objects
-from tahoe_cloud.backends.s3.objects import delete_objects, get_object, put_object
+from tahoe_cloud.backends.s3.objectstore import multipart as mp
+from tahoe_cloud.backends.s3.objectstore.client import S3Client
+from tahoe_cloud.backends.s3.objectstore.errors import S3Error
+from tahoe_cloud.backends.s3.objectstore.listing import iso_timestamp, list_objects
+from tahoe_cloud.backends.s3.objectstore.objects import delete_objects, get_object, put_object
 from tahoe_cloud.backends.s3.probe import ConditionalWritesUnsupported, ProbeReport, choose, probe
 from tahoe_cloud.backends.s3.readahead import DEFAULT_WINDOW, ReadAhead
 from tahoe_cloud.backends.s3.records import MutableHead, decode_head

@@ -15,8 +15,8 @@ from tahoe_cloud.backends.s3.admin import check_service
 from tahoe_cloud.backends.s3.admin import create_container as _create
 from tahoe_cloud.backends.s3.config import SECTION, parse_s3_config
 from tahoe_cloud.backends.s3.config import make_client as _make_client
-from tahoe_cloud.backends.s3.errors import S3Error
-from tahoe_cloud.backends.s3.objects import get_object
+from tahoe_cloud.backends.s3.objectstore.errors import S3Error
+from tahoe_cloud.backends.s3.objectstore.objects import get_object
 from tahoe_cloud.backends.s3.probe import ConditionalWritesUnsupported, choose, probe
 
 if TYPE_CHECKING:

@@ -35,21 +35,21 @@ from typing import TYPE_CHECKING, Any
 
 from attrs import frozen
 
-from tahoe_cloud.backends.s3.addressing import (
+from tahoe_cloud.backends.s3.keys import KeyLayout, validate_prefix
+from tahoe_cloud.backends.s3.objectstore.addressing import (
     ADDRESSING_CHOICES,
     AddressError,
     Addressing,
     BucketAddress,
     Endpoint,
 )
-from tahoe_cloud.backends.s3.errors import S3Error
-from tahoe_cloud.backends.s3.keys import KeyLayout, validate_prefix
-from tahoe_cloud.backends.s3.signing import Credentials, devpay_token
+from tahoe_cloud.backends.s3.objectstore.errors import S3Error
+from tahoe_cloud.backends.s3.objectstore.signing import Credentials, devpay_token
 from tahoe_cloud.errors import BackendError, ConfigError
 
 if TYPE_CHECKING:
     from tahoe_cloud.backends.s3.backend import S3Backend
-    from tahoe_cloud.backends.s3.client import S3Client
+    from tahoe_cloud.backends.s3.objectstore.client import S3Client
     from tahoe_cloud.config import NodeConfig
 
 SECTION = "storage"
@@ -223,9 +223,9 @@ def _read_ahead(config: NodeConfig) -> int:
 
 
 def make_client(s3: S3Config, reactor: Any = None) -> S3Client:
-    from tahoe_cloud.backends.s3.client import S3Client
-    from tahoe_cloud.backends.s3.signing import Signer
-    from tahoe_cloud.backends.s3.transport import Transport
+    from tahoe_cloud.backends.s3.objectstore.client import S3Client
+    from tahoe_cloud.backends.s3.objectstore.signing import Signer
+    from tahoe_cloud.backends.s3.objectstore.transport import Transport
 
     if reactor is None:
         from twisted.internet import reactor as global_reactor
@@ -292,7 +292,7 @@ def render_storage_lines(
     Values are checked the way ``parse_s3_config`` checks them; raises
     ``ValueError`` with the option at fault.
     """
-    from tahoe_cloud.backends.s3.addressing import validate_bucket_name
+    from tahoe_cloud.backends.s3.objectstore.addressing import validate_bucket_name
 
     for name, value in (("--s3-bucket", bucket), ("--s3-access-key-id", access_key_id)):
         if not value or any(c in value for c in "\r\n"):

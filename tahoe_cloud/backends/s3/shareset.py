@@ -19,12 +19,17 @@ from typing import TYPE_CHECKING
 from zope.interface import implementer
 
 from tahoe_cloud.backends.interfaces import IShareSet, ShareKind
-from tahoe_cloud.backends.s3.errors import S3Error
 from tahoe_cloud.backends.s3.immutable import S3ImmutableShare, S3ImmutableUpload
 from tahoe_cloud.backends.s3.keys import parse_share_name
-from tahoe_cloud.backends.s3.listing import list_objects
 from tahoe_cloud.backends.s3.mutable import S3MutableShare
-from tahoe_cloud.backends.s3.objects import delete_object, delete_objects, get_object, put_object
+from tahoe_cloud.backends.s3.objectstore.errors import S3Error
+from tahoe_cloud.backends.s3.objectstore.listing import list_objects
+from tahoe_cloud.backends.s3.objectstore.objects import (
+    delete_object,
+    delete_objects,
+    get_object,
+    put_object,
+)
 from tahoe_cloud.backends.s3.records import decode_head, decode_leases, encode_leases
 from tahoe_cloud.backends.s3.sharecache import MUTABLE
 from tahoe_cloud.errors import BackendError, ShareNotFound, TooManyLeases
