@@ -15,7 +15,7 @@ import pytest_twisted
 from twisted.internet import reactor
 from twisted.internet.task import deferLater
 
-from tahoe_cloud.backends.s3 import backend as backend_module
+from tahoe_cloud.backends.s3 import commands as commands_module
 from tahoe_cloud.backends.s3.keys import KeyLayout
 from tahoe_cloud.backends.s3.objectstore import multipart as mp
 from tahoe_cloud.backends.s3.objectstore.listing import iso_timestamp
@@ -125,11 +125,10 @@ async def test_stale_uploads_are_found_by_age_and_never_in_progress(
     )
     # A minute on: young, maybe in progress in a running node.
     soon = make_backend(client, tmp_path, keys=keys, clock=lambda: initiated + 60)
-    assert await soon.abort_stale_uploads() == 0
+    assert await soon.maintenance.abort_stale_uploads() == 0
     # Two hours on: the old one goes; one this process is publishing stays.
     later = make_backend(client, tmp_path, keys=keys, clock=lambda: initiated + 7200)
-    later.publishing.add(busy)
-    assert await later.abort_stale_uploads() == 1
+    assert await later.maintenance.abort_stale_uploads(publishing={busy}) == 1
     left = {u.upload_id async for u in mp.list_multipart_uploads(client, "")}
     assert left == {busy, foreign}
     await client.close()
@@ -145,7 +144,7 @@ async def test_clean_aborts_unfinished_uploads(
     nodedir = s3_node(tmp_path, moto, bucket, monkeypatch=monkeypatch)
     await mp.create_multipart_upload(client, KeyLayout().immutable(new_si(), 3))
     where = f"bucket {bucket!r}"
-    monkeypatch.setattr(backend_module, "ORPHAN_MIN_AGE", -5.0)  # old enough, whatever the date
+    monkeypatch.setattr(commands_module, "ORPHAN_MIN_AGE", -5.0)  # old enough, whatever the date
     line = await clean(nodedir)
     assert (
         line

@@ -13,12 +13,13 @@ from twisted.internet.task import Clock
 
 from tahoe_cloud.backends.interfaces import ShareKind
 from tahoe_cloud.backends.s3 import spool
-from tahoe_cloud.backends.s3.backend import UNLIMITED_SPACE, S3Backend
+from tahoe_cloud.backends.s3.backend import S3Backend
 from tahoe_cloud.backends.s3.keys import KeyLayout
 from tahoe_cloud.backends.s3.objectstore import multipart as mp
 from tahoe_cloud.backends.s3.objectstore.client import S3Client
 from tahoe_cloud.backends.s3.objectstore.listing import list_all
 from tahoe_cloud.backends.s3.objectstore.objects import put_object
+from tahoe_cloud.backends.s3.space import UNLIMITED_SPACE
 from tahoe_cloud.errors import BackendError, ShareNotFound
 from tahoe_cloud.leases import Lease
 from tahoe_cloud.server import messages as m
@@ -107,7 +108,7 @@ async def test_key_layout_and_exact_share_numbers(node: Node) -> None:
     assert keys == [f"p/shares/{si.prefix}/{si.text}/{n}" for n in ("1", "10", "11", "19")]
     # A foreign object beside them is ignored, not misread as a share.
     await put_object(node.client, f"p/shares/{si.prefix}/{si.text}/01", b"x")
-    node.backend.shares.clear()  # as after a restart: list the bucket again
+    node.backend.store.listings.clear()  # as after a restart: list the bucket again
     assert (await node.server.list_immutable_shares(si)) == {1, 10, 11, 19}
     await node.backend.get_shareset(si).delete_share(1)
     assert (await node.server.list_immutable_shares(si)) == {10, 11, 19}
@@ -308,7 +309,7 @@ async def test_mutable_chunked_matches_model(
         assert (await n.server.read_mutable(si, 0, 0, 10_000)) == bytes(model), step
         assert (await n.server.read_mutable(si, 0, 30, 70)) == bytes(model[30:100])
     # No garbage: every chunk object is referenced by the head.
-    assert (await n.backend.collect_orphans(min_age=0)) == 0
+    assert (await n.backend.maintenance.collect_orphans(min_age=0)) == 0
     # A fresh server (empty caches) reads the same bytes.
     n2 = Node(moto, bucket, tmp_path / "2", clock)
     await n2.server.start()
@@ -440,7 +441,7 @@ async def test_orphans_are_cleaned(
     # What a crash leaves: a multipart upload never completed, a chunk never committed.
     await mp.create_multipart_upload(a.client, keys.immutable(new_si(), 0))
     await put_object(a.client, keys.chunk(si, 0, 0, "deadbeef0000"), b"x" * 16)
-    assert (await a.backend.collect_orphans(min_age=0)) == 1
+    assert (await a.backend.maintenance.collect_orphans(min_age=0)) == 1
     # Two more leftovers, removed by the next start with s3.clean_at_start.
     await put_object(a.client, keys.chunk(si, 0, 1, "deadbeef0001"), b"y" * 16)
     await put_object(a.client, keys.leases(new_si()), b"not even CBOR")

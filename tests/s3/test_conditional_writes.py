@@ -350,7 +350,7 @@ async def test_collect_orphans_removes_what_an_interrupted_probe_left(
     await server.start()
     backend: Any = server.backend
     await put_object(backend.client, "p/tahoe-cloud-probe/0123abcd/a", b"probe 1")
-    assert await backend.collect_orphans(min_age=0) == 1
+    assert await backend.maintenance.collect_orphans(min_age=0) == 1
     assert await list_all(backend.client, "p/tahoe-cloud-probe/") == []
     await server.stop()
 

@@ -137,5 +137,5 @@ async def test_start_up_with_garbage_listing_is_a_backend_error(
     backend = make_backend(client, tmp_path, quota=1000)  # type: ignore[arg-type]
     server.script = [(200, GARBAGE)]
     with pytest.raises(BackendError) as e:
-        await backend.measure_usage()
+        await backend.maintenance.measure_usage()
     assert isinstance(e.value, S3Error) and e.value.code == MALFORMED

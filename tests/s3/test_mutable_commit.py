@@ -89,14 +89,14 @@ async def test_head_put_with_lost_answer_keeps_the_share_readable(
                 await node.server.read_mutable(si, 0, 0, 100)
         else:
             assert (await node.server.read_mutable(si, 0, 0, 100)) == expected
-        node.backend.shares.clear()  # and so it does for a server with empty caches
+        node.backend.store.listings.clear()  # and so it does for a server with empty caches
     # A later write works, and reads back.
     await rtw(node, si, we, 0, (8, b"C" * 40))
     want = bytearray(expected.ljust(8, b"\0"))
     want[8:48] = b"C" * 40
     assert (await node.server.read_mutable(si, 0, 0, 100)) == bytes(want)
     # Anything left over is an orphan the collector removes, never a referenced chunk.
-    await node.backend.collect_orphans(min_age=0)
+    await node.backend.maintenance.collect_orphans(min_age=0)
     assert (await node.server.read_mutable(si, 0, 0, 100)) == bytes(want)
 
 

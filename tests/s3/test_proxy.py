@@ -259,7 +259,7 @@ async def _ten_percent(
         assert await server.read_mutable(si, 0, 0, len(content) + 10) == content  # type: ignore[arg-type]
     proxy.fault_rate = 0
     assert [u async for u in mp.list_multipart_uploads(make_client(moto, bucket), "")] == []
-    leftover = await server.backend.collect_orphans(min_age=0)  # type: ignore[attr-defined]
+    leftover = await server.backend.maintenance.collect_orphans(min_age=0)  # type: ignore[attr-defined]
     assert leftover == 0
     await server.stop()
     _ = list_all

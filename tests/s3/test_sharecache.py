@@ -211,7 +211,7 @@ async def test_mutable_create_and_delete_update_the_entry(node: Node) -> None:
     assert await node.server.list_mutable_shares(si) == frozenset()
     assert node.counts() == {}
     # And the bucket agrees.
-    node.backend.shares.clear()
+    node.backend.store.listings.clear()
     assert await node.server.list_mutable_shares(si) == frozenset()
 
 
@@ -261,7 +261,7 @@ async def test_a_failed_publish_forgets_the_entry(node: Node) -> None:
     with pytest.raises(BackendError):
         await upload.publish([])
     await upload.abort()
-    assert node.backend.shares.listing(si) is None  # outcome unknown: list again next time
+    assert node.backend.store.listings.listing(si) is None  # outcome unknown: list again next time
     node.counts()
     assert await node.server.list_immutable_shares(si) == frozenset()
     assert node.counts() == {"ListObjectsV2": 1}

@@ -54,7 +54,7 @@ async def test_spooled_bytes_are_not_offered_twice(
         assert (await n.backend.available_space()) == 100  # 900 spooled, not yet published
         # Publishing moves the bytes from "spooled" to "used": the sum is unchanged.
         await n.server.write_immutable(si, 0, upload_secret=secret, offset=900, data=b"y" * 100)
-        assert n.backend.spooled == 0 and (await n.backend.available_space()) == 0
+        assert n.backend.store.space.spooled == 0 and (await n.backend.available_space()) == 0
         # An aborted upload gives its spooled bytes back.
         q = Node(moto, bucket, tmp_path / "q", clock, quota=10_000, override_marker=True)
         await q.server.start()
@@ -70,7 +70,7 @@ async def test_spooled_bytes_are_not_offered_twice(
         await q.server.write_immutable(si2, 3, upload_secret=secret2, offset=0, data=b"z" * 300)
         assert (await q.backend.available_space()) == before - 300
         await q.server.abort_immutable(si2, 3, upload_secret=secret2)
-        assert (await q.backend.available_space()) == before and q.backend.spooled == 0
+        assert (await q.backend.available_space()) == before and q.backend.store.space.spooled == 0
         await upload_share(q.server, new_si(), 1, b"w" * 200)
         assert (await q.backend.available_space()) == before - 200
         await q.server.stop()

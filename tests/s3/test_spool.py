@@ -101,7 +101,7 @@ async def test_a_spool_write_cut_short_fails_and_can_be_sent_again(
         monkeypatch.setattr(os, "pwrite", filling)
         with pytest.raises(BackendUnavailable, match="spool is full"):
             await n.server.write_immutable(si, 0, upload_secret=secret, offset=0, data=data)  # type: ignore[arg-type]
-        assert n.backend.spooled == 0  # nothing counted as received
+        assert n.backend.store.space.spooled == 0  # nothing counted as received
         monkeypatch.setattr(os, "pwrite", real)
         # The same bytes again: accepted (no 409), and the share completes intact.
         done = await n.server.write_immutable(si, 0, upload_secret=secret, offset=0, data=data)  # type: ignore[arg-type]
