@@ -21,7 +21,7 @@ from tahoe_cloud.backends.s3.objectstore.errors import S3ConnectionError, S3Erro
 from tahoe_cloud.backends.s3.objectstore.listing import list_all
 from tahoe_cloud.errors import BackendError, ShareNotFound
 from tests.conformance.support import START_TIME, new_si, write_enabler
-from tests.s3.moto import MotoServer
+from tests.s3.conftest import S3Service
 from tests.s3.test_backend import Node, bucket, rtw, run
 
 pytestmark = pytest.mark.s3
@@ -37,8 +37,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def node(moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock) -> Iterator[Node]:
-    n = Node(moto, bucket, tmp_path, clock, inline_limit=10, chunk_size=16)
+def node(service: S3Service, bucket: str, tmp_path: Path, clock: Clock) -> Iterator[Node]:
+    n = Node(service, bucket, tmp_path, clock, inline_limit=10, chunk_size=16)
     run(n.server.start())
     yield n
     run(n.server.stop())
