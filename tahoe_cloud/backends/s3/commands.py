@@ -1,7 +1,7 @@
-"""What the ``tahoe-cloud`` commands call for a cloud.s3 node: ``check`` and ``create-container``.
+"""What ``tahoe-cloud check``, ``create-container`` and ``clean`` do for a cloud.s3 node.
 
-Both take the node's ``NodeConfig``, return a line for the operator, and
-raise ``ConfigError`` (naming file, section and key) or ``BackendError``
+Each takes the node's ``NodeConfig``, returns a line for the operator, and
+raises ``ConfigError`` (naming file, section and key) or ``BackendError``
 with a message to act on. They never print a secret.
 """
 

@@ -2,9 +2,10 @@
 
 S3 answers errors with a small XML document (``<Error><Code>..``; no
 namespace) or, for HEAD and some 304/412 answers, with no body at all. Each
-answer becomes an ``S3Error`` carrying the HTTP status and the S3 code; the
-retry layer decides from ``transient`` and the backend maps what is left to
-``tahoe_cloud.errors`` with ``to_backend_error``. Messages quote the S3 code,
+answer becomes an ``S3Error`` (a ``BackendError``) carrying the HTTP status
+and the S3 code. Its ``transient`` decides twice: whether the retry layer
+retries it, and, once retries are spent, whether the front end answers 503
+(transient) or 500. Messages quote the S3 code,
 the operation and the key, never a credential or a signature, and the
 service's own free-text message only for the configuration problems in
 ``MESSAGE_CODES``.
