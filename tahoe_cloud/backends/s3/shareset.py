@@ -19,10 +19,8 @@ from zope.interface import implementer
 
 from tahoe_cloud.backends.interfaces import IShareSet, ShareKind
 from tahoe_cloud.backends.s3.immutable import S3ImmutableShare
-from tahoe_cloud.backends.s3.keys import parse_share_name
 from tahoe_cloud.backends.s3.mutable import S3MutableShare
 from tahoe_cloud.backends.s3.objectstore.errors import S3Error
-from tahoe_cloud.backends.s3.objectstore.listing import list_objects
 from tahoe_cloud.backends.s3.objectstore.objects import (
     delete_object,
     delete_objects,
@@ -30,7 +28,6 @@ from tahoe_cloud.backends.s3.objectstore.objects import (
     put_object,
 )
 from tahoe_cloud.backends.s3.records import decode_head, decode_leases, encode_leases
-from tahoe_cloud.backends.s3.sharecache import MUTABLE
 from tahoe_cloud.backends.s3.store import ShareStore
 from tahoe_cloud.backends.s3.upload import S3ImmutableUpload
 from tahoe_cloud.errors import BackendError, ShareNotFound, TooManyLeases
@@ -69,28 +66,7 @@ class S3ShareSet:
     # --- listing and opening ------------------------------------------------
 
     async def list_shares(self) -> dict[int, ShareKind]:
-        store = self.store
-        si = self.storage_index
-        known = store.listing(si)
-        if known is not None:
-            # This server is the only writer of its prefix and keeps the
-            # entry exact: no LIST (see sharecache).
-            listing = known
-        else:
-            started = store.listings.stamp()
-            prefix = store.keys.shares_of(si)
-            listing = {}
-            sizes: dict[int, int] = {}
-            async for obj in list_objects(store.client, prefix):
-                parsed = parse_share_name(obj.key[len(prefix) :])
-                if parsed is None:
-                    continue  # not a share of ours: ignored, never misread
-                number, kind = parsed
-                if listing.get(number) is ShareKind.IMMUTABLE:
-                    continue
-                listing[number] = kind
-                sizes[number] = obj.size if kind is ShareKind.IMMUTABLE else MUTABLE
-            store.listings.store(si, sizes, started)
+        listing = await self.store.shares_of(self.storage_index)
         self._listing = listing
         if not listing:
             self._presume_no_leases()

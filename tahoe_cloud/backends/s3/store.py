@@ -21,8 +21,9 @@ from twisted.logger import Logger
 
 from tahoe_cloud.backends.interfaces import ShareKind
 from tahoe_cloud.backends.s3.aborts import PendingAborts
-from tahoe_cloud.backends.s3.keys import KeyLayout
+from tahoe_cloud.backends.s3.keys import KeyLayout, parse_share_name
 from tahoe_cloud.backends.s3.objectstore.client import S3Client
+from tahoe_cloud.backends.s3.objectstore.listing import list_objects
 from tahoe_cloud.backends.s3.readahead import ReadAhead
 from tahoe_cloud.backends.s3.records import MutableHead
 from tahoe_cloud.backends.s3.settings import Tuning
@@ -89,8 +90,30 @@ class ShareStore:
 
     # --- listings -----------------------------------------------------------------
 
-    def listing(self, si: StorageIndex) -> dict[int, ShareKind] | None:
-        return self.listings.listing(si)
+    async def shares_of(self, si: StorageIndex) -> dict[int, ShareKind]:
+        """The shares of ``si``: from the listing cache, else one LIST (paginated) that fills it.
+
+        This server is the only writer of its prefix and keeps a cached entry
+        exact, so a known storage index costs no request (see sharecache).
+        """
+        known = self.listings.listing(si)
+        if known is not None:
+            return known
+        started = self.listings.stamp()
+        prefix = self.keys.shares_of(si)
+        listing: dict[int, ShareKind] = {}
+        sizes: dict[int, int] = {}
+        async for obj in list_objects(self.client, prefix):
+            parsed = parse_share_name(obj.key[len(prefix) :])
+            if parsed is None:
+                continue  # not a share of ours: ignored, never misread
+            number, kind = parsed
+            if listing.get(number) is ShareKind.IMMUTABLE:
+                continue
+            listing[number] = kind
+            sizes[number] = obj.size if kind is ShareKind.IMMUTABLE else MUTABLE
+        self.listings.store(si, sizes, started)
+        return listing
 
     def immutable_size(self, si: StorageIndex, shnum: int) -> int | None:
         return self.listings.immutable_size(si, shnum)
