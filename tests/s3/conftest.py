@@ -49,7 +49,7 @@ class MemoryService:
 
 def memory_service() -> MemoryService:
     s3 = MemoryS3()
-    return MemoryService(s3, MemoryAgent(s3, reactor))  # type: ignore[arg-type]
+    return MemoryService(s3, MemoryAgent(s3, reactor))
 
 
 FAST_RETRIES = RetryPolicy(max_attempts=4, max_total_time=5.0, base_delay=0.01, max_delay=0.05)
