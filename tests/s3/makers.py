@@ -15,12 +15,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from attrs import fields
 from twisted.internet import reactor
 
 from tahoe_cloud.backends.interfaces import IStorageBackend
 from tahoe_cloud.backends.s3.backend import S3Backend
-from tahoe_cloud.backends.s3.client import S3Client
 from tahoe_cloud.backends.s3.keys import KeyLayout
+from tahoe_cloud.backends.s3.objectstore.client import S3Client
+from tahoe_cloud.backends.s3.settings import BackendSettings, Tuning
 from tests.s3.moto import MotoServer, run_moto
 from tests.support.ceph_rgw import shared_rgw
 
@@ -40,9 +42,19 @@ def shared_moto() -> MotoServer:
     return _shared
 
 
+_TUNING = {f.name for f in fields(Tuning)}
+_SETTINGS = {f.name for f in fields(BackendSettings)} - {"tuning"}
+
+
 def make_backend(client: S3Client, directory: Path, **kwargs: Any) -> S3Backend:
+    """An ``S3Backend`` spooling in ``directory``; ``kwargs`` name any field of
+    ``BackendSettings`` or ``Tuning``, or ``clock`` and ``config_error``."""
     kwargs.setdefault("node_id", "test-node")
-    return S3Backend(client, spool_dir=directory / "s3-spool", **kwargs)
+    tuning = Tuning(**{k: kwargs.pop(k) for k in list(kwargs) if k in _TUNING})
+    settings = BackendSettings(
+        tuning=tuning, **{k: kwargs.pop(k) for k in list(kwargs) if k in _SETTINGS}
+    )
+    return S3Backend(client, settings, spool_dir=directory / "s3-spool", **kwargs)
 
 
 async def _backend_on_new_bucket(service: S3Service, directory: Path) -> S3Backend:

@@ -85,7 +85,7 @@ async def main(reactor: Any) -> None:
             "list the shares of a storage index (known to this server)",
             lambda: server.list_immutable_shares(si),
         )
-        backend.shares.clear()  # as after a restart
+        backend.store.listings.clear()  # as after a restart
         await measure(
             proxy,
             "list the shares of a storage index (after a restart)",
@@ -115,7 +115,7 @@ async def main(reactor: Any) -> None:
 
         await measure(proxy, "read 16 MiB of it in 1 MiB pieces", read_sequentially)
         fresh = StorageServer(backend, nodeid=NODEID, clock=clock)
-        backend.shares.clear()
+        backend.store.listings.clear()
         await measure(
             proxy,
             "read 1 MiB, share not listed before (cold cache)",

@@ -1,4 +1,4 @@
-"""The cloud.s3 backend on moto: layout, crash-safety properties, request budgets, marker, quota."""
+"""The cloud.s3 backend on moto and in memory: layout, crash safety, budgets, marker, quota."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 
 from tahoe_cloud.backends.interfaces import ShareKind
-from tahoe_cloud.backends.s3 import multipart as mp
 from tahoe_cloud.backends.s3 import spool
-from tahoe_cloud.backends.s3.backend import UNLIMITED_SPACE, S3Backend
-from tahoe_cloud.backends.s3.client import S3Client
+from tahoe_cloud.backends.s3.backend import S3Backend
 from tahoe_cloud.backends.s3.keys import KeyLayout
-from tahoe_cloud.backends.s3.listing import list_all
-from tahoe_cloud.backends.s3.objects import put_object
+from tahoe_cloud.backends.s3.objectstore import multipart as mp
+from tahoe_cloud.backends.s3.objectstore.client import S3Client
+from tahoe_cloud.backends.s3.objectstore.listing import list_all
+from tahoe_cloud.backends.s3.objectstore.objects import put_object
+from tahoe_cloud.backends.s3.space import UNLIMITED_SPACE
 from tahoe_cloud.errors import BackendError, ShareNotFound
 from tahoe_cloud.leases import Lease
 from tahoe_cloud.server import messages as m
@@ -32,9 +33,8 @@ from tests.conformance.support import (
     upload_share,
     write_enabler,
 )
-from tests.s3.conftest import make_client, new_bucket_name
+from tests.s3.conftest import S3Service, make_client, new_bucket_name
 from tests.s3.makers import make_backend
-from tests.s3.moto import MotoServer
 
 pytestmark = pytest.mark.s3
 
@@ -44,9 +44,9 @@ def run(coro):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def bucket(moto: MotoServer) -> str:
+def bucket(service: S3Service) -> str:
     name = new_bucket_name()
-    c = make_client(moto, name)
+    c = make_client(service, name)
     run(c.create_bucket())
     run(c.close())
     return name
@@ -63,9 +63,9 @@ class Node:
     """A backend + server on a bucket, with the client's request counter at hand."""
 
     def __init__(
-        self, moto: MotoServer, bucket: str, tmp: Path, clock: Clock, **kw: object
+        self, service: S3Service, bucket: str, tmp: Path, clock: Clock, **kw: object
     ) -> None:
-        self.client: S3Client = make_client(moto, bucket)
+        self.client: S3Client = make_client(service, bucket)
         self.backend: S3Backend = make_backend(self.client, tmp, **kw)  # type: ignore[arg-type]
         self.server = StorageServer(self.backend, nodeid=NODEID, clock=clock)
 
@@ -77,8 +77,8 @@ class Node:
 
 
 @pytest.fixture
-def node(moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock) -> Iterator[Node]:
-    n = Node(moto, bucket, tmp_path / "a", clock, keys=KeyLayout("p/"))
+def node(service: S3Service, bucket: str, tmp_path: Path, clock: Clock) -> Iterator[Node]:
+    n = Node(service, bucket, tmp_path / "a", clock, keys=KeyLayout("p/"))
     run(n.server.start())
     yield n
     run(n.server.stop())
@@ -107,7 +107,7 @@ async def test_key_layout_and_exact_share_numbers(node: Node) -> None:
     assert keys == [f"p/shares/{si.prefix}/{si.text}/{n}" for n in ("1", "10", "11", "19")]
     # A foreign object beside them is ignored, not misread as a share.
     await put_object(node.client, f"p/shares/{si.prefix}/{si.text}/01", b"x")
-    node.backend.shares.clear()  # as after a restart: list the bucket again
+    node.backend.store.listings.clear()  # as after a restart: list the bucket again
     assert (await node.server.list_immutable_shares(si)) == {1, 10, 11, 19}
     await node.backend.get_shareset(si).delete_share(1)
     assert (await node.server.list_immutable_shares(si)) == {10, 11, 19}
@@ -222,10 +222,10 @@ async def test_upload_invisible_until_published_and_abort_leaves_nothing(node: N
 
 @pytest_twisted.ensureDeferred
 async def test_multipart_publish(
-    moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock
+    service: S3Service, bucket: str, tmp_path: Path, clock: Clock
 ) -> None:
     n = Node(
-        moto,
+        service,
         bucket,
         tmp_path,
         clock,
@@ -252,10 +252,10 @@ async def _pending(client: S3Client) -> list[mp.PendingUpload]:
 
 @pytest_twisted.ensureDeferred
 async def test_failed_multipart_is_aborted(
-    moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock
+    service: S3Service, bucket: str, tmp_path: Path, clock: Clock
 ) -> None:
     n = Node(
-        moto,
+        service,
         bucket,
         tmp_path,
         clock,
@@ -269,7 +269,7 @@ async def test_failed_multipart_is_aborted(
     async def failing(client, key, upload_id, number, body, **kw):  # type: ignore[no-untyped-def]
         calls.append(number)
         if number == 2:
-            from tahoe_cloud.backends.s3.errors import S3Error
+            from tahoe_cloud.backends.s3.objectstore.errors import S3Error
 
             raise S3Error("UploadPart", 400, "BadDigest")
         return await original(client, key, upload_id, number, body, **kw)
@@ -288,9 +288,9 @@ async def test_failed_multipart_is_aborted(
 
 @pytest_twisted.ensureDeferred
 async def test_mutable_chunked_matches_model(
-    moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock
+    service: S3Service, bucket: str, tmp_path: Path, clock: Clock
 ) -> None:
-    n = Node(moto, bucket, tmp_path, clock, inline_limit=100, chunk_size=64)
+    n = Node(service, bucket, tmp_path, clock, inline_limit=100, chunk_size=64)
     await n.server.start()
     si, we = new_si(), write_enabler()
     model = bytearray()
@@ -308,9 +308,9 @@ async def test_mutable_chunked_matches_model(
         assert (await n.server.read_mutable(si, 0, 0, 10_000)) == bytes(model), step
         assert (await n.server.read_mutable(si, 0, 30, 70)) == bytes(model[30:100])
     # No garbage: every chunk object is referenced by the head.
-    assert (await n.backend.collect_orphans(min_age=0)) == 0
+    assert (await n.backend.maintenance.collect_orphans(min_age=0)) == 0
     # A fresh server (empty caches) reads the same bytes.
-    n2 = Node(moto, bucket, tmp_path / "2", clock)
+    n2 = Node(service, bucket, tmp_path / "2", clock)
     await n2.server.start()
     assert (await n2.server.read_mutable(si, 0, 0, 10_000)) == bytes(model)
     await n2.server.stop()
@@ -319,9 +319,9 @@ async def test_mutable_chunked_matches_model(
 
 @pytest_twisted.ensureDeferred
 async def test_small_write_to_large_mutable_share_costs_one_chunk(
-    moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock
+    service: S3Service, bucket: str, tmp_path: Path, clock: Clock
 ) -> None:
-    n = Node(moto, bucket, tmp_path, clock)  # defaults: 1 MiB chunks
+    n = Node(service, bucket, tmp_path, clock)  # defaults: 1 MiB chunks
     await n.server.start()
     si, we = new_si(), write_enabler()
     big = os.urandom(8 * 1024 * 1024)
@@ -343,11 +343,11 @@ async def test_small_write_to_large_mutable_share_costs_one_chunk(
 
 @pytest_twisted.ensureDeferred
 async def test_conditional_write_refuses_a_stale_writer(
-    moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock
+    service: S3Service, bucket: str, tmp_path: Path, clock: Clock
 ) -> None:
-    a = Node(moto, bucket, tmp_path / "a", clock, inline_limit=10, chunk_size=16)
+    a = Node(service, bucket, tmp_path / "a", clock, inline_limit=10, chunk_size=16)
     b = Node(
-        moto, bucket, tmp_path / "b", clock, override_marker=True, inline_limit=10, chunk_size=16
+        service, bucket, tmp_path / "b", clock, override_marker=True, inline_limit=10, chunk_size=16
     )
     await a.server.start()
     si, we = new_si(), write_enabler()
@@ -368,18 +368,18 @@ async def test_conditional_write_refuses_a_stale_writer(
 
 @pytest_twisted.ensureDeferred
 async def test_marker_refuses_another_node(
-    moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock
+    service: S3Service, bucket: str, tmp_path: Path, clock: Clock
 ) -> None:
-    a = Node(moto, bucket, tmp_path / "a", clock, node_id="node-a")
+    a = Node(service, bucket, tmp_path / "a", clock, node_id="node-a")
     await a.server.start()
-    b = Node(moto, bucket, tmp_path / "b", clock, node_id="node-b")
+    b = Node(service, bucket, tmp_path / "b", clock, node_id="node-b")
     with pytest.raises(BackendError, match="belongs to another storage server"):
         await b.backend.start()
     # A different prefix in the same bucket is fine.
-    c = Node(moto, bucket, tmp_path / "c", clock, node_id="node-c", keys=KeyLayout("other/"))
+    c = Node(service, bucket, tmp_path / "c", clock, node_id="node-c", keys=KeyLayout("other/"))
     await c.server.start()
     # Restarting the owner is fine.
-    a2 = Node(moto, bucket, tmp_path / "a2", clock, node_id="node-a")
+    a2 = Node(service, bucket, tmp_path / "a2", clock, node_id="node-a")
     await a2.backend.start()
     for x in (a, c):
         await x.server.stop()
@@ -388,8 +388,10 @@ async def test_marker_refuses_another_node(
 
 
 @pytest_twisted.ensureDeferred
-async def test_quota_and_space(moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock) -> None:
-    n = Node(moto, bucket, tmp_path, clock)
+async def test_quota_and_space(
+    service: S3Service, bucket: str, tmp_path: Path, clock: Clock
+) -> None:
+    n = Node(service, bucket, tmp_path, clock)
     await n.server.start()
     # No quota: what the spool's file system can still take (allocations pass through it).
     free = spool.free_space(n.backend.spool_dir)
@@ -397,7 +399,7 @@ async def test_quota_and_space(moto: MotoServer, bucket: str, tmp_path: Path, cl
     assert free < UNLIMITED_SPACE
     await upload_share(n.server, new_si(), 0, b"x" * 1000)
     await n.server.stop()
-    q = Node(moto, bucket, tmp_path / "q", clock, quota=10_000)
+    q = Node(service, bucket, tmp_path / "q", clock, quota=10_000)
     await q.server.start()
     assert (await q.backend.available_space()) == 9000
     await upload_share(q.server, new_si(), 0, b"y" * 500)
@@ -409,16 +411,16 @@ async def test_quota_and_space(moto: MotoServer, bucket: str, tmp_path: Path, cl
 
 @pytest_twisted.ensureDeferred
 async def test_leases_survive_losing_the_server_disk(
-    moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock
+    service: S3Service, bucket: str, tmp_path: Path, clock: Clock
 ) -> None:
-    a = Node(moto, bucket, tmp_path / "a", clock)
+    a = Node(service, bucket, tmp_path / "a", clock)
     await a.server.start()
     si = new_si()
     secrets = lease_secrets()
     await upload_share(a.server, si, 2, b"z" * 10, lease=secrets)
     before = await a.server.get_leases(si)
     await a.server.stop()
-    b = Node(moto, bucket, tmp_path / "elsewhere", clock)
+    b = Node(service, bucket, tmp_path / "elsewhere", clock)
     await b.server.start()
     after = await b.server.get_leases(si)
     assert [(x.expiration, x.hashed) for x in after[2]] == [
@@ -430,9 +432,9 @@ async def test_leases_survive_losing_the_server_disk(
 
 @pytest_twisted.ensureDeferred
 async def test_orphans_are_cleaned(
-    moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock
+    service: S3Service, bucket: str, tmp_path: Path, clock: Clock
 ) -> None:
-    a = Node(moto, bucket, tmp_path / "a", clock, inline_limit=10, chunk_size=16)
+    a = Node(service, bucket, tmp_path / "a", clock, inline_limit=10, chunk_size=16)
     await a.server.start()
     si, we = new_si(), write_enabler()
     await rtw(a, si, we, 0, (0, b"q" * 40))
@@ -440,12 +442,12 @@ async def test_orphans_are_cleaned(
     # What a crash leaves: a multipart upload never completed, a chunk never committed.
     await mp.create_multipart_upload(a.client, keys.immutable(new_si(), 0))
     await put_object(a.client, keys.chunk(si, 0, 0, "deadbeef0000"), b"x" * 16)
-    assert (await a.backend.collect_orphans(min_age=0)) == 1
+    assert (await a.backend.maintenance.collect_orphans(min_age=0)) == 1
     # Two more leftovers, removed by the next start with s3.clean_at_start.
     await put_object(a.client, keys.chunk(si, 0, 1, "deadbeef0001"), b"y" * 16)
     await put_object(a.client, keys.leases(new_si()), b"not even CBOR")
     await a.server.stop()
-    b = Node(moto, bucket, tmp_path / "b", clock, clean_at_start=True)
+    b = Node(service, bucket, tmp_path / "b", clock, clean_at_start=True)
     await b.server.start()
     names = [o.key for o in await list_all(b.client, "")]
     assert not any("deadbeef" in k for k in names)

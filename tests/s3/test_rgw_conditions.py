@@ -15,8 +15,8 @@ import pytest
 import pytest_twisted
 from twisted.internet.task import Clock
 
-from tahoe_cloud.backends.s3.conditions import STANDARD
 from tahoe_cloud.backends.s3.keys import KeyLayout
+from tahoe_cloud.backends.s3.objectstore.conditions import STANDARD
 from tahoe_cloud.errors import BackendError
 from tahoe_cloud.server import messages as m
 from tahoe_cloud.server.messages import WriteVector

@@ -15,7 +15,7 @@ from twisted.internet import reactor
 
 from tahoe_cloud.backends.s3 import commands
 from tahoe_cloud.backends.s3.config import create_backend, make_client, parse_s3_config
-from tahoe_cloud.backends.s3.listing import list_all
+from tahoe_cloud.backends.s3.objectstore.listing import list_all
 from tahoe_cloud.errors import BackendError
 from tahoe_cloud.server.server import StorageServer
 from tests.conformance.support import NODEID, new_si, upload_share
