@@ -24,27 +24,19 @@ Conventions every backend follows:
 - Errors: ``ShareNotFound`` for a missing share, ``BackendUnavailable`` for
   a transient fault, ``BackendError`` for any other failure. Never a bare
   ``KeyError``, ``OSError`` or an HTTP-client exception.
-- Validation: storage indexes arrive as ``StorageIndex`` and share numbers as
-  ints already checked by ``validate_share_number``; a backend may rely on it.
+- Validation: storage indexes arrive as ``StorageIndex``, share numbers as
+  ints already checked by ``validate_share_number``, leases, write enablers
+  and write vectors as the checked values of ``tahoe_cloud.vocabulary``; a
+  backend may rely on it.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping, Sequence
 
 from zope.interface import Attribute, Interface
 
-from tahoe_cloud.identifiers import StorageIndex
-from tahoe_cloud.leases import Lease, WriteEnabler
-from tahoe_cloud.server.messages import WriteVector
-
-
-class ShareKind(enum.Enum):
-    """The two kinds of share container."""
-
-    IMMUTABLE = "immutable"
-    MUTABLE = "mutable"
+from tahoe_cloud.vocabulary import Lease, ShareKind, StorageIndex, WriteEnabler, WriteVector
 
 
 class IStorageBackend(Interface):
@@ -89,8 +81,9 @@ class IStorageBackend(Interface):
     ) -> None:
         """Durably record a client's report that a share looks corrupt.
 
-        ``kind`` is a ``ShareKind``; ``reason`` is the client's text (bytes,
-        at most 32 KiB, already checked). Storing it must not change the share.
+        ``kind`` is a ``ShareKind``; ``reason`` is the client's text (UTF-8
+        bytes, at most ``MAX_CORRUPTION_REASON_BYTES``, already checked).
+        Storing it must not change the share.
         """
 
 

@@ -24,18 +24,20 @@ from tahoe_cloud.backends.interfaces import (
     IMutableShare,
     IShareSet,
     IStorageBackend,
-    ShareKind,
 )
 from tahoe_cloud.errors import BackendError, ShareNotFound
-from tahoe_cloud.identifiers import StorageIndex
-from tahoe_cloud.leases import Lease, WriteEnabler
-from tahoe_cloud.server.messages import WriteVector
+from tahoe_cloud.vocabulary import (
+    MAX_MUTABLE_SHARE_SIZE,
+    Lease,
+    ShareKind,
+    StorageIndex,
+    WriteEnabler,
+    WriteVector,
+)
 
 if TYPE_CHECKING:
     from tahoe_cloud.config import NodeConfig
 
-# Upstream's limit (allmydata.mutable.layout.MAX_MUTABLE_SHARE_SIZE).
-MAX_MUTABLE_SHARE_SIZE = 69_105 * 1000**4
 DEFAULT_CAPACITY = 2**40
 
 

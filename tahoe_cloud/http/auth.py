@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from twisted.web import http
 
 from tahoe_cloud.http.errors import HTTPError
-from tahoe_cloud.leases import SECRET_BYTES
+from tahoe_cloud.vocabulary import SECRET_BYTES
 
 
 class SecretKind(enum.Enum):

@@ -33,9 +33,8 @@ from tahoe_cloud.http.cbor_codec import decode, require_cbor_content_type
 from tahoe_cloud.http.dispatch import Answer, AsyncLeaf, WebRequest, cbor_answer
 from tahoe_cloud.http.errors import HTTPError
 from tahoe_cloud.http.schemas import expect_map, expect_uint
-from tahoe_cloud.identifiers import StorageIndex
-from tahoe_cloud.leases import Lease
 from tahoe_cloud.server.server import StorageServer
+from tahoe_cloud.vocabulary import Lease, StorageIndex
 
 
 def _describe(lease: Lease) -> dict[str, object]:

@@ -20,7 +20,6 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.web import http
 from twisted.web.resource import IResource
 
-from tahoe_cloud.backends.interfaces import ShareKind
 from tahoe_cloud.errors import InvalidRequest
 from tahoe_cloud.http import auth, schemas
 from tahoe_cloud.http.auth import SecretKind, parse_secrets
@@ -38,9 +37,9 @@ from tahoe_cloud.http.dispatch import (
 from tahoe_cloud.http.errors import HTTPError
 from tahoe_cloud.http.ranges import one_header, parse_content_range
 from tahoe_cloud.http.reads import read_share
-from tahoe_cloud.identifiers import StorageIndex, parse_share_number
 from tahoe_cloud.server.messages import ImmutableWriteResult, LeaseSecrets
 from tahoe_cloud.server.server import StorageServer
+from tahoe_cloud.vocabulary import ShareKind, StorageIndex, parse_share_number
 
 SI = "{si}"
 SHNUM = "{n}"

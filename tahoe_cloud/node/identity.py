@@ -40,7 +40,7 @@ from twisted.logger import Logger
 
 from tahoe_cloud.config.node import read_secret_file
 from tahoe_cloud.errors import ConfigError
-from tahoe_cloud.identifiers import b32decode, b32encode
+from tahoe_cloud.vocabulary import b32decode, b32encode
 
 _log = Logger(namespace="tahoe_cloud.node")
 

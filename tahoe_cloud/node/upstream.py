@@ -24,7 +24,6 @@ import re
 from pathlib import Path
 
 from tahoe_cloud.errors import ConfigError
-from tahoe_cloud.identifiers import b32decode
 from tahoe_cloud.node.identity import (
     TUB_ID_BYTES,
     NodeIdentity,
@@ -33,6 +32,7 @@ from tahoe_cloud.node.identity import (
     load_private_key,
     read_private_bytes,
 )
+from tahoe_cloud.vocabulary import b32decode
 
 NODE_PEM = "node.pem"
 STORAGE_FURL = "storage.furl"

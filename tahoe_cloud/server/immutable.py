@@ -33,7 +33,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from tahoe_cloud.backends.interfaces import IImmutableUpload, IStorageBackend, ShareKind
+from tahoe_cloud.backends.interfaces import IImmutableUpload, IStorageBackend
 from tahoe_cloud.errors import (
     ConflictingWrite,
     InvalidRequest,
@@ -44,7 +44,6 @@ from tahoe_cloud.errors import (
     WriteBeyondAllocation,
     WrongUploadSecret,
 )
-from tahoe_cloud.identifiers import StorageIndex, validate_share_number
 from tahoe_cloud.server.lease_policy import (
     ALLOCATE_OWNER,
     LeaseGrant,
@@ -57,6 +56,7 @@ from tahoe_cloud.server.locks import StorageIndexLocks
 from tahoe_cloud.server.messages import AllocationResult, ImmutableWriteResult, LeaseSecrets
 from tahoe_cloud.server.ranges import RangeSet
 from tahoe_cloud.server.space import SpaceAccountant
+from tahoe_cloud.vocabulary import ShareKind, StorageIndex, validate_share_number
 
 log = Logger()
 

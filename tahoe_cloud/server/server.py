@@ -19,12 +19,16 @@ from collections.abc import Mapping, Sequence
 from twisted.internet.interfaces import IReactorTime
 
 from tahoe_cloud import __version__
-from tahoe_cloud.backends.interfaces import IStorageBackend, ShareKind
+from tahoe_cloud.backends.interfaces import IStorageBackend
 from tahoe_cloud.errors import InvalidRequest, NoSharesForStorageIndex, ShareNotFound
-from tahoe_cloud.identifiers import StorageIndex, validate_share_number
-from tahoe_cloud.leases import DEFAULT_LEASE_DURATION, NODEID_BYTES, Lease
 from tahoe_cloud.server.immutable import DEFAULT_UPLOAD_TIMEOUT, ImmutableUploads
-from tahoe_cloud.server.lease_policy import LEASE_OWNER, LeaseGrant, apply_to_shares, only_changed
+from tahoe_cloud.server.lease_policy import (
+    DEFAULT_LEASE_DURATION,
+    LEASE_OWNER,
+    LeaseGrant,
+    apply_to_shares,
+    only_changed,
+)
 from tahoe_cloud.server.lease_store import store_leases
 from tahoe_cloud.server.locks import StorageIndexLocks
 from tahoe_cloud.server.messages import (
@@ -37,6 +41,14 @@ from tahoe_cloud.server.messages import (
     VersionInfo,
 )
 from tahoe_cloud.server.mutable import MutableSlots
+from tahoe_cloud.vocabulary import (
+    NODEID_BYTES,
+    Lease,
+    ShareKind,
+    StorageIndex,
+    validate_corruption_reason,
+    validate_share_number,
+)
 
 # The largest mutable share a server accepts unless configured otherwise. The
 # stock client sends a whole MDMF share in one read-test-write request, held in
@@ -44,9 +56,6 @@ from tahoe_cloud.server.mutable import MutableSlots
 # advertises 69 PB, which no request could carry. 64 MiB shares hold MDMF files
 # of about 190 MB with 3-of-10 encoding.
 DEFAULT_MAXIMUM_MUTABLE_SHARE_SIZE = 64 * 1024 * 1024
-
-# Upstream's HTTP schema: a corruption reason is 1..32765 bytes of text.
-MAX_CORRUPTION_REASON = 32765
 
 
 def _check_range(offset: int, size: int) -> None:
@@ -211,8 +220,7 @@ class StorageServer:
         if not isinstance(kind, ShareKind):
             raise InvalidRequest("unknown share kind")
         validate_share_number(share_number)
-        if not isinstance(reason, bytes) or not 1 <= len(reason) <= MAX_CORRUPTION_REASON:
-            raise InvalidRequest(f"reason must be 1..{MAX_CORRUPTION_REASON} bytes")
+        validate_corruption_reason(reason)
         if share_number not in await self._list(storage_index, kind):
             raise ShareNotFound(f"no {kind.value} share {share_number} for this storage index")
         await self.backend.add_corruption_advisory(kind, storage_index, share_number, reason)

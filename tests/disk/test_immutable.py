@@ -12,11 +12,9 @@ from tahoe_cloud.backends.disk import DiskBackend
 from tahoe_cloud.backends.disk import fileio as fileio_module
 from tahoe_cloud.backends.disk import immutable as imm_disk
 from tahoe_cloud.backends.disk.layout import rewrite_temp_path
-from tahoe_cloud.backends.interfaces import ShareKind
 from tahoe_cloud.errors import BackendError, ShareNotFound
 from tahoe_cloud.formats import immutable as imm
-from tahoe_cloud.identifiers import StorageIndex
-from tahoe_cloud.leases import Lease
+from tahoe_cloud.vocabulary import Lease, ShareKind, StorageIndex
 
 DATA = b"0123456789" * 300
 BIG = bytes(range(256)) * 600  # above SMALL_UPLOAD: staged on disk

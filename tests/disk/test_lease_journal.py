@@ -19,9 +19,7 @@ from tahoe_cloud.backends.disk import DiskBackend, lease_journal
 from tahoe_cloud.backends.disk.backend import prepare_storage
 from tahoe_cloud.formats import immutable as imm
 from tahoe_cloud.formats import mutable as mut
-from tahoe_cloud.identifiers import StorageIndex
-from tahoe_cloud.leases import Lease, WriteEnabler
-from tahoe_cloud.server.messages import WriteVector
+from tahoe_cloud.vocabulary import Lease, StorageIndex, WriteEnabler, WriteVector
 
 BIG = bytes(range(256)) * 4096  # 1 MiB: staged on disk
 

@@ -11,12 +11,10 @@ import pytest_twisted
 
 from tahoe_cloud.backends.disk import DiskBackend, create_backend
 from tahoe_cloud.backends.disk import fileio as fileio_module
-from tahoe_cloud.backends.interfaces import ShareKind
 from tahoe_cloud.errors import BackendError, ShareNotFound
 from tahoe_cloud.formats import mutable as mut
-from tahoe_cloud.identifiers import StorageIndex
-from tahoe_cloud.leases import Lease, WriteEnabler
-from tahoe_cloud.server.messages import WriteVector as W
+from tahoe_cloud.vocabulary import Lease, ShareKind, StorageIndex, WriteEnabler
+from tahoe_cloud.vocabulary import WriteVector as W
 
 ENABLER = WriteEnabler(nodeid=b"\x05" * 20, secret=b"\x06" * 32)
 

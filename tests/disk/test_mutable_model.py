@@ -15,9 +15,7 @@ from hypothesis import strategies as st
 
 from tahoe_cloud.backends.disk import DiskBackend
 from tahoe_cloud.formats import mutable as mut
-from tahoe_cloud.identifiers import StorageIndex
-from tahoe_cloud.leases import Lease, WriteEnabler
-from tahoe_cloud.server.messages import WriteVector
+from tahoe_cloud.vocabulary import Lease, StorageIndex, WriteEnabler, WriteVector
 from tests.server.threaded import in_thread, run
 
 SI = StorageIndex(b"m" * 16)

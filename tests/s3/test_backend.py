@@ -11,7 +11,6 @@ import pytest_twisted
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
-from tahoe_cloud.backends.interfaces import ShareKind
 from tahoe_cloud.backends.s3 import multipart as mp
 from tahoe_cloud.backends.s3 import spool
 from tahoe_cloud.backends.s3.backend import UNLIMITED_SPACE, S3Backend
@@ -20,10 +19,10 @@ from tahoe_cloud.backends.s3.keys import KeyLayout
 from tahoe_cloud.backends.s3.listing import list_all
 from tahoe_cloud.backends.s3.objects import put_object
 from tahoe_cloud.errors import BackendError, ShareNotFound
-from tahoe_cloud.leases import Lease
 from tahoe_cloud.server import messages as m
-from tahoe_cloud.server.messages import ReadVector, WriteVector
+from tahoe_cloud.server.messages import ReadVector
 from tahoe_cloud.server.server import StorageServer
+from tahoe_cloud.vocabulary import Lease, ShareKind, WriteVector
 from tests.conformance.support import (
     NODEID,
     START_TIME,

@@ -11,7 +11,6 @@ import pytest_twisted
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
-from tahoe_cloud.backends.interfaces import ShareKind
 from tahoe_cloud.backends.s3.backend import S3Backend
 from tahoe_cloud.backends.s3.client import S3Client
 from tahoe_cloud.backends.s3.keys import KeyLayout
@@ -19,8 +18,8 @@ from tahoe_cloud.backends.s3.objects import delete_object
 from tahoe_cloud.backends.s3.sharecache import MUTABLE, ShareCache
 from tahoe_cloud.errors import BackendError, ShareNotFound
 from tahoe_cloud.server import messages as m
-from tahoe_cloud.server.messages import WriteVector
 from tahoe_cloud.server.server import StorageServer
+from tahoe_cloud.vocabulary import ShareKind, WriteVector
 from tests.conformance.support import NODEID, START_TIME, lease_secrets, new_si, upload_share
 from tests.s3.conftest import make_client, new_bucket_name
 from tests.s3.makers import make_backend
@@ -116,7 +115,7 @@ def test_the_default_budget_stays_small() -> None:
     """About 0.25 KiB per budget unit whatever the entries hold (docs/s3.md: ~24 MiB at 100,000)."""
     import tracemalloc
 
-    from tahoe_cloud.identifiers import StorageIndex
+    from tahoe_cloud.vocabulary import StorageIndex
 
     n = 10_000
     raws = [os.urandom(16) for _ in range(n)]

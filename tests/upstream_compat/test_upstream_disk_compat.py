@@ -23,12 +23,9 @@ import pytest
 import pytest_twisted
 
 from tahoe_cloud.backends.disk import DiskBackend
-from tahoe_cloud.backends.interfaces import ShareKind
 from tahoe_cloud.formats import immutable as immutable_format
 from tahoe_cloud.formats import mutable as mutable_format
-from tahoe_cloud.identifiers import StorageIndex
-from tahoe_cloud.leases import Lease, WriteEnabler
-from tahoe_cloud.server.messages import WriteVector
+from tahoe_cloud.vocabulary import Lease, ShareKind, StorageIndex, WriteEnabler, WriteVector
 from tests.support.upstream import run_upstream_python
 
 pytestmark = pytest.mark.upstream

@@ -28,9 +28,8 @@ from tahoe_cloud.backends.disk.immutable import BufferBudget
 from tahoe_cloud.backends.disk.layout import Layout
 from tahoe_cloud.backends.disk.shareset import DiskShareSet
 from tahoe_cloud.backends.disk.space import available_space
-from tahoe_cloud.backends.interfaces import IShareSet, IStorageBackend, ShareKind
-from tahoe_cloud.formats.mutable import MAX_SHARE_SIZE
-from tahoe_cloud.identifiers import StorageIndex
+from tahoe_cloud.backends.interfaces import IShareSet, IStorageBackend
+from tahoe_cloud.vocabulary import MAX_MUTABLE_SHARE_SIZE, ShareKind, StorageIndex
 
 
 def prepare_storage(layout: Layout) -> int:
@@ -62,7 +61,7 @@ class DiskBackend:
     """
 
     name = "disk"
-    maximum_mutable_share_size = MAX_SHARE_SIZE
+    maximum_mutable_share_size = MAX_MUTABLE_SHARE_SIZE
 
     def __init__(
         self,

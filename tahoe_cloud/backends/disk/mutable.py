@@ -42,8 +42,7 @@ from tahoe_cloud.errors import BackendError, ShareNotFound, ShareTooLarge
 from tahoe_cloud.formats import ContainerFormatError
 from tahoe_cloud.formats import mutable as fmt
 from tahoe_cloud.formats.lease_records import MUTABLE_LEASE_SIZE
-from tahoe_cloud.leases import Lease, WriteEnabler
-from tahoe_cloud.server.messages import WriteVector
+from tahoe_cloud.vocabulary import MAX_MUTABLE_SHARE_SIZE, Lease, WriteEnabler, WriteVector
 
 _SLOTS_SIZE = fmt.DATA_OFFSET - fmt.LEASE_SLOTS_OFFSET
 
@@ -225,7 +224,7 @@ def write_share(
                 length = max(length, vector.offset + len(vector.data))
         if new_length is not None:
             length = new_length
-        if length > fmt.MAX_SHARE_SIZE:
+        if length > MAX_MUTABLE_SHARE_SIZE:
             raise ShareTooLarge("the mutable share would exceed the maximum share size")
         if old is not None:
             header, slots = old.header, old.slots

@@ -22,14 +22,18 @@ from tahoe_cloud.backends.interfaces import (
     IImmutableUpload,
     IMutableShare,
     IShareSet,
-    ShareKind,
 )
 from tahoe_cloud.errors import ShareNotFound
 from tahoe_cloud.formats import ContainerFormatError
 from tahoe_cloud.formats import immutable as immutable_format
 from tahoe_cloud.formats import mutable as mutable_format
-from tahoe_cloud.identifiers import StorageIndex, validate_share_number
-from tahoe_cloud.leases import Lease, WriteEnabler
+from tahoe_cloud.vocabulary import (
+    Lease,
+    ShareKind,
+    StorageIndex,
+    WriteEnabler,
+    validate_share_number,
+)
 
 _PEEK = mutable_format.MAGIC_SIZE
 _FIRST_READ = 16 * 1024

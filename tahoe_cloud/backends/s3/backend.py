@@ -34,7 +34,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from tahoe_cloud.backends.interfaces import IStorageBackend, ShareKind
+from tahoe_cloud.backends.interfaces import IStorageBackend
 from tahoe_cloud.backends.s3 import multipart as mp
 from tahoe_cloud.backends.s3 import spool
 from tahoe_cloud.backends.s3.aborts import DEFAULT_DELAYS, PendingAborts
@@ -50,15 +50,13 @@ from tahoe_cloud.backends.s3.records import MutableHead, decode_head
 from tahoe_cloud.backends.s3.sharecache import LISTING_ENTRIES, MUTABLE, ShareCache
 from tahoe_cloud.backends.s3.shareset import S3ShareSet
 from tahoe_cloud.errors import BackendError, ConfigError, InvalidRequest
-from tahoe_cloud.identifiers import StorageIndex
+from tahoe_cloud.vocabulary import MAX_MUTABLE_SHARE_SIZE, ShareKind, StorageIndex
 
 log = Logger()
 
 K = TypeVar("K")
 V = TypeVar("V")
 
-# Upstream's limit (allmydata.mutable.layout.MAX_MUTABLE_SHARE_SIZE).
-MAX_MUTABLE_SHARE_SIZE = 69_105 * 1000**4
 # Reported as available space when no s3.quota is set: 1 PiB. S3 itself has no
 # limit; this is large enough never to refuse a share, and an honest-looking number.
 UNLIMITED_SPACE = 2**50

@@ -24,15 +24,14 @@ from twisted.internet import defer
 from twisted.internet.threads import deferToThread
 from zope.interface import implementer
 
-from tahoe_cloud.backends.interfaces import IImmutableShare, IImmutableUpload, ShareKind
+from tahoe_cloud.backends.interfaces import IImmutableShare, IImmutableUpload
 from tahoe_cloud.backends.s3 import multipart as mp
 from tahoe_cloud.backends.s3 import spool
 from tahoe_cloud.backends.s3.errors import S3Error, to_backend_error
 from tahoe_cloud.backends.s3.objects import get_object, head_object, put_file_slice
 from tahoe_cloud.backends.s3.transport import FileSlice
 from tahoe_cloud.errors import BackendError, ShareNotFound
-from tahoe_cloud.identifiers import StorageIndex
-from tahoe_cloud.leases import Lease
+from tahoe_cloud.vocabulary import Lease, ShareKind, StorageIndex
 
 if TYPE_CHECKING:
     from tahoe_cloud.backends.s3.backend import S3Backend

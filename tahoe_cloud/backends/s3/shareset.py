@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from zope.interface import implementer
 
-from tahoe_cloud.backends.interfaces import IShareSet, ShareKind
+from tahoe_cloud.backends.interfaces import IShareSet
 from tahoe_cloud.backends.s3.errors import S3Error, to_backend_error
 from tahoe_cloud.backends.s3.immutable import S3ImmutableShare, S3ImmutableUpload
 from tahoe_cloud.backends.s3.keys import parse_share_name
@@ -28,8 +28,7 @@ from tahoe_cloud.backends.s3.objects import delete_object, delete_objects, get_o
 from tahoe_cloud.backends.s3.records import decode_head, decode_leases, encode_leases
 from tahoe_cloud.backends.s3.sharecache import MUTABLE
 from tahoe_cloud.errors import BackendError, ShareNotFound, TooManyLeases
-from tahoe_cloud.identifiers import StorageIndex
-from tahoe_cloud.leases import Lease, WriteEnabler
+from tahoe_cloud.vocabulary import Lease, ShareKind, StorageIndex, WriteEnabler
 
 if TYPE_CHECKING:
     from tahoe_cloud.backends.s3.backend import S3Backend

@@ -7,8 +7,7 @@ from hypothesis import strategies as st
 from twisted.internet import defer, reactor
 
 from tahoe_cloud.errors import InvalidRequest
-from tahoe_cloud.identifiers import StorageIndex, parse_share_number, validate_share_number
-from tahoe_cloud.leases import Lease
+from tahoe_cloud.vocabulary import Lease, StorageIndex, parse_share_number, validate_share_number
 
 
 @given(st.binary(min_size=16, max_size=16))
