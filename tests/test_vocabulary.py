@@ -1,4 +1,7 @@
-"""Storage indexes and share numbers are validated strictly."""
+"""The protocol's value types are checked once, when made; its limits are declared once."""
+
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import pytest_twisted
@@ -6,8 +9,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twisted.internet import defer, reactor
 
+from tahoe_cloud.backends.disk import DiskBackend
+from tahoe_cloud.backends.memory import MemoryBackend
 from tahoe_cloud.errors import InvalidRequest
-from tahoe_cloud.vocabulary import Lease, StorageIndex, parse_share_number, validate_share_number
+from tahoe_cloud.server.messages import LeaseSecrets, ReadVector, TestVector, TestWriteVectors
+from tahoe_cloud.vocabulary import (
+    MAX_CORRUPTION_REASON_BYTES,
+    MAX_MUTABLE_SHARE_SIZE,
+    Lease,
+    StorageIndex,
+    WriteEnabler,
+    WriteVector,
+    parse_share_number,
+    validate_corruption_reason,
+    validate_share_number,
+)
 
 
 @given(st.binary(min_size=16, max_size=16))
@@ -54,3 +70,38 @@ async def test_reactor_is_running() -> None:
     d: defer.Deferred[int] = defer.Deferred()
     reactor.callLater(0, d.callback, 7)  # type: ignore[attr-defined]
     assert await d == 7
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Lease(1, b"r" * 31, b"c" * 32, 100),
+        lambda: Lease(1, b"r" * 32, b"c" * 32, -1),
+        lambda: Lease(True, b"r" * 32, b"c" * 32, 100),
+        lambda: Lease(1, b"r" * 32, b"c" * 32, 100, nodeid=b"n" * 19),
+        lambda: WriteEnabler(b"n" * 20, b"w" * 31),
+        lambda: WriteEnabler(b"n" * 21, b"w" * 32),
+        lambda: WriteVector(-1, b"x"),
+        lambda: WriteVector(0, "x"),
+        lambda: TestVector(0, -1, b""),
+        lambda: ReadVector(-1, 1),
+        lambda: TestWriteVectors(new_length=-1),
+        lambda: LeaseSecrets(renew=b"r" * 32, cancel=b"c"),
+    ],
+)
+def test_values_are_checked_when_made(make: Callable[[], object]) -> None:
+    with pytest.raises(InvalidRequest):
+        make()
+
+
+def test_corruption_reason_bounds() -> None:
+    assert validate_corruption_reason(b"x") == b"x"
+    assert validate_corruption_reason(b"x" * MAX_CORRUPTION_REASON_BYTES)
+    for bad in (b"", b"x" * (MAX_CORRUPTION_REASON_BYTES + 1), "text"):
+        with pytest.raises(InvalidRequest):
+            validate_corruption_reason(bad)
+
+
+def test_the_backends_default_to_the_protocols_mutable_share_size(tmp_path: Path) -> None:
+    assert MemoryBackend().maximum_mutable_share_size == MAX_MUTABLE_SHARE_SIZE
+    assert DiskBackend(storage_dir=tmp_path).maximum_mutable_share_size == MAX_MUTABLE_SHARE_SIZE

@@ -182,17 +182,16 @@ class ImmutableUploads:
             raise InvalidRequest("allocated size must be an integer")
         if allocated_size < 0:
             raise InvalidRequest("allocated size must not be negative")
-        shareset = self._backend.get_shareset(storage_index)
-        async with self._locks.hold(storage_index):
-            listing = await shareset.list_shares()
+        async with self._locks.hold(storage_index), self._backend.shareset(storage_index) as shares:
+            listing = await shares.list_shares()
             have = frozenset(n for n, kind in listing.items() if kind is ShareKind.IMMUTABLE)
             if have:
                 # The client wants these kept too: add or renew its lease on them.
-                leases = await shareset.read_leases()
+                leases = await shares.read_leases()
                 grant = self._grant(lease, ALLOCATE_OWNER)
                 changed = only_changed(leases, apply_to_shares(leases, have, grant))
                 if changed:
-                    await store_leases(shareset, storage_index, changed, "allocate")
+                    await store_leases(shares, storage_index, changed, "allocate")
             if self._readonly:
                 return AllocationResult(already_have=have, allocated=frozenset())
             remaining = await self.space.available()
@@ -206,7 +205,8 @@ class ImmutableUploads:
                 wanted.append(shnum)
             self._check_room(len(wanted), client)
             for shnum in wanted:
-                handle = await shareset.start_immutable_upload(shnum, allocated_size)
+                # The upload outlives this block: it spans the client's writes.
+                handle = await shares.start_immutable_upload(shnum, allocated_size)
                 upload = _Upload(
                     storage_index,
                     handle,
@@ -281,7 +281,8 @@ class ImmutableUploads:
     ) -> None:
         upload = self._uploads.get((storage_index, share_number))
         if upload is None or upload.closed:
-            listing = await self._backend.get_shareset(storage_index).list_shares()
+            async with self._backend.shareset(storage_index) as shares:
+                listing = await shares.list_shares()
             if listing.get(share_number) is ShareKind.IMMUTABLE:
                 raise UploadAlreadyComplete(f"share {share_number} is already complete")
             raise UploadNotFound(f"no upload in progress for share {share_number}")

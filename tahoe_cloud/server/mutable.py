@@ -140,16 +140,15 @@ class MutableSlots:
             end = max((wv.offset + len(wv.data) for wv in twv.writes), default=0)
             if end > max_size:
                 raise ShareTooLarge(f"a mutable share may hold at most {max_size} bytes")
-        shareset = self._backend.get_shareset(storage_index)
-        async with self._locks.hold(storage_index):
-            listing = await shareset.list_shares()
+        async with self._locks.hold(storage_index), self._backend.shareset(storage_index) as shares:
+            listing = await shares.list_shares()
             uploading = self._uploading(storage_index)
             for shnum in vectors:
                 if listing.get(shnum) is ShareKind.IMMUTABLE or shnum in uploading:
                     raise InvalidRequest(f"share {shnum} of this storage index is immutable")
             existing: dict[int, IMutableShare] = {}
             for shnum in sorted(n for n, kind in listing.items() if kind is ShareKind.MUTABLE):
-                existing[shnum] = await shareset.open_mutable(shnum)
+                existing[shnum] = await shares.open_mutable(shnum)
             for share in existing.values():
                 stored = await share.write_enabler()
                 if not stored.matches(write_enabler):
@@ -177,11 +176,11 @@ class MutableSlots:
                 twv = vectors[shnum]
                 if twv.new_length == 0:
                     if shnum in existing:
-                        await shareset.delete_share(shnum)
+                        await shares.delete_share(shnum)
                     continue
                 share_or_none = existing.get(shnum)
                 if share_or_none is None:
-                    share = shareset.new_mutable(shnum, WriteEnabler(self._nodeid, write_enabler))
+                    share = shares.new_mutable(shnum, WriteEnabler(self._nodeid, write_enabler))
                     length = 0
                 else:
                     share = share_or_none
@@ -194,8 +193,8 @@ class MutableSlots:
                 await share.write(normalise_writes(twv.writes, length), new_length)
                 written.add(shnum)
             if written:
-                leases = await shareset.read_leases()
+                leases = await shares.read_leases()
                 changed = only_changed(leases, apply_to_shares(leases, written, grant))
                 if changed:
-                    await store_leases(shareset, storage_index, changed, "a mutable write")
+                    await store_leases(shares, storage_index, changed, "a mutable write")
             return ReadTestWriteResult(success=True, data=reads)

@@ -177,7 +177,8 @@ class StorageServer:
         await self.uploads.abort(storage_index, share_number, upload_secret=upload_secret)
 
     async def _list(self, storage_index: StorageIndex, kind: ShareKind) -> frozenset[int]:
-        listing = await self.backend.get_shareset(storage_index).list_shares()
+        async with self.backend.shareset(storage_index) as shares:
+            listing = await shares.list_shares()
         return frozenset(n for n, k in listing.items() if k is kind)
 
     async def list_immutable_shares(self, storage_index: StorageIndex) -> frozenset[int]:
@@ -190,26 +191,27 @@ class StorageServer:
         """Up to ``size`` bytes at ``offset``; truncated at the end, ``b""`` past it."""
         validate_share_number(share_number)
         _check_range(offset, size)
-        share = await self.backend.get_shareset(storage_index).open_immutable(share_number)
-        return bytes(await share.read(offset, size))
+        async with self.backend.shareset(storage_index) as shares:
+            share = await shares.open_immutable(share_number)
+            return bytes(await share.read(offset, size))
 
     # --- leases --------------------------------------------------------------
 
     async def add_or_renew_lease(self, storage_index: StorageIndex, lease: LeaseSecrets) -> None:
         """Renew the lease with this renew secret on every share, or add one."""
-        shareset = self.backend.get_shareset(storage_index)
-        async with self.locks.hold(storage_index):
-            leases = await shareset.read_leases()
+        async with self.locks.hold(storage_index), self.backend.shareset(storage_index) as shares:
+            leases = await shares.read_leases()
             if not leases:
                 raise NoSharesForStorageIndex("no shares for this storage index")
             renewed = apply_to_shares(leases, set(leases), self._grant(lease))
             changed = only_changed(leases, renewed)
             if changed:
-                await store_leases(shareset, storage_index, changed, "a lease renewal")
+                await store_leases(shares, storage_index, changed, "a lease renewal")
 
     async def get_leases(self, storage_index: StorageIndex) -> dict[int, list[Lease]]:
         """Every completed share's leases (for tests and the test-only lease view)."""
-        return await self.backend.get_shareset(storage_index).read_leases()
+        async with self.backend.shareset(storage_index) as shares:
+            return await shares.read_leases()
 
     # --- corruption advisories -----------------------------------------------
 
@@ -252,5 +254,6 @@ class StorageServer:
     ) -> bytes:
         validate_share_number(share_number)
         _check_range(offset, size)
-        share = await self.backend.get_shareset(storage_index).open_mutable(share_number)
-        return bytes(await share.read(offset, size))
+        async with self.backend.shareset(storage_index) as shares:
+            share = await shares.open_mutable(share_number)
+            return bytes(await share.read(offset, size))

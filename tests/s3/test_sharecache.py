@@ -248,22 +248,22 @@ async def test_a_share_gone_behind_our_back_is_listed_again(node: Node) -> None:
 @pytest_twisted.ensureDeferred
 async def test_a_failed_publish_forgets_the_entry(node: Node) -> None:
     si = new_si()
-    shareset = node.backend.get_shareset(si)
-    assert await shareset.list_shares() == {}
-    upload = await shareset.start_immutable_upload(0, 4)
-    await upload.write(0, b"abcd")
+    async with node.backend.shareset(si) as shareset:
+        assert await shareset.list_shares() == {}
+        upload = await shareset.start_immutable_upload(0, 4)
+        await upload.write(0, b"abcd")
 
-    async def broken(*_args: object, **_kw: object) -> None:
-        raise BackendError("S3 went away")
+        async def broken(*_args: object, **_kw: object) -> None:
+            raise BackendError("S3 went away")
 
-    upload._put_single = broken  # type: ignore[method-assign]
-    with pytest.raises(BackendError):
-        await upload.publish([])
-    await upload.abort()
-    assert node.backend.shares.listing(si) is None  # outcome unknown: list again next time
-    node.counts()
-    assert await node.server.list_immutable_shares(si) == frozenset()
-    assert node.counts() == {"ListObjectsV2": 1}
+        upload._put_single = broken  # type: ignore[method-assign]
+        with pytest.raises(BackendError):
+            await upload.publish([])
+        await upload.abort()
+        assert node.backend.shares.listing(si) is None  # outcome unknown: list again next time
+        node.counts()
+        assert await node.server.list_immutable_shares(si) == frozenset()
+        assert node.counts() == {"ListObjectsV2": 1}
 
 
 @pytest_twisted.ensureDeferred
@@ -273,16 +273,19 @@ async def test_unlisted_share_read_needs_no_head(
     si = new_si()
     await upload_share(node.server, si, 2, b"0123456789")
     fresh = Node(moto, bucket, tmp_path / "fresh")  # an empty cache, no start: no marker traffic
-    share = await fresh.backend.get_shareset(si).open_immutable(2)
+    async with fresh.backend.shareset(si) as share_set:
+        share = await share_set.open_immutable(2)
     assert fresh.counts() == {}
     assert await share.read(4, 100) == b"456789"
     assert await share.read(10, 5) == b""  # size learnt from the Content-Range: no request
     assert fresh.counts() == {"GetObject": 1}
     assert await share.size() == 10
-    missing = await fresh.backend.get_shareset(si).open_immutable(3)
+    async with fresh.backend.shareset(si) as share_set:
+        missing = await share_set.open_immutable(3)
     with pytest.raises(ShareNotFound):
         await missing.read(0, 10)
-    empty = await fresh.backend.get_shareset(si).open_immutable(4)
+    async with fresh.backend.shareset(si) as share_set:
+        empty = await share_set.open_immutable(4)
     with pytest.raises(ShareNotFound):
         await empty.read(0, 0)  # a read of nothing still checks (one HEAD)
     assert fresh.counts() == {"GetObject": 1, "HeadObject": 1}

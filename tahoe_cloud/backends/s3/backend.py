@@ -26,7 +26,8 @@ import shutil
 import socket
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -353,8 +354,13 @@ class S3Backend:
 
     # --- IStorageBackend --------------------------------------------------------
 
-    def get_shareset(self, storage_index: StorageIndex) -> S3ShareSet:
-        return S3ShareSet(self, storage_index)
+    @asynccontextmanager
+    async def shareset(self, storage_index: StorageIndex) -> AsyncIterator[S3ShareSet]:
+        # Not closed on exit yet: S3ImmutableUpload publishes through the share
+        # set of its allocate (set_leases_of, note_published), after that block
+        # has ended. Once the upload opens a share set of its own at publish,
+        # this can close the share set as the disk backend's does.
+        yield S3ShareSet(self, storage_index)
 
     async def available_space(self) -> int:
         """The quota's room, bounded by the spool's free space.
