@@ -54,7 +54,7 @@ from tahoe_cloud.server.lease_store import store_leases
 from tahoe_cloud.server.limits import MAX_UPLOADS, MAX_UPLOADS_PER_CLIENT
 from tahoe_cloud.server.locks import StorageIndexLocks
 from tahoe_cloud.server.messages import AllocationResult, ImmutableWriteResult, LeaseSecrets
-from tahoe_cloud.server.ranges import RangeSet
+from tahoe_cloud.server.received_bytes import ReceivedBytes
 from tahoe_cloud.server.space import SpaceAccountant
 from tahoe_cloud.vocabulary import ShareKind, StorageIndex, validate_share_number
 
@@ -86,7 +86,7 @@ class _Upload:
         self.handle = handle
         self.upload_secret = upload_secret
         self.lease = lease
-        self.received = RangeSet()
+        self.received = ReceivedBytes()
         self.lock = DeferredLock()
         self.timer: IDelayedCall | None = None
         self.closed = False
