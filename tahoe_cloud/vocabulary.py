@@ -27,6 +27,9 @@ from tahoe_cloud.errors import InvalidRequest
 
 # --- protocol limits ------------------------------------------------------
 
+#: Offsets, sizes and lengths on the wire are unsigned 64-bit integers.
+MAX_UINT64 = 2**64 - 1
+
 #: A storage index is 16 bytes (26 base32 characters on the wire and on disk).
 STORAGE_INDEX_BYTES = 16
 

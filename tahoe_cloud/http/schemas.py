@@ -32,12 +32,11 @@ from tahoe_cloud.vocabulary import (
     MAX_READ_VECTORS,
     MAX_SHARES_PER_REQUEST,
     MAX_TEST_VECTORS,
+    MAX_UINT64,
     WriteVector,
     validate_corruption_reason,
     validate_share_number,
 )
-
-MAX_UINT = 2**64 - 1
 
 V1 = b"http://allmydata.org/tahoe/protocols/storage/v1"
 
@@ -56,7 +55,7 @@ def expect_map(value: object, where: str, keys: set[str]) -> dict[str, Any]:
 
 
 def expect_uint(value: object, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_UINT:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_UINT64:
         raise _bad(where, "expected an unsigned 64-bit integer")
     return value
 
