@@ -6,8 +6,9 @@ the container formats all speak of storage indexes, share numbers, share
 kinds, leases, write enablers and write vectors through these types, so none
 of them has to import another layer to do so.
 
-Each value is checked once, when it is made: a bad one is ``InvalidRequest``,
-and code holding one may rely on it. The limits here are facts of the
+Each value is checked once, when it is made: a bad one is ``InvalidRequest``
+(``InvalidValue`` for the checks of leases, write enablers and vectors), and
+code holding one may rely on it. The limits here are facts of the
 protocol (upstream's CDDL schemas and container layouts) that any server
 shares; this server's own resource policy is ``tahoe_cloud.server.limits``.
 """
@@ -60,17 +61,26 @@ MAX_MUTABLE_SHARE_SIZE = 69_105 * 1000**4
 MAX_CORRUPTION_REASON_BYTES = 32765
 
 
+class InvalidValue(InvalidRequest, ValueError):
+    """A value that is not one of the protocol's: 400 when a client sent it.
+
+    Also a ``ValueError``, so a backend parsing stored data (which already
+    turns ``ValueError`` into "this object is damaged") reports a bad stored
+    lease or write enabler as damage, not as the client's mistake.
+    """
+
+
 def check_uint(value: object, what: str) -> None:
-    """Raise ``InvalidRequest`` unless ``value`` is an int (not a bool) of at least 0."""
+    """Raise ``InvalidValue`` unless ``value`` is an int (not a bool) of at least 0."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidRequest(f"{what} must be a non-negative integer")
+        raise InvalidValue(f"{what} must be a non-negative integer")
 
 
 def _check_bytes(value: object, what: str, length: int | None = None) -> None:
     if not isinstance(value, bytes):
-        raise InvalidRequest(f"{what} must be bytes")
+        raise InvalidValue(f"{what} must be bytes")
     if length is not None and len(value) != length:
-        raise InvalidRequest(f"{what} must be {length} bytes")
+        raise InvalidValue(f"{what} must be {length} bytes")
 
 
 # --- identifiers ------------------------------------------------------------

@@ -3,6 +3,7 @@
 from collections.abc import Callable
 from pathlib import Path
 
+import cbor2
 import pytest
 import pytest_twisted
 from hypothesis import given
@@ -11,11 +12,14 @@ from twisted.internet import defer, reactor
 
 from tahoe_cloud.backends.disk import DiskBackend
 from tahoe_cloud.backends.memory import MemoryBackend
-from tahoe_cloud.errors import InvalidRequest
+from tahoe_cloud.backends.s3 import records
+from tahoe_cloud.errors import BackendError, InvalidRequest
+from tahoe_cloud.http.errors import answer_for
 from tahoe_cloud.server.messages import LeaseSecrets, ReadVector, TestVector, TestWriteVectors
 from tahoe_cloud.vocabulary import (
     MAX_CORRUPTION_REASON_BYTES,
     MAX_MUTABLE_SHARE_SIZE,
+    InvalidValue,
     Lease,
     StorageIndex,
     WriteEnabler,
@@ -105,3 +109,24 @@ def test_corruption_reason_bounds() -> None:
 def test_the_backends_default_to_the_protocols_mutable_share_size(tmp_path: Path) -> None:
     assert MemoryBackend().maximum_mutable_share_size == MAX_MUTABLE_SHARE_SIZE
     assert DiskBackend(storage_dir=tmp_path).maximum_mutable_share_size == MAX_MUTABLE_SHARE_SIZE
+
+
+def test_a_bad_value_is_a_bad_request_and_a_value_error() -> None:
+    with pytest.raises(InvalidValue) as caught:
+        WriteEnabler(b"n" * 20, b"short")
+    assert isinstance(caught.value, InvalidRequest) and isinstance(caught.value, ValueError)
+    assert answer_for(caught.value).code == 400
+
+
+def test_a_stored_head_with_a_bad_write_enabler_is_damage_not_a_bad_request() -> None:
+    doc = {
+        "v": records.FORMAT_VERSION,
+        "we_node": b"n" * 20,
+        "we": b"w" * 31,
+        "len": 0,
+        "cs": 1,
+        "inline": b"",
+        "chunks": [],
+    }
+    with pytest.raises(BackendError, match="damaged"):
+        records.decode_head(cbor2.dumps(doc), "key")

@@ -3,7 +3,7 @@
 The front end decodes requests into these, calls ``StorageServer`` and encodes
 the results; the core never sees CBOR or HTTP. All are frozen so they can be
 shared between coroutines without copying. Those a client fills in are
-checked when they are made (``InvalidRequest``), as the values of
+checked when they are made (``InvalidValue``, an ``InvalidRequest``), as the values of
 ``tahoe_cloud.vocabulary`` are, so the core does not check them again.
 """
 
@@ -13,8 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from attrs import field, frozen
 
-from tahoe_cloud.errors import InvalidRequest
-from tahoe_cloud.vocabulary import SECRET_BYTES, WriteVector, check_uint
+from tahoe_cloud.vocabulary import SECRET_BYTES, InvalidValue, WriteVector, check_uint
 
 
 @frozen
@@ -27,7 +26,7 @@ class LeaseSecrets:
     def __attrs_post_init__(self) -> None:
         for secret, what in ((self.renew, "renew"), (self.cancel, "cancel")):
             if not isinstance(secret, bytes) or len(secret) != SECRET_BYTES:
-                raise InvalidRequest(f"the lease {what} secret must be {SECRET_BYTES} bytes")
+                raise InvalidValue(f"the lease {what} secret must be {SECRET_BYTES} bytes")
 
 
 @frozen
@@ -71,7 +70,7 @@ class TestVector:
         check_uint(self.offset, "test offset")
         check_uint(self.size, "test size")
         if not isinstance(self.specimen, bytes):
-            raise InvalidRequest("test specimen must be bytes")
+            raise InvalidValue("test specimen must be bytes")
 
 
 @frozen
