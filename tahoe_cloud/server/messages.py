@@ -3,8 +3,9 @@
 The front end decodes requests into these, calls ``StorageServer`` and encodes
 the results; the core never sees CBOR or HTTP. All are frozen so they can be
 shared between coroutines without copying. Those a client fills in are
-checked when they are made (``InvalidValue``, an ``InvalidRequest``), as the values of
-``tahoe_cloud.vocabulary`` are, so the core does not check them again.
+checked when they are made (``InvalidValue``, an ``InvalidRequest``), as
+the values of ``tahoe_cloud.vocabulary`` are, so the core does not check
+them again.
 """
 
 from __future__ import annotations
