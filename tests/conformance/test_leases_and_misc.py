@@ -6,12 +6,13 @@ import pytest
 import pytest_twisted
 from twisted.internet.task import Clock
 
-from tahoe_cloud.backends.interfaces import IStorageBackend, ShareKind
+from tahoe_cloud.backends.interfaces import IStorageBackend
 from tahoe_cloud.errors import InvalidRequest, NoSharesForStorageIndex, ShareNotFound
-from tahoe_cloud.leases import DEFAULT_LEASE_DURATION
 from tahoe_cloud.server import messages as m
-from tahoe_cloud.server.messages import ReadVector, WriteVector
+from tahoe_cloud.server.lease_policy import DEFAULT_LEASE_DURATION
+from tahoe_cloud.server.messages import ReadVector
 from tahoe_cloud.server.server import StorageServer
+from tahoe_cloud.vocabulary import ShareKind, WriteVector
 from tests.conformance.support import (
     DAY,
     START_TIME,

@@ -13,10 +13,10 @@ from tahoe_cloud.errors import (
     ShareTooLarge,
     WrongWriteEnabler,
 )
-from tahoe_cloud.identifiers import StorageIndex
 from tahoe_cloud.server import messages as m
-from tahoe_cloud.server.messages import ReadTestWriteResult, ReadVector, WriteVector
+from tahoe_cloud.server.messages import ReadTestWriteResult, ReadVector
 from tahoe_cloud.server.server import StorageServer
+from tahoe_cloud.vocabulary import StorageIndex, WriteVector
 from tests.conformance.support import (
     lease_secrets,
     make_server,

@@ -26,8 +26,8 @@ from twisted.web.http_headers import Headers
 
 from tahoe_cloud.backends.memory import MemoryBackend
 from tahoe_cloud.http import Limits, lease_view_resource, storage_resource, storage_site
-from tahoe_cloud.identifiers import StorageIndex
 from tahoe_cloud.server.server import StorageServer
+from tahoe_cloud.vocabulary import StorageIndex
 
 T = TypeVar("T")
 

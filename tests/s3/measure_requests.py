@@ -17,10 +17,10 @@ from typing import Any
 from twisted.internet import defer, task
 from twisted.internet.task import Clock
 
-from tahoe_cloud.backends.interfaces import ShareKind
 from tahoe_cloud.server import messages as m
-from tahoe_cloud.server.messages import ReadVector, WriteVector
+from tahoe_cloud.server.messages import ReadVector
 from tahoe_cloud.server.server import StorageServer
+from tahoe_cloud.vocabulary import ShareKind, WriteVector
 from tests.conformance.support import NODEID, START_TIME, lease_secrets, new_si
 from tests.s3.conftest import make_client, new_bucket_name
 from tests.s3.makers import make_backend

@@ -11,7 +11,6 @@ import pytest_twisted
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
-from tahoe_cloud.backends.interfaces import ShareKind
 from tahoe_cloud.backends.s3 import spool
 from tahoe_cloud.backends.s3.backend import S3Backend
 from tahoe_cloud.backends.s3.keys import KeyLayout
@@ -21,10 +20,10 @@ from tahoe_cloud.backends.s3.objectstore.listing import list_all
 from tahoe_cloud.backends.s3.objectstore.objects import put_object
 from tahoe_cloud.backends.s3.space import UNLIMITED_SPACE
 from tahoe_cloud.errors import BackendError, ShareNotFound
-from tahoe_cloud.leases import Lease
 from tahoe_cloud.server import messages as m
-from tahoe_cloud.server.messages import ReadVector, WriteVector
+from tahoe_cloud.server.messages import ReadVector
 from tahoe_cloud.server.server import StorageServer
+from tahoe_cloud.vocabulary import Lease, ShareKind, WriteVector
 from tests.conformance.support import (
     NODEID,
     START_TIME,
@@ -109,7 +108,8 @@ async def test_key_layout_and_exact_share_numbers(node: Node) -> None:
     await put_object(node.client, f"p/shares/{si.prefix}/{si.text}/01", b"x")
     node.backend.store.listings.clear()  # as after a restart: list the bucket again
     assert (await node.server.list_immutable_shares(si)) == {1, 10, 11, 19}
-    await node.backend.get_shareset(si).delete_share(1)
+    async with node.backend.shareset(si) as share_set:
+        await share_set.delete_share(1)
     assert (await node.server.list_immutable_shares(si)) == {10, 11, 19}
     assert (await node.server.read_immutable(si, 10, 0, 5)) == b"\x0a" * 5
     leases = await node.server.get_leases(si)
@@ -187,7 +187,8 @@ async def test_a_leftover_lease_object_is_read_and_kept(node: Node) -> None:
         expiration=START_TIME + 1000,
         nodeid=NODEID,
     )
-    await node.backend.get_shareset(si).set_leases_of(5, [orphan])
+    async with node.backend.shareset(si) as share_set:
+        await share_set.set_leases_of(5, [orphan])
     node.reset()
     await upload_share(node.server, si, 0, b"y" * 100)
     counts = node.counts()
@@ -195,7 +196,8 @@ async def test_a_leftover_lease_object_is_read_and_kept(node: Node) -> None:
     leases = await node.server.get_leases(si)
     assert sorted(leases) == [0] and len(leases[0]) == 1
     # The leftover entries are still there for collect_orphans, not silently lost.
-    stored = await node.backend.get_shareset(si)._load_leases()
+    async with node.backend.shareset(si) as share_set:
+        stored = await share_set._load_leases()
     assert sorted(stored[1]) == [0, 5]
 
 
@@ -361,7 +363,8 @@ async def test_conditional_write_refuses_a_stale_writer(
     assert (await a.server.read_mutable(si, 0, 0, 100)) == b"B" * 40
     # Having failed, b re-reads and then succeeds.
     await rtw(b, si, we, 0, (0, b"C" * 5))
-    assert (await a.backend.get_shareset(si).open_mutable(0)) is not None
+    async with a.backend.shareset(si) as share_set:
+        assert (await share_set.open_mutable(0)) is not None
     await a.server.stop()
     await b.server.stop()
 
@@ -465,9 +468,11 @@ async def test_advisory_and_missing_share(node: Node) -> None:
     advisories = await list_all(node.client, "p/corruption-advisories/")
     assert len(advisories) == 1 and advisories[0].key.endswith(f"--{si.text}-4")
     with pytest.raises(ShareNotFound):
-        await node.backend.get_shareset(si).open_immutable(5)
+        async with node.backend.shareset(si) as share_set:
+            await share_set.open_immutable(5)
     with pytest.raises(ShareNotFound):
-        await node.backend.get_shareset(si).open_mutable(4)
+        async with node.backend.shareset(si) as share_set:
+            await share_set.open_mutable(4)
     _ = ReadVector
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tahoe_cloud.backends.interfaces import ShareKind
 from tahoe_cloud.backends.s3.keys import KeyLayout, parse_share_name, validate_prefix
-from tahoe_cloud.identifiers import StorageIndex
+from tahoe_cloud.vocabulary import ShareKind, StorageIndex
 
 
 @pytest.mark.parametrize(

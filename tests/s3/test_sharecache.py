@@ -11,7 +11,6 @@ import pytest_twisted
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
-from tahoe_cloud.backends.interfaces import ShareKind
 from tahoe_cloud.backends.s3.backend import S3Backend
 from tahoe_cloud.backends.s3.keys import KeyLayout
 from tahoe_cloud.backends.s3.objectstore.client import S3Client
@@ -19,8 +18,8 @@ from tahoe_cloud.backends.s3.objectstore.objects import delete_object
 from tahoe_cloud.backends.s3.sharecache import MUTABLE, ShareCache
 from tahoe_cloud.errors import BackendError, ShareNotFound
 from tahoe_cloud.server import messages as m
-from tahoe_cloud.server.messages import WriteVector
 from tahoe_cloud.server.server import StorageServer
+from tahoe_cloud.vocabulary import ShareKind, WriteVector
 from tests.conformance.support import NODEID, START_TIME, lease_secrets, new_si, upload_share
 from tests.s3.conftest import S3Service, make_client, new_bucket_name
 from tests.s3.makers import make_backend
@@ -115,7 +114,7 @@ def test_the_default_budget_stays_small() -> None:
     """About 0.25 KiB per budget unit whatever the entries hold (docs/s3.md: ~24 MiB at 100,000)."""
     import tracemalloc
 
-    from tahoe_cloud.identifiers import StorageIndex
+    from tahoe_cloud.vocabulary import StorageIndex
 
     n = 10_000
     raws = [os.urandom(16) for _ in range(n)]
@@ -248,18 +247,18 @@ async def test_a_share_gone_behind_our_back_is_listed_again(node: Node) -> None:
 @pytest_twisted.ensureDeferred
 async def test_a_failed_publish_forgets_the_entry(node: Node) -> None:
     si = new_si()
-    shareset = node.backend.get_shareset(si)
-    assert await shareset.list_shares() == {}
-    upload = await shareset.start_immutable_upload(0, 4)
-    await upload.write(0, b"abcd")
+    async with node.backend.shareset(si) as shareset:
+        assert await shareset.list_shares() == {}
+        upload = await shareset.start_immutable_upload(0, 4)
+        await upload.write(0, b"abcd")
 
-    async def broken(*_args: object, **_kw: object) -> None:
-        raise BackendError("S3 went away")
+        async def broken(*_args: object, **_kw: object) -> None:
+            raise BackendError("S3 went away")
 
-    upload._put_single = broken  # type: ignore[method-assign]
-    with pytest.raises(BackendError):
-        await upload.publish([])
-    await upload.abort()
+        upload._put_single = broken  # type: ignore[method-assign]
+        with pytest.raises(BackendError):
+            await upload.publish([])
+        await upload.abort()
     assert node.backend.store.listings.listing(si) is None  # outcome unknown: list again next time
     node.counts()
     assert await node.server.list_immutable_shares(si) == frozenset()
@@ -273,17 +272,18 @@ async def test_unlisted_share_read_needs_no_head(
     si = new_si()
     await upload_share(node.server, si, 2, b"0123456789")
     fresh = Node(service, bucket, tmp_path / "fresh")  # an empty cache, no start: no marker traffic
-    share = await fresh.backend.get_shareset(si).open_immutable(2)
-    assert fresh.counts() == {}
-    assert await share.read(4, 100) == b"456789"
-    assert await share.read(10, 5) == b""  # size learnt from the Content-Range: no request
-    assert fresh.counts() == {"GetObject": 1}
-    assert await share.size() == 10
-    missing = await fresh.backend.get_shareset(si).open_immutable(3)
-    with pytest.raises(ShareNotFound):
-        await missing.read(0, 10)
-    empty = await fresh.backend.get_shareset(si).open_immutable(4)
-    with pytest.raises(ShareNotFound):
-        await empty.read(0, 0)  # a read of nothing still checks (one HEAD)
-    assert fresh.counts() == {"GetObject": 1, "HeadObject": 1}
+    async with fresh.backend.shareset(si) as share_set:
+        share = await share_set.open_immutable(2)
+        assert fresh.counts() == {}
+        assert await share.read(4, 100) == b"456789"
+        assert await share.read(10, 5) == b""  # size learnt from the Content-Range: no request
+        assert fresh.counts() == {"GetObject": 1}
+        assert await share.size() == 10
+        missing = await share_set.open_immutable(3)
+        with pytest.raises(ShareNotFound):
+            await missing.read(0, 10)
+        empty = await share_set.open_immutable(4)
+        with pytest.raises(ShareNotFound):
+            await empty.read(0, 0)  # a read of nothing still checks (one HEAD)
+        assert fresh.counts() == {"GetObject": 1, "HeadObject": 1}
     await fresh.client.close()

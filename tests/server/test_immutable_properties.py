@@ -14,9 +14,9 @@ from twisted.internet.task import Clock
 
 from tahoe_cloud.backends.memory import MemoryBackend
 from tahoe_cloud.errors import ConflictingWrite
-from tahoe_cloud.identifiers import StorageIndex
 from tahoe_cloud.server.messages import ByteRange, LeaseSecrets
 from tahoe_cloud.server.server import StorageServer
+from tahoe_cloud.vocabulary import StorageIndex
 from tests.server.threaded import in_thread, run
 
 LEASE = LeaseSecrets(renew=b"r" * 32, cancel=b"c" * 32)

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import datetime
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from tahoe_cloud.backends.interfaces import IStorageBackend, ShareKind
+from tahoe_cloud.backends.interfaces import IStorageBackend
 from tahoe_cloud.backends.s3 import spool
 from tahoe_cloud.backends.s3.aborts import PendingAborts
 from tahoe_cloud.backends.s3.admin import StartupCheck, check_service
@@ -37,7 +38,7 @@ from tahoe_cloud.backends.s3.settings import BackendSettings
 from tahoe_cloud.backends.s3.shareset import S3ShareSet
 from tahoe_cloud.backends.s3.store import ShareStore
 from tahoe_cloud.errors import BackendError, ConfigError
-from tahoe_cloud.identifiers import StorageIndex
+from tahoe_cloud.vocabulary import ShareKind, StorageIndex
 
 log = Logger()
 
@@ -109,8 +110,13 @@ class S3Backend:
 
     # --- IStorageBackend --------------------------------------------------------
 
-    def get_shareset(self, storage_index: StorageIndex) -> S3ShareSet:
-        return S3ShareSet(self.store, storage_index)
+    @asynccontextmanager
+    async def shareset(self, storage_index: StorageIndex) -> AsyncIterator[S3ShareSet]:
+        shares = S3ShareSet(self.store, storage_index)
+        try:
+            yield shares
+        finally:
+            shares.close()
 
     async def available_space(self) -> int:
         """The quota's room, bounded by the spool's free space (see ``space``)."""

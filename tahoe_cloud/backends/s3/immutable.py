@@ -9,7 +9,7 @@ from tahoe_cloud.backends.s3.objectstore.errors import S3Error
 from tahoe_cloud.backends.s3.objectstore.objects import get_object, head_object
 from tahoe_cloud.backends.s3.store import ShareStore
 from tahoe_cloud.errors import ShareNotFound
-from tahoe_cloud.identifiers import StorageIndex
+from tahoe_cloud.vocabulary import StorageIndex
 
 
 @implementer(IImmutableShare)

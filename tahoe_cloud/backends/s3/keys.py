@@ -29,9 +29,8 @@ import re
 
 from attrs import frozen
 
-from tahoe_cloud.backends.interfaces import ShareKind
 from tahoe_cloud.errors import InvalidRequest
-from tahoe_cloud.identifiers import StorageIndex
+from tahoe_cloud.vocabulary import ShareKind, StorageIndex
 
 MUTABLE_SUFFIX = ".mutable"
 MARKER_NAME = "tahoe-cloud-node"

@@ -23,14 +23,13 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from tahoe_cloud.backends.interfaces import IMutableShare, ShareKind
+from tahoe_cloud.backends.interfaces import IMutableShare
 from tahoe_cloud.backends.s3.objectstore.errors import S3Error
 from tahoe_cloud.backends.s3.objectstore.objects import delete_objects, get_object, put_object
 from tahoe_cloud.backends.s3.owner import ShareOwner
 from tahoe_cloud.backends.s3.records import MutableHead, decode_head, encode_head
 from tahoe_cloud.errors import BackendError, BackendUnavailable
-from tahoe_cloud.leases import WriteEnabler
-from tahoe_cloud.server.messages import WriteVector
+from tahoe_cloud.vocabulary import ShareKind, WriteEnabler, WriteVector
 
 log = Logger()
 

@@ -10,10 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from tahoe_cloud.backends.interfaces import ShareKind
 from tahoe_cloud.backends.s3.store import ShareStore
-from tahoe_cloud.identifiers import StorageIndex
-from tahoe_cloud.leases import Lease
+from tahoe_cloud.vocabulary import Lease, ShareKind, StorageIndex
 
 
 class ShareOwner(Protocol):

@@ -13,9 +13,7 @@ from tahoe_cloud.backends.s3.aborts import DEFAULT_DELAYS
 from tahoe_cloud.backends.s3.keys import KeyLayout
 from tahoe_cloud.backends.s3.readahead import DEFAULT_WINDOW
 from tahoe_cloud.backends.s3.sharecache import LISTING_ENTRIES
-
-# Upstream's limit (allmydata.mutable.layout.MAX_MUTABLE_SHARE_SIZE).
-MAX_MUTABLE_SHARE_SIZE = 69_105 * 1000**4
+from tahoe_cloud.vocabulary import MAX_MUTABLE_SHARE_SIZE
 
 DEFAULT_INLINE_LIMIT = 128 * 1024
 DEFAULT_CHUNK_SIZE = 1024 * 1024

@@ -29,8 +29,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from tahoe_cloud.backends.interfaces import ShareKind
-from tahoe_cloud.identifiers import StorageIndex
+from tahoe_cloud.vocabulary import ShareKind, StorageIndex
 
 LISTING_ENTRIES = 100_000
 CHANGE_STAMPS = 10_000

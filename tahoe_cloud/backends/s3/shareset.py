@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from zope.interface import implementer
 
-from tahoe_cloud.backends.interfaces import IShareSet, ShareKind
+from tahoe_cloud.backends.interfaces import IShareSet, ShareSetClosed
 from tahoe_cloud.backends.s3.immutable import S3ImmutableShare
 from tahoe_cloud.backends.s3.mutable import S3MutableShare
 from tahoe_cloud.backends.s3.objectstore.errors import S3Error
@@ -31,8 +31,7 @@ from tahoe_cloud.backends.s3.records import decode_head, decode_leases, encode_l
 from tahoe_cloud.backends.s3.store import ShareStore
 from tahoe_cloud.backends.s3.upload import S3ImmutableUpload
 from tahoe_cloud.errors import BackendError, ShareNotFound, TooManyLeases
-from tahoe_cloud.identifiers import StorageIndex
-from tahoe_cloud.leases import Lease, WriteEnabler
+from tahoe_cloud.vocabulary import Lease, ShareKind, StorageIndex, WriteEnabler
 
 # One lease object holds the leases of every share of its storage index and is
 # rewritten whole by each lease change; the core bounds leases per share
@@ -62,10 +61,29 @@ class S3ShareSet:
         # What this handle has seen (the core uses one handle per locked operation).
         self._listing: dict[int, ShareKind] | None = None
         self._lease_doc: tuple[str | None, dict[int, list[Lease]]] | None = None
+        self._closed = False
+
+    def close(self) -> None:
+        """End of the operation: the public methods refuse from now on.
+
+        An upload started in the block still publishes through ``set_leases_of``
+        and ``note_published``. The lease object it then writes over is the one
+        seen here only when conditional writes will catch it being stale;
+        without them it is read again.
+        """
+        self._closed = True
+        self._listing = None
+        if not self.store.conditional_writes:
+            self._lease_doc = None
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ShareSetClosed(f"the share set of {self.storage_index} was used after its block")
 
     # --- listing and opening ------------------------------------------------
 
     async def list_shares(self) -> dict[int, ShareKind]:
+        self._check_open()
         listing = await self.store.shares_of(self.storage_index)
         self._listing = listing
         if not listing:
@@ -93,6 +111,7 @@ class S3ShareSet:
         at once). Otherwise the share is opened with its size unknown: its
         first read is a ranged GET, which says the size (Content-Range) or
         that the share does not exist (``ShareNotFound`` from the read)."""
+        self._check_open()
         si = self.storage_index
         size = self.store.immutable_size(si, share_number)
         if size is None and self._listing is not None:
@@ -104,9 +123,11 @@ class S3ShareSet:
     async def start_immutable_upload(
         self, share_number: int, allocated_size: int
     ) -> S3ImmutableUpload:
+        self._check_open()
         return S3ImmutableUpload(self, share_number, allocated_size)
 
     async def open_mutable(self, share_number: int) -> S3MutableShare:
+        self._check_open()
         si = self.storage_index
         cached = self.store.cached_head(si, share_number)
         if cached is None:
@@ -128,6 +149,7 @@ class S3ShareSet:
         return S3MutableShare(self, share_number, head=head, etag=etag)
 
     def new_mutable(self, share_number: int, write_enabler: WriteEnabler) -> S3MutableShare:
+        self._check_open()
         return S3MutableShare(
             self, share_number, head=None, etag=None, new_write_enabler=write_enabler
         )
@@ -145,6 +167,7 @@ class S3ShareSet:
         return result.etag, decode_leases(result.body, key)
 
     async def read_leases(self) -> dict[int, list[Lease]]:
+        self._check_open()
         listing = self._listing if self._listing is not None else await self.list_shares()
         if self._lease_doc is None:
             self._lease_doc = await self._load_leases()
@@ -183,6 +206,7 @@ class S3ShareSet:
         raise BackendError("the lease object keeps changing under this server; giving up")
 
     async def write_leases(self, leases: Mapping[int, Sequence[Lease]]) -> None:
+        self._check_open()
         listing = self._listing
 
         def change(stored: dict[int, list[Lease]]) -> None:
@@ -206,6 +230,7 @@ class S3ShareSet:
     # --- deletion -----------------------------------------------------------
 
     async def delete_share(self, share_number: int) -> None:
+        self._check_open()
         si = self.storage_index
         store = self.store
         kind = None if self._listing is None else self._listing.get(share_number)

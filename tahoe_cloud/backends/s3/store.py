@@ -19,7 +19,6 @@ from typing import TypeVar
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from tahoe_cloud.backends.interfaces import ShareKind
 from tahoe_cloud.backends.s3.aborts import PendingAborts
 from tahoe_cloud.backends.s3.keys import KeyLayout, parse_share_name
 from tahoe_cloud.backends.s3.objectstore.client import S3Client
@@ -29,7 +28,7 @@ from tahoe_cloud.backends.s3.records import MutableHead
 from tahoe_cloud.backends.s3.settings import Tuning
 from tahoe_cloud.backends.s3.sharecache import MUTABLE, ShareCache
 from tahoe_cloud.backends.s3.space import SpaceAccount
-from tahoe_cloud.identifiers import StorageIndex
+from tahoe_cloud.vocabulary import ShareKind, StorageIndex
 
 log = Logger()
 

@@ -21,7 +21,7 @@ from twisted.internet import defer
 from twisted.internet.threads import deferToThread
 from zope.interface import implementer
 
-from tahoe_cloud.backends.interfaces import IImmutableUpload, ShareKind
+from tahoe_cloud.backends.interfaces import IImmutableUpload
 from tahoe_cloud.backends.s3 import spool
 from tahoe_cloud.backends.s3.digests import Digests, PartDigest
 from tahoe_cloud.backends.s3.objectstore import multipart as mp
@@ -30,7 +30,7 @@ from tahoe_cloud.backends.s3.objectstore.objects import head_object, put_file_sl
 from tahoe_cloud.backends.s3.objectstore.transport import FileSlice
 from tahoe_cloud.backends.s3.owner import ShareOwner
 from tahoe_cloud.errors import BackendError
-from tahoe_cloud.leases import Lease
+from tahoe_cloud.vocabulary import Lease, ShareKind
 
 T = TypeVar("T")
 
