@@ -13,7 +13,7 @@ from pathlib import Path
 
 from benchmarks.loadgen import new_storage_index
 from tahoe_cloud.formats.immutable import build_container
-from tahoe_cloud.leases import Lease
+from tahoe_cloud.vocabulary import Lease
 
 
 def populate(storage_dir: Path, count: int) -> float:

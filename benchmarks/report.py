@@ -127,7 +127,7 @@ def _targets(r: dict[str, Any]) -> list[str]:
                 f"{m['peak_rss_MiB']:.0f} MiB | {_verdict(m['peak_rss_MiB'] < 200)} |"
             )
     if r.get("s3_requests"):
-        from tahoe_cloud.backends.s3.backend import DEFAULT_PART_SIZE
+        from tahoe_cloud.backends.s3.settings import DEFAULT_PART_SIZE
 
         for op in r["s3_requests"]["operations"]:
             counts, name = op["counts"], op["operation"]

@@ -52,13 +52,23 @@ class UnknownBackend(ConfigError):
 class BackendError(TahoeCloudError):
     """The backend failed to do what was asked (I/O error, service fault).
 
-    The front end answers 500 (or 503 for ``BackendUnavailable``) with a short
-    message; nothing about the request's secrets is in it.
+    The front end answers 503 when the fault is ``transient`` (the client may
+    retry later), else 500, with a short message; nothing about the request's
+    secrets is in it.
     """
+
+    @property
+    def transient(self) -> bool:
+        """Whether the fault may pass by itself; the one place 503 and 500 are told apart."""
+        return False
 
 
 class BackendUnavailable(BackendError):
     """A transient fault of the storage service; the client may retry later."""
+
+    @property
+    def transient(self) -> bool:
+        return True
 
 
 # --- storage-server semantics (mapped to HTTP statuses by the front end) -------

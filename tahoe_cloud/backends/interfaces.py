@@ -24,27 +24,28 @@ Conventions every backend follows:
 - Errors: ``ShareNotFound`` for a missing share, ``BackendUnavailable`` for
   a transient fault, ``BackendError`` for any other failure. Never a bare
   ``KeyError``, ``OSError`` or an HTTP-client exception.
-- Validation: storage indexes arrive as ``StorageIndex`` and share numbers as
-  ints already checked by ``validate_share_number``; a backend may rely on it.
+- Validation: storage indexes arrive as ``StorageIndex``, share numbers as
+  ints already checked by ``validate_share_number``, leases, write enablers
+  and write vectors as the checked values of ``tahoe_cloud.vocabulary``; a
+  backend may rely on it.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 
 from zope.interface import Attribute, Interface
 
-from tahoe_cloud.identifiers import StorageIndex
-from tahoe_cloud.leases import Lease, WriteEnabler
-from tahoe_cloud.server.messages import WriteVector
+from tahoe_cloud.vocabulary import Lease, ShareKind, StorageIndex, WriteEnabler, WriteVector
 
 
-class ShareKind(enum.Enum):
-    """The two kinds of share container."""
+class ShareSetClosed(RuntimeError):
+    """A share set (or a mutable share handle it gave out) was used after its block.
 
-    IMMUTABLE = "immutable"
-    MUTABLE = "mutable"
+    Always a bug in the caller: what the share set remembered may no longer
+    be true once the block has ended.
+    """
 
 
 class IStorageBackend(Interface):
@@ -67,13 +68,20 @@ class IStorageBackend(Interface):
     async def stop() -> None:
         """Release resources (connection pools, thread pools). Called once, at shutdown."""
 
-    def get_shareset(storage_index: StorageIndex) -> IShareSet:
-        """Return the ``IShareSet`` of one storage index. No I/O; never fails for a valid index.
+    def shareset(storage_index: StorageIndex) -> AbstractAsyncContextManager[IShareSet]:
+        """The ``IShareSet`` of one storage index, for one operation.
 
-        Callers get a new share set for each operation (one request, or one
-        locked read-test-write), so a share set may remember what it has read
-        for the rest of that operation, and must keep it true after its own
-        writes.
+        Used as ``async with backend.shareset(storage_index) as shares:``, one
+        block per operation (one request, or one locked read-test-write).
+        Entering does no I/O and never fails for a valid index. Inside the
+        block the share set may remember what it has read (a listing, parsed
+        containers, a lease document) and must keep that true after its own
+        writes: the disk and S3 backends save requests that way. On exit the
+        share set is closed: it forgets what it remembered, and a further use
+        of it, or of a mutable share handle it gave out, raises
+        ``ShareSetClosed`` rather than answer from stale memory. An upload it
+        started (``start_immutable_upload``) outlives the block, as an upload
+        spans many requests, so it must not depend on the share set's memory.
         """
 
     async def available_space() -> int:
@@ -89,8 +97,9 @@ class IStorageBackend(Interface):
     ) -> None:
         """Durably record a client's report that a share looks corrupt.
 
-        ``kind`` is a ``ShareKind``; ``reason`` is the client's text (bytes,
-        at most 32 KiB, already checked). Storing it must not change the share.
+        ``kind`` is a ``ShareKind``; ``reason`` is the client's text (UTF-8
+        bytes, at most ``MAX_CORRUPTION_REASON_BYTES``, already checked).
+        Storing it must not change the share.
         """
 
 
@@ -218,6 +227,7 @@ class IMutableShare(Interface):
         share reads either wholly as before or wholly as after; a backend that
         cannot promise this for some sizes says so in its documentation.
         On a handle from ``IShareSet.new_mutable`` this creates the share.
+        Like its share set, a handle is used only inside the share set's block.
         The core never passes empty writes, and passes ``new_length`` only when
         it is smaller than the length after the writes (upstream never extends
         through ``new_length``).

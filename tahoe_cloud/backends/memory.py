@@ -7,12 +7,16 @@ kept honest to the contracts so tests against it mean something:
 - uploads stage their bytes apart and are invisible until ``publish()``;
 - mutable writes build the new bytes aside and swap them in at once (atomic);
 - bytes and leases are copied in and out, never aliased to a caller's object;
+- a share set refuses to be used after its ``shareset()`` block, as the disk
+  backend's does (it has nothing to forget, but a caller relying on it here
+  would break there);
 - new leases are stored hashed, as upstream's version-2 containers do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from attrs import define, field
@@ -24,18 +28,22 @@ from tahoe_cloud.backends.interfaces import (
     IMutableShare,
     IShareSet,
     IStorageBackend,
-    ShareKind,
+    ShareSetClosed,
 )
+from tahoe_cloud.backends.plugin import BackendPlugin
 from tahoe_cloud.errors import BackendError, ShareNotFound
-from tahoe_cloud.identifiers import StorageIndex
-from tahoe_cloud.leases import Lease, WriteEnabler
-from tahoe_cloud.server.messages import WriteVector
+from tahoe_cloud.vocabulary import (
+    MAX_MUTABLE_SHARE_SIZE,
+    Lease,
+    ShareKind,
+    StorageIndex,
+    WriteEnabler,
+    WriteVector,
+)
 
 if TYPE_CHECKING:
     from tahoe_cloud.config import NodeConfig
 
-# Upstream's limit (allmydata.mutable.layout.MAX_MUTABLE_SHARE_SIZE).
-MAX_MUTABLE_SHARE_SIZE = 69_105 * 1000**4
 DEFAULT_CAPACITY = 2**40
 
 
@@ -85,8 +93,13 @@ class MemoryBackend:
     async def stop(self) -> None:
         self.stopped = True
 
-    def get_shareset(self, storage_index: StorageIndex) -> MemoryShareSet:
-        return MemoryShareSet(self, storage_index)
+    @asynccontextmanager
+    async def shareset(self, storage_index: StorageIndex) -> AsyncIterator[MemoryShareSet]:
+        shareset = MemoryShareSet(self, storage_index)
+        try:
+            yield shareset
+        finally:
+            shareset.closed = True
 
     def used(self) -> int:
         stored = sum(len(s.data) for shares in self.shares.values() for s in shares.values())
@@ -117,8 +130,16 @@ def _read(data: bytes | bytearray, offset: int, size: int) -> bytes:
 @implementer(IShareSet)
 class MemoryShareSet:
     def __init__(self, backend: MemoryBackend, storage_index: StorageIndex) -> None:
-        self._backend = backend
+        self._store = backend
         self.storage_index = storage_index
+        self.closed = False
+
+    @property
+    def _backend(self) -> MemoryBackend:
+        """The backend, while the share set's block lasts: every method goes through here."""
+        if self.closed:
+            raise ShareSetClosed("a share set was used after its block")
+        return self._store
 
     async def list_shares(self) -> dict[int, ShareKind]:
         shares = self._backend.shares.get(self.storage_index, {})
@@ -283,3 +304,7 @@ class MemoryMutableShare:
 def create_backend(config: NodeConfig) -> MemoryBackend:
     """Entry point ``memory``: an empty in-memory backend (the configuration is not used)."""
     return MemoryBackend()
+
+
+#: Entry point ``memory``: no capabilities (``check`` starts and stops it).
+plugin = BackendPlugin(name="memory", factory=create_backend)

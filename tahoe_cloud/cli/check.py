@@ -1,9 +1,9 @@
 """``tahoe-cloud check``: validate a node's configuration and its backend without serving.
 
-For cloud.s3 this is the start-up check ``run`` does before it listens (URL,
-credentials, bucket, clock, conditional writes, the ownership marker),
-writing nothing but the conditional-write probe's throwaway keys.
-For other backends the backend is built, started and stopped. Configuration
+A backend whose plugin provides ``IPreflightCheck`` runs its own check (for
+an object store, say, the start-up check ``run`` does before it listens,
+without claiming the bucket); any other backend is built, started and
+stopped. Configuration
 warnings (unknown keys, exposed private files) are printed on stderr, since
 no log is running. Prints one "OK" line, or fails with one clear line. It
 refuses to run while the node runs: starting the backend would clear the
@@ -21,15 +21,17 @@ from typing import Any, cast
 
 from twisted.logger import ILogObserver, LogLevel, formatEvent, globalLogPublisher
 
+from tahoe_cloud.backends.capabilities import IPreflightCheck
+from tahoe_cloud.backends.registry import create_backend, load_backend_plugin
 from tahoe_cloud.cli.reactor_call import call
 from tahoe_cloud.node.nodedir import NodeDirectory, open_node_directory
 from tahoe_cloud.node.runlock import lock_node_directory
 
 NAME = "check"
 HELP = (
-    "Check a node's configuration and backend (for cloud.s3: URL, credentials, bucket, clock, "
-    "conditional writes) "
-    "without serving."
+    "Check a node's configuration and backend without serving (with the backend's own"
+    " preflight check where it has one: for cloud storage, its URL, credentials, bucket and"
+    " clock)."
 )
 
 
@@ -65,14 +67,11 @@ async def check_node(nodedir: Path, reactor: Any = None) -> str:
 
 async def _check(node: NodeDirectory, reactor: Any) -> str:
     config = node.config
-    if config.storage.backend == "cloud.s3":
-        from tahoe_cloud.backends.s3 import commands
-
-        line = await commands.check(config, reactor)
+    plugin = load_backend_plugin(config)
+    if IPreflightCheck.providedBy(plugin.capabilities):
+        line = await IPreflightCheck(plugin.capabilities).check(config, reactor)
         config.warn_unknown_keys("storage")
         return line
-    from tahoe_cloud.backends.registry import create_backend
-
     backend = create_backend(config)
     await backend.start()
     try:

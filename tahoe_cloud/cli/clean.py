@@ -1,12 +1,10 @@
-"""``tahoe-cloud clean``: delete what crashes left in a cloud.s3 node's bucket.
+"""``tahoe-cloud clean``: delete what crashes left in a node's backend storage.
 
-Unreferenced mutable chunks and lease objects of shares that were never
-published. Objects younger than an hour are left alone (an upload may be
-publishing them). Like every command that works on a node's storage, it
-refuses to run while the node runs (see :mod:`tahoe_cloud.node.runlock`).
-Unfinished multipart uploads are aborted by the node itself at every start;
-``[storage] s3.clean_at_start`` runs this same clean-up, without the age
-margin, at start.
+For a backend whose plugin provides ``IMaintenance`` (an object store's
+orphaned objects and unfinished uploads, say); other backends have nothing
+to clean, and the command says so. Like every command that works
+on a node's storage, it refuses to run while the node runs (see
+:mod:`tahoe_cloud.node.runlock`).
 """
 
 from __future__ import annotations
@@ -15,14 +13,15 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from tahoe_cloud.cli.cloud_s3 import cloud_s3_config
+from tahoe_cloud.backends.capabilities import IMaintenance
+from tahoe_cloud.cli.capability import node_capability
 from tahoe_cloud.cli.reactor_call import call
 from tahoe_cloud.node.runlock import lock_node_directory
 
 NAME = "clean"
 HELP = (
-    "Delete objects crashes left in a cloud.s3 node's bucket"
-    " (cloud.s3 only; the node must be stopped)."
+    "Delete what crashes left in a node's backend storage, for backends that need it"
+    " (the node must be stopped)."
 )
 
 
@@ -32,11 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def clean(nodedir: Path, reactor: Any = None) -> str:
     """What ``clean`` prints; raises ``ConfigError`` / ``BackendError``."""
-    config = cloud_s3_config(nodedir, "clean")
-    from tahoe_cloud.backends.s3 import commands
-
+    config, capability = node_capability(nodedir, IMaintenance, NAME, "has nothing to clean")
     with lock_node_directory(config.nodedir, NAME):
-        return await commands.clean(config, reactor)
+        return await IMaintenance(capability).clean(config, reactor)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -1,7 +1,8 @@
-"""``tahoe-cloud create-container``: create the bucket a cloud.s3 node is configured with.
+"""``tahoe-cloud create-container``: create the container a node's backend keeps shares in.
 
-It creates the bucket in the configured ``s3.region`` and says clearly when
-the bucket already exists. It has no meaning for other backends.
+For a backend whose plugin provides ``IContainerCreation`` (an object
+store's bucket, say; one that exists and is the operator's is not an
+error). Other backends have no container to create, and the command says so.
 """
 
 from __future__ import annotations
@@ -10,12 +11,16 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from tahoe_cloud.cli.cloud_s3 import cloud_s3_config
+from tahoe_cloud.backends.capabilities import IContainerCreation
+from tahoe_cloud.cli.capability import node_capability
 from tahoe_cloud.cli.reactor_call import call
 from tahoe_cloud.node.runlock import lock_node_directory
 
 NAME = "create-container"
-HELP = "Create the S3 bucket a cloud.s3 node is configured to use (cloud.s3 only)."
+HELP = (
+    "Create the container (a bucket, say) a node's backend keeps its shares in,"
+    " for backends that have one."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,11 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def create_container(nodedir: Path, reactor: Any = None) -> str:
     """What ``create-container`` prints; raises ``ConfigError`` / ``BackendError``."""
-    config = cloud_s3_config(nodedir, "create-container")
-    from tahoe_cloud.backends.s3 import commands
-
+    config, capability = node_capability(
+        nodedir, IContainerCreation, NAME, "has no container to create"
+    )
     with lock_node_directory(config.nodedir, NAME):
-        return await commands.create_container(config, reactor)
+        return await IContainerCreation(capability).create_container(config, reactor)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -6,31 +6,49 @@ dial) and ``private/`` (0700) holding the TLS key, certificate and swissnum
 (each 0600, created with that mode). An existing node directory is never
 touched: its identity is what clients know the server by.
 
-With ``--backend cloud.s3`` it also writes the ``s3.*`` keys and stores the
-secret access key in ``private/s3secret`` (0600). The secret is read from
-``--s3-secret-file`` or standard input, never from the command line, where
-other users could see it in the process list and shells keep it in history.
+A backend whose plugin provides ``INodeCreationOptions`` adds its own
+options (a bucket and credentials, say); with ``--backend`` naming it, they become
+``[storage]`` keys and files in ``private/`` (each 0600), all checked before
+the directory is created. Giving one backend's options with another
+``--backend`` is an error naming the option.
 """
 
 from __future__ import annotations
 
 import argparse
 import errno
-import getpass
 import random
 import re
 import socket
-import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from tahoe_cloud.backends.capabilities import (
+    IContainerCreation,
+    INodeCreationOptions,
+    IPreflightCheck,
+    NodeSettings,
+)
+from tahoe_cloud.backends.plugin import BackendPlugin
+from tahoe_cloud.backends.registry import NoSuchBackend, find_plugin, installed_plugins
 from tahoe_cloud.errors import TahoeCloudError
-from tahoe_cloud.node.identity import create_identity, write_identity
+from tahoe_cloud.node.identity import (
+    CERTIFICATE_FILE,
+    KEY_FILE,
+    SWISSNUM_FILE,
+    create_identity,
+    write_identity,
+    write_private_file,
+)
 
 NAME = "create-node"
 HELP = "Create a new storage node directory (configuration and private identity)."
 
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 _BACKEND_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+# A backend's files go in private/ beside the identity, never over it or elsewhere.
+_PRIVATE_NAME = _BACKEND_NAME
+_IDENTITY_FILES = frozenset({KEY_FILE, CERTIFICATE_FILE, SWISSNUM_FILE})
 # Below 32768: the kernel's ephemeral range starts there, and a port chosen in
 # it can be taken by any outgoing connection before the node starts.
 _PORT_RANGE = (10000, 32767)
@@ -51,29 +69,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--port", type=int, default=None, help="TCP port to listen on (default: a free port)"
     )
     parser.add_argument("--backend", default="disk", help="share storage backend (default: disk)")
-    s3 = parser.add_argument_group("cloud.s3 backend (with --backend cloud.s3; see docs/s3.md)")
-    s3.add_argument("--s3-bucket", metavar="B", help="bucket name (required)")
-    s3.add_argument("--s3-access-key-id", metavar="K", help="access key id (required)")
-    s3.add_argument("--s3-url", metavar="U", help="service URL (default https://s3.amazonaws.com)")
-    s3.add_argument("--s3-region", metavar="R", help="region (default us-east-1)")
-    s3.add_argument("--s3-prefix", metavar="P", help="key prefix inside the bucket (default none)")
-    s3.add_argument(
-        "--s3-secret-file",
-        metavar="F",
-        type=Path,
-        help="file holding the secret access key (default: read it from standard input)",
-    )
+    options: list[tuple[BackendPlugin, Sequence[argparse.Action]]] = []
+    for plugin in installed_plugins():
+        if INodeCreationOptions.providedBy(plugin.capabilities):
+            creation = INodeCreationOptions(plugin.capabilities)
+            group = parser.add_argument_group(
+                f"{plugin.name} backend (with --backend {plugin.name})", creation.description
+            )
+            try:
+                options.append((plugin, creation.add_arguments(group)))
+            except argparse.ArgumentError:
+                continue  # an option another backend already has: leave this one out
+    parser.set_defaults(backend_options=options)
     parser.add_argument("nodedir", type=Path, metavar="NODEDIR")
-
-
-_S3_OPTIONS = (
-    "s3_bucket",
-    "s3_access_key_id",
-    "s3_url",
-    "s3_region",
-    "s3_prefix",
-    "s3_secret_file",
-)
 
 
 def find_free_port(host: str = "127.0.0.1") -> int:
@@ -128,52 +136,32 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise TahoeCloudError(f"not a backend name: {args.backend!r}")
 
 
-def _s3_settings(args: argparse.Namespace) -> tuple[str, str] | None:
-    """The ``s3.*`` lines and the secret for ``--backend cloud.s3``; None for other backends.
+def _backend_settings(args: argparse.Namespace) -> tuple[NodeSettings, object]:
+    """What ``--backend`` writes besides its name, and its capabilities (None if unregistered).
 
     Everything is checked before the node directory is created, so a mistake
     leaves nothing behind.
     """
-    if args.backend != "cloud.s3":
-        given = [o for o in _S3_OPTIONS if getattr(args, o, None) is not None]
-        if given:
-            option = "--" + given[0].replace("_", "-")
-            raise TahoeCloudError(f"{option} applies only with --backend cloud.s3")
-        return None
-    from tahoe_cloud.backends.s3.config import render_storage_lines
-
-    for option in ("s3_bucket", "s3_access_key_id"):
-        if not getattr(args, option):
-            flag = "--" + option.replace("_", "-")
-            raise TahoeCloudError(f"{flag} is required with --backend cloud.s3")
+    options: list[tuple[BackendPlugin, Sequence[argparse.Action]]] = args.backend_options
+    for plugin, actions in options:
+        if plugin.name == args.backend:
+            continue
+        for action in actions:
+            if getattr(args, action.dest, action.default) != action.default:
+                raise TahoeCloudError(
+                    f"{action.option_strings[0]} applies only with --backend {plugin.name}"
+                )
     try:
-        lines = render_storage_lines(
-            bucket=args.s3_bucket,
-            access_key_id=args.s3_access_key_id,
-            url=args.s3_url,
-            region=args.s3_region,
-            prefix=args.s3_prefix,
-        )
-    except ValueError as e:
-        raise TahoeCloudError(str(e)) from None
-    secret = _read_secret(args.s3_secret_file)
-    if not secret or "\n" in secret or "\r" in secret:
-        where = args.s3_secret_file or "standard input"
-        raise TahoeCloudError(f"--s3-secret-file: {where} must hold the secret as one line")
-    return lines, secret
-
-
-def _read_secret(path: Path | None) -> str:
-    if path is not None:
-        try:
-            return path.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as e:
-            raise TahoeCloudError(f"--s3-secret-file: cannot read {path} ({e})") from None
-    if sys.stdin is None:
-        raise TahoeCloudError("--s3-secret-file: no file given and no standard input to read")
-    if sys.stdin.isatty():
-        return getpass.getpass("S3 secret access key (not echoed): ").strip()
-    return sys.stdin.readline().strip()
+        capabilities = find_plugin(args.backend).capabilities
+    except NoSuchBackend:
+        return NodeSettings(), None  # one to install before the node first runs
+    if not INodeCreationOptions.providedBy(capabilities):
+        return NodeSettings(), capabilities
+    settings = INodeCreationOptions(capabilities).node_settings(args)
+    for name in settings.private_files:
+        if not _PRIVATE_NAME.match(name) or name in _IDENTITY_FILES:
+            raise TahoeCloudError(f"backend {args.backend!r} asks for a bad private file {name!r}")
+    return settings, capabilities
 
 
 def create(
@@ -184,17 +172,15 @@ def create(
     port: int,
     backend: str,
     storage_lines: str = "",
-    s3_secret: str | None = None,
+    private_files: Mapping[str, str] | None = None,
 ) -> None:
     """Create the node directory; refuses one that exists and is not empty."""
     if nodedir.exists() and (not nodedir.is_dir() or any(nodedir.iterdir())):
         raise NodeDirExists(f"{nodedir} already exists; refusing to overwrite a node directory")
     nodedir.mkdir(parents=True, exist_ok=True)
     write_identity(nodedir / "private", create_identity())
-    if s3_secret is not None:
-        from tahoe_cloud.backends.s3.config import write_secret
-
-        write_secret(nodedir, s3_secret)
+    for name, text in (private_files or {}).items():
+        write_private_file(nodedir / "private" / name, text.encode("utf-8"))
     (nodedir / "tahoe.cfg").write_text(
         render_config(
             nickname=nickname,
@@ -209,7 +195,7 @@ def create(
 
 def main(args: argparse.Namespace) -> int:
     _check_arguments(args)
-    s3 = _s3_settings(args)
+    settings, capabilities = _backend_settings(args)
     port = args.port if args.port is not None else find_free_port()
     nodedir: Path = args.nodedir.expanduser().absolute()
     create(
@@ -218,13 +204,16 @@ def main(args: argparse.Namespace) -> int:
         hostname=args.hostname,
         port=port,
         backend=args.backend,
-        storage_lines=s3[0] if s3 else "",
-        s3_secret=s3[1] if s3 else None,
+        storage_lines=settings.storage_lines,
+        private_files=settings.private_files,
     )
     print(f"Node created in {nodedir}")
-    if s3 is not None:
-        print(f"Check the S3 settings with: tahoe-cloud check {nodedir}")
-        print(f"(Create the bucket first if needed: tahoe-cloud create-container {nodedir})")
+    if IPreflightCheck.providedBy(capabilities):
+        subject = IPreflightCheck(capabilities).subject
+        print(f"Check {subject} with: tahoe-cloud check {nodedir}")
+        if IContainerCreation.providedBy(capabilities):
+            container = IContainerCreation(capabilities).container
+            print(f"(Create {container} first if needed: tahoe-cloud create-container {nodedir})")
     print(f"Start it with: tahoe-cloud run {nodedir}")
     print(f"Give clients its entry from: tahoe-cloud announcement {nodedir}")
     return 0

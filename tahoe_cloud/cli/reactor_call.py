@@ -1,6 +1,6 @@
 """Run one coroutine on the global reactor and return its result (for one-shot commands).
 
-``check`` and ``create-container`` talk to the backend through Twisted, so
+``check``, ``create-container`` and ``clean`` talk to the backend through Twisted, so
 they run the reactor once, like ``run`` does, and stop it when done.
 Exceptions come back out of ``call`` so ``main`` reports them as one line.
 """

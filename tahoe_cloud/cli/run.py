@@ -8,8 +8,8 @@ Then the reactor runs the node and prints its NURL(s) on stdout with the
 swissnum hidden: a service manager keeps stdout as a log, and no secret
 belongs in a log (``tahoe-cloud nurl`` prints the whole NURL). SIGINT and
 SIGTERM stop the reactor, whose "before shutdown" trigger stops the node
-cleanly: the listener closes and in-flight uploads are aborted before the
-backend stops.
+service cleanly: the listener closes and in-flight uploads are aborted before
+the backend stops.
 
 SIGINT stops the node even when the process started with SIGINT ignored, as
 a background job of a non-interactive shell does (and every process it
@@ -65,9 +65,9 @@ def _run(node: NodeDirectory) -> int:
         print(f"tahoe-cloud run: {message}", file=sys.stderr, flush=True)
         reactor.stop()
 
-    async def start() -> None:
+    async def started() -> None:
         try:
-            await service.start()
+            await service.started
         except TahoeCloudError as e:
             fail(str(e))
             return
@@ -81,8 +81,14 @@ def _run(node: NodeDirectory) -> int:
         for nurl in node.nurls:
             print(f"NURL: {hide_swissnum(nurl, node.config.nodedir)}", flush=True)
 
-    reactor.callWhenRunning(lambda: ensureDeferred(start()))
-    reactor.addSystemEventTrigger("before", "shutdown", lambda: ensureDeferred(service.stop()))
+    def begin() -> None:
+        service.startService()
+        ensureDeferred(started())
+
+    # What twisted.application.app.startApplication does, with run's own
+    # reporting of how the start went.
+    reactor.callWhenRunning(begin)
+    reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
     # An inherited "ignore SIGINT" would keep Twisted from handling it (see above).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol, overload
 
 from attrs import field, frozen
 
-if TYPE_CHECKING:
-    from tahoe_cloud.config.node import NodeConfig
+from tahoe_cloud.errors import ConfigError
 
 SECTION = "storage"
 DEFAULT_BACKEND = "disk"
@@ -28,6 +27,37 @@ DEFAULT_STORAGE_DIRNAME = "storage"
 DEFAULT_MAX_CONNECTIONS = 1000
 
 ExpirationMode = Literal["age", "cutoff-date"]
+
+
+class ConfigSource(Protocol):
+    """What parsing [storage] needs of ``tahoe_cloud.config.NodeConfig``.
+
+    Named structurally so this module does not import ``config.node``, which
+    imports it to parse [storage] while it is being built.
+    """
+
+    nodedir: Path
+    config_path: Path
+
+    def error(self, section: str | None, key: str | None, problem: str) -> ConfigError: ...
+    def warn(self, message: str, **fields: object) -> None: ...
+    def keys(self, section: str) -> list[str]: ...
+    @overload
+    def get(self, section: str, key: str, default: str) -> str: ...
+    @overload
+    def get(self, section: str, key: str, default: None = None) -> str | None: ...
+    def get_bool(self, section: str, key: str, default: bool) -> bool: ...
+    def get_int(
+        self, section: str, key: str, default: int, *, minimum: int | None = ...
+    ) -> int: ...
+    @overload
+    def get_size(self, section: str, key: str, default: int) -> int: ...
+    @overload
+    def get_size(self, section: str, key: str, default: None = None) -> int | None: ...
+    def get_duration(self, section: str, key: str) -> int | None: ...
+    def get_date(self, section: str, key: str) -> int | None: ...
+
+
 EXPIRATION_MODES: tuple[ExpirationMode, ...] = ("age", "cutoff-date")
 
 _CORE_KEYS = frozenset(
@@ -72,7 +102,7 @@ class ExpirationConfig:
     mutable: bool = True
 
     @classmethod
-    def from_node_config(cls, config: NodeConfig) -> ExpirationConfig:
+    def from_node_config(cls, config: ConfigSource) -> ExpirationConfig:
         enabled = config.get_bool(SECTION, "expire.enabled", False)
         mode = _mode(config, enabled)
         override = config.get_duration(SECTION, "expire.override_lease_duration")
@@ -106,7 +136,7 @@ class ExpirationConfig:
         )
 
 
-def _mode(config: NodeConfig, enabled: bool) -> ExpirationMode:
+def _mode(config: ConfigSource, enabled: bool) -> ExpirationMode:
     """Upstream requires ``expire.mode`` once expiry is on, and checks it even when off."""
     text = config.get(SECTION, "expire.mode")
     if text is None:
@@ -123,7 +153,7 @@ def _mode(config: NodeConfig, enabled: bool) -> ExpirationMode:
     raise config.error(SECTION, "expire.mode", f"must be 'age' or 'cutoff-date', got {text!r}")
 
 
-def _ignored(config: NodeConfig, key: str, because: str) -> None:
+def _ignored(config: ConfigSource, key: str, because: str) -> None:
     config.warn(
         "{path}, section [storage]: key '{key}' is ignored because {because}",
         path=str(config.config_path),
@@ -148,7 +178,7 @@ class StorageConfig:
     expire: ExpirationConfig = field(factory=ExpirationConfig)
 
     @classmethod
-    def from_node_config(cls, config: NodeConfig) -> StorageConfig:
+    def from_node_config(cls, config: ConfigSource) -> StorageConfig:
         backend = config.get(SECTION, "backend", DEFAULT_BACKEND)
         if not backend:
             raise config.error(
@@ -175,14 +205,14 @@ class StorageConfig:
         )
 
 
-def _maximum_mutable_share_size(config: NodeConfig) -> int | None:
+def _maximum_mutable_share_size(config: ConfigSource) -> int | None:
     size = config.get_size(SECTION, "maximum_mutable_share_size", None)
     if size is not None and size < 1:
         raise config.error(SECTION, "maximum_mutable_share_size", "must be at least 1 byte")
     return size
 
 
-def _storage_dir(config: NodeConfig) -> Path:
+def _storage_dir(config: ConfigSource) -> Path:
     """``storage_dir``: absolute, or relative to NODEDIR; a leading ``~`` is expanded."""
     text = config.get(SECTION, "storage_dir")
     if text is None:

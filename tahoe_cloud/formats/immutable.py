@@ -27,7 +27,7 @@ from tahoe_cloud.formats.lease_records import (
     pack_immutable_lease,
     unpack_immutable_lease,
 )
-from tahoe_cloud.leases import Lease
+from tahoe_cloud.vocabulary import Lease
 
 HEADER = struct.Struct(">LLL")
 HEADER_SIZE = HEADER.size

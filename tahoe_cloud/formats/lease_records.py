@@ -1,7 +1,7 @@
 """Lease records inside share containers: 72 bytes (immutable), 92 bytes (mutable).
 
 Container version 1 stores the renew and cancel secrets in clear; version 2
-stores ``blake2b(secret, digest_size=32)`` instead (see ``tahoe_cloud.leases``).
+stores ``blake2b(secret, digest_size=32)`` instead (see ``tahoe_cloud.vocabulary.Lease``).
 The record layout is the same in both versions; only the meaning of the two
 32-byte fields changes, so the caller says which one it has.
 
@@ -30,7 +30,7 @@ from __future__ import annotations
 import struct
 
 from tahoe_cloud.formats import ContainerFormatError
-from tahoe_cloud.leases import NODEID_BYTES, SECRET_BYTES, Lease
+from tahoe_cloud.vocabulary import NODEID_BYTES, Lease
 
 IMMUTABLE_LEASE = struct.Struct(">L32s32sL")
 MUTABLE_LEASE = struct.Struct(">LL32s32s20s")
@@ -56,8 +56,6 @@ def _check(lease: Lease) -> None:
         raise ContainerFormatError("lease owner number does not fit in 32 bits")
     if not 0 <= lease.expiration <= _UINT32_MAX:
         raise ContainerFormatError("lease expiration does not fit in 32 bits")
-    if len(lease.renew_secret) != SECRET_BYTES or len(lease.cancel_secret) != SECRET_BYTES:
-        raise ContainerFormatError("lease secrets must be 32 bytes")
 
 
 def pack_immutable_lease(lease: Lease, *, hashed: bool) -> bytes:

@@ -35,7 +35,7 @@ from tahoe_cloud.formats.lease_records import (
     pack_mutable_lease,
     unpack_mutable_lease,
 )
-from tahoe_cloud.leases import NODEID_BYTES, SECRET_BYTES, Lease
+from tahoe_cloud.vocabulary import MAX_MUTABLE_SHARE_SIZE, NODEID_BYTES, SECRET_BYTES, Lease
 
 MAGIC_V1 = b"Tahoe mutable container v1\n" + bytes.fromhex("750944038e")
 MAGIC_V2 = b"Tahoe mutable container v2\n" + bytes.fromhex("c355219925")
@@ -52,9 +52,6 @@ FIXED_LEASE_SLOTS = 4
 DATA_OFFSET = LEASE_SLOTS_OFFSET + FIXED_LEASE_SLOTS * MUTABLE_LEASE_SIZE
 EXTRA_COUNT = struct.Struct(">L")
 assert HEADER_SIZE == 100 and DATA_OFFSET == 468
-
-# Upstream's bound on a mutable share (allmydata.mutable.layout): 69,105 TB.
-MAX_SHARE_SIZE = 69105 * 1000 * 1000 * 1000 * 1000
 
 
 def version_from_magic(prefix: bytes) -> int | None:
@@ -94,7 +91,7 @@ def pack_header(
         raise ContainerFormatError(f"unknown mutable container version {version}")
     if len(nodeid) != NODEID_BYTES or len(write_enabler) != SECRET_BYTES:
         raise ContainerFormatError("write enabler must be 32 bytes and its node id 20")
-    if not 0 <= data_length <= MAX_SHARE_SIZE:
+    if not 0 <= data_length <= MAX_MUTABLE_SHARE_SIZE:
         raise ContainerFormatError("mutable share data length out of range")
     if extra_lease_offset < DATA_OFFSET + data_length:
         raise ContainerFormatError("extra-lease offset inside the share data")
@@ -109,7 +106,7 @@ def parse_header(data: bytes) -> MutableHeader:
     version = version_from_magic(magic)
     if version is None:
         raise ContainerFormatError("not a mutable container (unknown magic)")
-    if length > MAX_SHARE_SIZE or extra < DATA_OFFSET + length:
+    if length > MAX_MUTABLE_SHARE_SIZE or extra < DATA_OFFSET + length:
         raise ContainerFormatError("mutable container header is inconsistent")
     return MutableHeader(
         version=version,

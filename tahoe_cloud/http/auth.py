@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from twisted.web import http
 
 from tahoe_cloud.http.errors import HTTPError
-from tahoe_cloud.leases import SECRET_BYTES
+from tahoe_cloud.vocabulary import SECRET_BYTES
 
 
 class SecretKind(enum.Enum):
@@ -61,7 +61,7 @@ def authorization_value(swissnum: bytes) -> bytes:
     return b"Tahoe-LAFS " + b64encode(swissnum)
 
 
-def check_swissnum(header_values: Sequence[bytes] | None, swissnum: bytes) -> None:
+def check_authorization_header(header_values: Sequence[bytes] | None, swissnum: bytes) -> None:
     """Raise 401 unless exactly one ``Authorization`` header carries ``swissnum``."""
     expected = authorization_value(swissnum)
     if not header_values or len(header_values) != 1:

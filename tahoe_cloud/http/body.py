@@ -36,9 +36,9 @@ from attrs import frozen
 from twisted.web import http, server
 from twisted.web.resource import IResource
 
+from tahoe_cloud.http.async_bridge import WebRequest
 from tahoe_cloud.http.budget import BODY_BUDGET, ByteBudget
 from tahoe_cloud.http.channel import StorageChannel
-from tahoe_cloud.http.dispatch import WebRequest
 from tahoe_cloud.http.errors import HTTPError
 
 KiB = 1024

@@ -33,7 +33,8 @@ CBOR_MIME_TYPE = "application/cbor"
 MAX_DEPTH = 12
 
 #: Items one request body may hold. The largest valid read-test-write (every
-#: vector count at its limit, see ``tahoe_cloud.server.limits``) needs about
+#: vector count at its limit, see ``tahoe_cloud.vocabulary`` and
+#: ``tahoe_cloud.server.limits``) needs about
 #: 220,000; each item costs at most about 100 bytes of Python objects.
 MAX_ITEMS = 2**18
 

@@ -50,8 +50,7 @@ STATUS_BY_ERROR: dict[type[BaseException], int] = {
     errors.TooManyUploads: http.SERVICE_UNAVAILABLE,
     errors.TooManyUploadsFromClient: TOO_MANY_REQUESTS,
     errors.StorageError: http.BAD_REQUEST,
-    errors.BackendUnavailable: http.SERVICE_UNAVAILABLE,
-    errors.BackendError: http.INTERNAL_SERVER_ERROR,
+    errors.BackendError: http.INTERNAL_SERVER_ERROR,  # 503 when ``transient``, below
     errors.TahoeCloudError: http.INTERNAL_SERVER_ERROR,
 }
 
@@ -93,6 +92,8 @@ def answer_for(exc: BaseException) -> ErrorAnswer:
         code = STATUS_BY_ERROR.get(cls)
         if code is None:
             continue
+        if isinstance(exc, errors.BackendError) and exc.transient:
+            code = http.SERVICE_UNAVAILABLE
         if isinstance(exc, _CLIENT_VISIBLE):
             reason = _short(str(exc)) or http.RESPONSES.get(code, b"error").decode("ascii")
         else:

@@ -28,14 +28,13 @@ from twisted.internet.task import Clock
 from twisted.web import http
 from twisted.web.resource import IResource
 
+from tahoe_cloud.http.async_bridge import Answer, AsyncLeaf, WebRequest, cbor_answer
 from tahoe_cloud.http.body import read_body
 from tahoe_cloud.http.cbor_codec import decode, require_cbor_content_type
-from tahoe_cloud.http.dispatch import Answer, AsyncLeaf, WebRequest, cbor_answer
 from tahoe_cloud.http.errors import HTTPError
 from tahoe_cloud.http.schemas import expect_map, expect_uint
-from tahoe_cloud.identifiers import StorageIndex
-from tahoe_cloud.leases import Lease
 from tahoe_cloud.server.server import StorageServer
+from tahoe_cloud.vocabulary import Lease, StorageIndex
 
 
 def _describe(lease: Lease) -> dict[str, object]:

@@ -34,10 +34,10 @@ from collections.abc import Awaitable, Callable
 
 from twisted.web import http
 
+from tahoe_cloud.http.async_bridge import OCTETS, Answer, Streamer, Throttle, WebRequest
 from tahoe_cloud.http.body import PIECE
 from tahoe_cloud.http.budget import ByteBudget
-from tahoe_cloud.http.dispatch import OCTETS, Answer, Streamer, Throttle, WebRequest
-from tahoe_cloud.http.ranges import format_content_range, one_header, parse_range
+from tahoe_cloud.http.range_headers import format_content_range, one_header, parse_range
 
 #: ``read(offset, size)`` of one share: at most ``size`` bytes, ``b""`` past the end.
 ReadFn = Callable[[int, int], Awaitable[bytes]]

@@ -20,14 +20,9 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.web import http
 from twisted.web.resource import IResource
 
-from tahoe_cloud.backends.interfaces import ShareKind
 from tahoe_cloud.errors import InvalidRequest
 from tahoe_cloud.http import auth, schemas
-from tahoe_cloud.http.auth import SecretKind, parse_secrets
-from tahoe_cloud.http.body import PIECE, Limits, body_size, iter_body, read_body
-from tahoe_cloud.http.budget import ANSWER_BUDGET, WRITE_BUDGET, ByteBudget
-from tahoe_cloud.http.cbor_codec import decode_body, require_cbor_content_type
-from tahoe_cloud.http.dispatch import (
+from tahoe_cloud.http.async_bridge import (
     Answer,
     AsyncLeaf,
     WebRequest,
@@ -35,12 +30,16 @@ from tahoe_cloud.http.dispatch import (
     check_accepts_cbor,
     client_address,
 )
+from tahoe_cloud.http.auth import SecretKind, parse_secrets
+from tahoe_cloud.http.body import PIECE, Limits, body_size, iter_body, read_body
+from tahoe_cloud.http.budget import ANSWER_BUDGET, WRITE_BUDGET, ByteBudget
+from tahoe_cloud.http.cbor_codec import decode_body, require_cbor_content_type
 from tahoe_cloud.http.errors import HTTPError
-from tahoe_cloud.http.ranges import one_header, parse_content_range
+from tahoe_cloud.http.range_headers import one_header, parse_content_range
 from tahoe_cloud.http.reads import read_share
-from tahoe_cloud.identifiers import StorageIndex, parse_share_number
 from tahoe_cloud.server.messages import ImmutableWriteResult, LeaseSecrets
 from tahoe_cloud.server.server import StorageServer
+from tahoe_cloud.vocabulary import ShareKind, StorageIndex, parse_share_number
 
 SI = "{si}"
 SHNUM = "{n}"

@@ -3,7 +3,7 @@
 Request maps are closed: a missing or extra key is 400, and every value is
 checked by type (``bool`` is not an integer here, a list is not a set) and
 range (unsigned integers fit in 64 bits, share numbers in 0..255) and count
-(the vector limits of ``tahoe_cloud.server.limits``).
+(the vector limits of ``tahoe_cloud.vocabulary`` and ``tahoe_cloud.server.limits``).
 
 Answer builders produce exactly the keys the stock client's CDDL schemas
 allow: its maps are closed, so an extra key would make it drop the server.
@@ -18,13 +18,7 @@ from twisted.web import http
 
 from tahoe_cloud.errors import InvalidRequest
 from tahoe_cloud.http.errors import HTTPError
-from tahoe_cloud.identifiers import validate_share_number
-from tahoe_cloud.server.limits import (
-    MAX_READ_VECTORS,
-    MAX_SHARES_PER_REQUEST,
-    MAX_TEST_VECTORS,
-    MAX_WRITE_VECTORS,
-)
+from tahoe_cloud.server.limits import MAX_WRITE_VECTORS
 from tahoe_cloud.server.messages import (
     AllocationResult,
     ImmutableWriteResult,
@@ -33,12 +27,16 @@ from tahoe_cloud.server.messages import (
     TestVector,
     TestWriteVectors,
     VersionInfo,
-    WriteVector,
 )
-
-MAX_UINT = 2**64 - 1
-#: upstream's ``tstr .size (1..32765)``: the UTF-8 length of a corruption reason.
-MAX_REASON_BYTES = 32765
+from tahoe_cloud.vocabulary import (
+    MAX_READ_VECTORS,
+    MAX_SHARES_PER_REQUEST,
+    MAX_TEST_VECTORS,
+    MAX_UINT64,
+    WriteVector,
+    validate_corruption_reason,
+    validate_share_number,
+)
 
 V1 = b"http://allmydata.org/tahoe/protocols/storage/v1"
 
@@ -57,7 +55,7 @@ def expect_map(value: object, where: str, keys: set[str]) -> dict[str, Any]:
 
 
 def expect_uint(value: object, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_UINT:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_UINT64:
         raise _bad(where, "expected an unsigned 64-bit integer")
     return value
 
@@ -105,10 +103,10 @@ def parse_corrupt(body: object) -> bytes:
     reason = info["reason"]
     if not isinstance(reason, str):
         raise _bad("reason", "expected a text string")
-    encoded = reason.encode("utf-8", errors="surrogatepass")
-    if not 1 <= len(encoded) <= MAX_REASON_BYTES:
-        raise _bad("reason", f"must be 1..{MAX_REASON_BYTES} bytes")
-    return encoded
+    try:
+        return validate_corruption_reason(reason.encode("utf-8", errors="surrogatepass"))
+    except InvalidRequest as e:
+        raise _bad("reason", str(e)) from None
 
 
 def _test_vector(value: object) -> TestVector:

@@ -40,7 +40,7 @@ from twisted.logger import Logger
 
 from tahoe_cloud.config.node import read_secret_file
 from tahoe_cloud.errors import ConfigError
-from tahoe_cloud.identifiers import b32decode, b32encode
+from tahoe_cloud.vocabulary import b32decode, b32encode
 
 _log = Logger(namespace="tahoe_cloud.node")
 
@@ -228,8 +228,12 @@ def load_certificate(path: Path, data: bytes, key: PrivateKey) -> x509.Certifica
     return certificate
 
 
-def check_swissnum(path: Path, text: str) -> str:
-    """A swissnum must be non-empty base32 text (it is a URL path segment)."""
+def validate_swissnum_text(path: Path, text: str) -> str:
+    """``text``, the swissnum read from ``path``, if it is base32 of at least 16 bytes.
+
+    It becomes a URL path segment and the secret every request presents, so
+    a file holding anything else stops the node with an error naming it.
+    """
     try:
         raw = b32decode(text)
     except ValueError:
@@ -246,7 +250,7 @@ def load_identity(private_dir: Path) -> NodeIdentity:
     cert_path = private_dir / CERTIFICATE_FILE
     certificate = load_certificate(cert_path, read_private_bytes(cert_path), key)
     swiss_path = private_dir / SWISSNUM_FILE
-    swissnum = check_swissnum(
+    swissnum = validate_swissnum_text(
         swiss_path, read_private_bytes(swiss_path).decode("ascii", "replace").strip()
     )
     return NodeIdentity.from_key(key, certificate, swissnum)

@@ -3,11 +3,13 @@
 Start-up order: build the configured backend through the registry, start the
 ``StorageServer`` (which starts the backend), then listen with TLS on
 ``[node] tub.port`` using the node's own certificate, at most
-``[storage] max_connections`` connections at a time. Shut-down runs in the
-reverse order: stop accepting connections, then ``StorageServer.stop()``,
-which aborts in-flight uploads cleanly (a half-written immutable share is
-discarded, never published) before stopping the backend. Completed shares
-are never touched by a stop.
+``[storage] max_connections`` connections at a time, and last start the
+child services (background jobs such as a lease crawler, which need the
+server up). Shut-down runs in the reverse order: stop the children, stop
+accepting connections, then ``StorageServer.stop()``, which aborts in-flight
+uploads cleanly (a half-written immutable share is discarded, never
+published) before stopping the backend. Completed shares are never touched
+by a stop.
 
 The test-only lease view (upstream's conformance tests read lease state
 through it) is served only when ``[testing] lease_view.port`` is set, on its
@@ -26,6 +28,8 @@ from collections.abc import Callable
 from typing import Any
 
 from OpenSSL import crypto
+from twisted.application.service import MultiService, Service
+from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort, IReactorTime
 from twisted.internet.ssl import AcceptableCiphers, CertificateOptions
@@ -36,6 +40,7 @@ from twisted.web.resource import IResource
 from twisted.web.server import Site
 
 from tahoe_cloud.backends.interfaces import IStorageBackend
+from tahoe_cloud.backends.plugin import BackendFactory
 from tahoe_cloud.config import NodeConfig
 from tahoe_cloud.http.body import Limits
 from tahoe_cloud.http.connections import ConnectionLimit, ensure_file_limit
@@ -44,7 +49,6 @@ from tahoe_cloud.server.server import DEFAULT_MAXIMUM_MUTABLE_SHARE_SIZE, Storag
 
 _log = Logger(namespace="tahoe_cloud.node")
 
-BackendFactory = Callable[[NodeConfig], IStorageBackend]
 ResourceFactory = Callable[[StorageServer, bytes], IResource]
 LeaseViewFactory = Callable[[StorageServer, bytes, Clock | None], IResource]
 
@@ -90,8 +94,16 @@ def tls_options(node: NodeDirectory) -> CertificateOptions:
     )
 
 
-class StorageNodeService:
-    """One storage node: start with ``start()`` (or ``startService``), stop with ``stop()``."""
+class StorageNodeService(MultiService):
+    """One storage node, a ``MultiService`` whose children start once it serves.
+
+    ``startService()`` starts it in the background (``started`` fires when it
+    listens, or fails with the reason, after undoing what had started);
+    ``stopService()`` returns a Deferred that fires once it has stopped. The
+    coroutines ``start()`` and ``stop()`` do the same for callers that await.
+    """
+
+    started: Deferred[None]
 
     def __init__(
         self,
@@ -110,6 +122,18 @@ class StorageNodeService:
         self.server: StorageServer | None = None
         self.connections: ConnectionLimit | None = None
         self._ports: list[IListeningPort] = []
+        self._children_started = False
+        super().__init__()  # type: ignore[no-untyped-call]
+
+    def startService(self) -> None:
+        """Start in the background: children only once the node serves (see ``start``)."""
+        Service.startService(self)  # type: ignore[no-untyped-call]
+        self.started = Deferred.fromCoroutine(self._start())
+
+    def stopService(self) -> Deferred[None]:
+        """Stop the children, the listeners and the server; the Deferred fires when done."""
+        Service.stopService(self)  # type: ignore[no-untyped-call]
+        return Deferred.fromCoroutine(self._stop())
 
     def _check_config(self) -> tuple[str, str | None]:
         config = self.node.config
@@ -138,7 +162,33 @@ class StorageNodeService:
             ) from None
 
     async def start(self) -> None:
-        """Create the backend and server and listen; raises ConfigError or listen errors."""
+        """``startService`` and wait: raises ConfigError, listen errors or a child's error."""
+        self.startService()
+        await self.started
+
+    async def stop(self) -> None:
+        """``stopService`` and wait. Idempotent."""
+        await self.stopService()
+
+    async def _start(self) -> None:
+        try:
+            await self._serve()
+        except BaseException:
+            # Undo what started (a backend's start may have opened connections),
+            # keeping the start's own error for the caller.
+            try:
+                await self._stop()
+            except Exception:  # noqa: BLE001 - the start's error is the one to report
+                _log.failure("while stopping the storage node after a failed start")
+            Service.stopService(self)  # type: ignore[no-untyped-call]
+            raise
+        _log.info(
+            "storage node serving on {endpoint} with the {backend} backend",
+            endpoint=self.node.listen_endpoint,
+            backend=self.node.config.storage.backend,
+        )
+
+    async def _serve(self) -> None:
         storage_endpoint, lease_view = self._check_config()
         endpoint = self._endpoint(storage_endpoint, "node", "tub.port")
         lease_endpoint = (
@@ -164,29 +214,33 @@ class StorageNodeService:
         )
         await self.server.start()
         swissnum = self.node.identity.swissnum.encode("ascii")
-        try:
-            limits = Limits.for_server(self.server.maximum_mutable_share_size)
-            site = _site(self._resource_factory(self.server, swissnum), limits)
-            tls = TLSMemoryBIOFactory(tls_options(self.node), False, site)
-            cap = self.node.config.storage.max_connections
-            ensure_file_limit(cap)
-            self.connections = ConnectionLimit(tls, cap)
-            self._ports.append(await endpoint.listen(self.connections))
-            if lease_endpoint is not None:
-                view = _site(self._lease_view_factory(self.server, swissnum, test_clock), limits)
-                self._ports.append(await lease_endpoint.listen(view))
-                _log.warn("test-only lease view listening on {endpoint}", endpoint=lease_view)
-        except BaseException:
-            await self.stop()
-            raise
-        _log.info(
-            "storage node serving on {endpoint} with the {backend} backend",
-            endpoint=storage_endpoint,
-            backend=self.node.config.storage.backend,
-        )
+        limits = Limits.for_server(self.server.maximum_mutable_share_size)
+        site = _site(self._resource_factory(self.server, swissnum), limits)
+        tls = TLSMemoryBIOFactory(tls_options(self.node), False, site)
+        cap = self.node.config.storage.max_connections
+        ensure_file_limit(cap)
+        self.connections = ConnectionLimit(tls, cap)
+        self._ports.append(await endpoint.listen(self.connections))
+        if lease_endpoint is not None:
+            view = _site(self._lease_view_factory(self.server, swissnum, test_clock), limits)
+            self._ports.append(await lease_endpoint.listen(view))
+            _log.warn("test-only lease view listening on {endpoint}", endpoint=lease_view)
+        self._children_started = True
+        for child in self:
+            child.startService()
 
-    async def stop(self) -> None:
-        """Stop listening, then stop the server (aborting in-flight uploads). Idempotent."""
+    async def _stop(self) -> None:
+        """Stop the children, stop listening, then stop the server (aborting in-flight uploads).
+
+        Idempotent, and safe while ``_start`` is still running (a signal at
+        start-up): it stops what has started so far.
+        """
+        if self._children_started:
+            self._children_started = False
+            for child in reversed(list(self)):
+                stopped = child.stopService()
+                if stopped is not None:
+                    await stopped
         ports, self._ports = self._ports, []
         for port in ports:
             stopped = port.stopListening()

@@ -24,15 +24,15 @@ import re
 from pathlib import Path
 
 from tahoe_cloud.errors import ConfigError
-from tahoe_cloud.identifiers import b32decode
 from tahoe_cloud.node.identity import (
     TUB_ID_BYTES,
     NodeIdentity,
-    check_swissnum,
     load_certificate,
     load_private_key,
     read_private_bytes,
+    validate_swissnum_text,
 )
+from tahoe_cloud.vocabulary import b32decode
 
 NODE_PEM = "node.pem"
 STORAGE_FURL = "storage.furl"
@@ -76,7 +76,7 @@ def load_upstream_identity(nodedir: Path) -> NodeIdentity:
     tub_id = b32decode(match.group(1))
     if len(tub_id) != TUB_ID_BYTES:
         raise ConfigError(str(furl_path), None, None, "the tub id is not 20 bytes")
-    swissnum = check_swissnum(furl_path, match.group(2))
+    swissnum = validate_swissnum_text(furl_path, match.group(2))
 
     pubkey_path = nodedir / "node.pubkey"
     pubkey = _read_optional(pubkey_path)

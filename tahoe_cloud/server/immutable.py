@@ -33,7 +33,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from tahoe_cloud.backends.interfaces import IImmutableUpload, IStorageBackend, ShareKind
+from tahoe_cloud.backends.interfaces import IImmutableUpload, IStorageBackend
 from tahoe_cloud.errors import (
     ConflictingWrite,
     InvalidRequest,
@@ -44,7 +44,6 @@ from tahoe_cloud.errors import (
     WriteBeyondAllocation,
     WrongUploadSecret,
 )
-from tahoe_cloud.identifiers import StorageIndex, validate_share_number
 from tahoe_cloud.server.lease_policy import (
     ALLOCATE_OWNER,
     LeaseGrant,
@@ -55,8 +54,9 @@ from tahoe_cloud.server.lease_store import store_leases
 from tahoe_cloud.server.limits import MAX_UPLOADS, MAX_UPLOADS_PER_CLIENT
 from tahoe_cloud.server.locks import StorageIndexLocks
 from tahoe_cloud.server.messages import AllocationResult, ImmutableWriteResult, LeaseSecrets
-from tahoe_cloud.server.ranges import RangeSet
+from tahoe_cloud.server.received_bytes import ReceivedBytes
 from tahoe_cloud.server.space import SpaceAccountant
+from tahoe_cloud.vocabulary import ShareKind, StorageIndex, validate_share_number
 
 log = Logger()
 
@@ -86,7 +86,7 @@ class _Upload:
         self.handle = handle
         self.upload_secret = upload_secret
         self.lease = lease
-        self.received = RangeSet()
+        self.received = ReceivedBytes()
         self.lock = DeferredLock()
         self.timer: IDelayedCall | None = None
         self.closed = False
@@ -182,17 +182,16 @@ class ImmutableUploads:
             raise InvalidRequest("allocated size must be an integer")
         if allocated_size < 0:
             raise InvalidRequest("allocated size must not be negative")
-        shareset = self._backend.get_shareset(storage_index)
-        async with self._locks.hold(storage_index):
-            listing = await shareset.list_shares()
+        async with self._locks.hold(storage_index), self._backend.shareset(storage_index) as shares:
+            listing = await shares.list_shares()
             have = frozenset(n for n, kind in listing.items() if kind is ShareKind.IMMUTABLE)
             if have:
                 # The client wants these kept too: add or renew its lease on them.
-                leases = await shareset.read_leases()
+                leases = await shares.read_leases()
                 grant = self._grant(lease, ALLOCATE_OWNER)
                 changed = only_changed(leases, apply_to_shares(leases, have, grant))
                 if changed:
-                    await store_leases(shareset, storage_index, changed, "allocate")
+                    await store_leases(shares, storage_index, changed, "allocate")
             if self._readonly:
                 return AllocationResult(already_have=have, allocated=frozenset())
             remaining = await self.space.available()
@@ -206,7 +205,8 @@ class ImmutableUploads:
                 wanted.append(shnum)
             self._check_room(len(wanted), client)
             for shnum in wanted:
-                handle = await shareset.start_immutable_upload(shnum, allocated_size)
+                # The upload outlives this block: it spans the client's writes.
+                handle = await shares.start_immutable_upload(shnum, allocated_size)
                 upload = _Upload(
                     storage_index,
                     handle,
@@ -281,7 +281,8 @@ class ImmutableUploads:
     ) -> None:
         upload = self._uploads.get((storage_index, share_number))
         if upload is None or upload.closed:
-            listing = await self._backend.get_shareset(storage_index).list_shares()
+            async with self._backend.shareset(storage_index) as shares:
+                listing = await shares.list_shares()
             if listing.get(share_number) is ShareKind.IMMUTABLE:
                 raise UploadAlreadyComplete(f"share {share_number} is already complete")
             raise UploadNotFound(f"no upload in progress for share {share_number}")

@@ -20,8 +20,8 @@ from collections.abc import Mapping, Sequence
 from attrs import frozen
 
 from tahoe_cloud.errors import TooManyLeases
-from tahoe_cloud.leases import NODEID_BYTES, Lease
 from tahoe_cloud.server.messages import LeaseSecrets
+from tahoe_cloud.vocabulary import NODEID_BYTES, Lease
 
 # Upstream's owner numbers: 0 for the lease made by allocate, 1 for the lease
 # call and mutable writes. Nothing reads them back; kept for fidelity.
@@ -29,6 +29,10 @@ ALLOCATE_OWNER = 0
 LEASE_OWNER = 1
 
 MAX_LEASES_PER_SHARE = 1000
+
+#: How long a lease this server grants or renews lasts unless configured
+#: otherwise: upstream's 31 days (clients renew about monthly).
+DEFAULT_LEASE_DURATION = 31 * 24 * 60 * 60
 
 
 @frozen

@@ -13,8 +13,7 @@ from collections.abc import Mapping, Sequence
 from twisted.logger import Logger
 
 from tahoe_cloud.backends.interfaces import IShareSet
-from tahoe_cloud.identifiers import StorageIndex
-from tahoe_cloud.leases import Lease
+from tahoe_cloud.vocabulary import Lease, StorageIndex
 
 log = Logger()
 

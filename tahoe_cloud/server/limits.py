@@ -3,25 +3,17 @@
 Each limit bounds memory or work that would otherwise grow with what a
 client says rather than with what it sends. Every one sits well above what
 the stock Tahoe-LAFS 1.20 client asks for (noted beside it), so the stock
-client never meets them. They are declared here once; the HTTP schemas and
-the core both check them.
+client never meets them. They are this server's policy, declared here once;
+the HTTP schemas and the core both check them. Limits that are facts of the
+protocol (share numbers, test and read vectors per request) are in
+``tahoe_cloud.vocabulary``.
 """
 
 from __future__ import annotations
 
 MiB = 1024 * 1024
 
-#: Shares named in one allocate or read-test-write (all there can be). The
-#: stock client names N (10 by default) in an allocate, one in a read-test-write.
-MAX_SHARES_PER_REQUEST = 256
-
 # --- read-test-write ------------------------------------------------------
-
-#: Test vectors per share (upstream's CDDL). The stock client sends one.
-MAX_TEST_VECTORS = 30
-
-#: Read vectors per request (upstream's CDDL). The stock client sends one.
-MAX_READ_VECTORS = 30
 
 #: Write vectors per request, all shares together. The stock client sends a
 #: whole share in one request: one vector per 128 KiB segment of the file plus

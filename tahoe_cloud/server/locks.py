@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 
 from twisted.internet.defer import DeferredLock
 
-from tahoe_cloud.identifiers import StorageIndex
+from tahoe_cloud.vocabulary import StorageIndex
 
 
 class _Entry:

@@ -2,7 +2,10 @@
 
 The front end decodes requests into these, calls ``StorageServer`` and encodes
 the results; the core never sees CBOR or HTTP. All are frozen so they can be
-shared between coroutines without copying.
+shared between coroutines without copying. Those a client fills in are
+checked when they are made (``InvalidValue``, an ``InvalidRequest``), as
+the values of ``tahoe_cloud.vocabulary`` are, so the core does not check
+them again.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from collections.abc import Mapping, Sequence
 
 from attrs import field, frozen
 
+from tahoe_cloud.vocabulary import SECRET_BYTES, InvalidValue, WriteVector, check_uint
+
 
 @frozen
 class LeaseSecrets:
@@ -18,6 +23,11 @@ class LeaseSecrets:
 
     renew: bytes = field(repr=False)
     cancel: bytes = field(repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        for secret, what in ((self.renew, "renew"), (self.cancel, "cancel")):
+            if not isinstance(secret, bytes) or len(secret) != SECRET_BYTES:
+                raise InvalidValue(f"the lease {what} secret must be {SECRET_BYTES} bytes")
 
 
 @frozen
@@ -57,13 +67,11 @@ class TestVector:
     size: int
     specimen: bytes
 
-
-@frozen
-class WriteVector:
-    """Write ``data`` at ``offset``; a write past the end zero-fills the gap."""
-
-    offset: int
-    data: bytes
+    def __attrs_post_init__(self) -> None:
+        check_uint(self.offset, "test offset")
+        check_uint(self.size, "test size")
+        if not isinstance(self.specimen, bytes):
+            raise InvalidValue("test specimen must be bytes")
 
 
 @frozen
@@ -76,6 +84,10 @@ class TestWriteVectors:
     writes: tuple[WriteVector, ...] = ()
     new_length: int | None = None
 
+    def __attrs_post_init__(self) -> None:
+        if self.new_length is not None:
+            check_uint(self.new_length, "new length")
+
 
 @frozen
 class ReadVector:
@@ -83,6 +95,10 @@ class ReadVector:
 
     offset: int
     size: int
+
+    def __attrs_post_init__(self) -> None:
+        check_uint(self.offset, "read offset")
+        check_uint(self.size, "read size")
 
 
 @frozen

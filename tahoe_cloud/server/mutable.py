@@ -29,57 +29,42 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from tahoe_cloud.backends.interfaces import IMutableShare, IStorageBackend, ShareKind
+from tahoe_cloud.backends.interfaces import IMutableShare, IStorageBackend
 from tahoe_cloud.errors import AnswerTooLarge, InvalidRequest, ShareTooLarge, WrongWriteEnabler
-from tahoe_cloud.identifiers import StorageIndex, validate_share_number
-from tahoe_cloud.leases import WriteEnabler
 from tahoe_cloud.server.lease_policy import LeaseGrant, apply_to_shares, only_changed
 from tahoe_cloud.server.lease_store import store_leases
-from tahoe_cloud.server.limits import (
-    MAX_READ_ANSWER,
+from tahoe_cloud.server.limits import MAX_READ_ANSWER, MAX_WRITE_VECTORS
+from tahoe_cloud.server.locks import StorageIndexLocks
+from tahoe_cloud.server.messages import ReadTestWriteResult, ReadVector, TestWriteVectors
+from tahoe_cloud.vocabulary import (
     MAX_READ_VECTORS,
     MAX_SHARES_PER_REQUEST,
     MAX_TEST_VECTORS,
-    MAX_WRITE_VECTORS,
-)
-from tahoe_cloud.server.locks import StorageIndexLocks
-from tahoe_cloud.server.messages import (
-    ReadTestWriteResult,
-    ReadVector,
-    TestWriteVectors,
+    ShareKind,
+    StorageIndex,
+    WriteEnabler,
     WriteVector,
+    validate_share_number,
 )
-
-
-def _non_negative(value: object, what: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidRequest(f"{what} must be a non-negative integer")
 
 
 def validate_request(
     vectors: Mapping[int, TestWriteVectors], read_vector: Sequence[ReadVector]
 ) -> None:
-    """Refuse malformed or oversized requests with ``InvalidRequest``."""
+    """Refuse oversized requests with ``InvalidRequest``.
+
+    Offsets, sizes and lengths were checked when the vectors were made.
+    """
     if len(vectors) > MAX_SHARES_PER_REQUEST:
         raise InvalidRequest(f"at most {MAX_SHARES_PER_REQUEST} shares per request")
     if len(read_vector) > MAX_READ_VECTORS:
         raise InvalidRequest(f"at most {MAX_READ_VECTORS} read vectors")
     if sum(len(twv.writes) for twv in vectors.values()) > MAX_WRITE_VECTORS:
         raise InvalidRequest(f"at most {MAX_WRITE_VECTORS} write vectors per request")
-    for rv in read_vector:
-        _non_negative(rv.offset, "read offset")
-        _non_negative(rv.size, "read size")
     for shnum, twv in vectors.items():
         validate_share_number(shnum)
         if len(twv.tests) > MAX_TEST_VECTORS:
             raise InvalidRequest(f"at most {MAX_TEST_VECTORS} test vectors per share")
-        for tv in twv.tests:
-            _non_negative(tv.offset, "test offset")
-            _non_negative(tv.size, "test size")
-        for wv in twv.writes:
-            _non_negative(wv.offset, "write offset")
-        if twv.new_length is not None:
-            _non_negative(twv.new_length, "new length")
 
 
 def normalise_writes(writes: Sequence[WriteVector], length: int) -> tuple[WriteVector, ...]:
@@ -155,16 +140,15 @@ class MutableSlots:
             end = max((wv.offset + len(wv.data) for wv in twv.writes), default=0)
             if end > max_size:
                 raise ShareTooLarge(f"a mutable share may hold at most {max_size} bytes")
-        shareset = self._backend.get_shareset(storage_index)
-        async with self._locks.hold(storage_index):
-            listing = await shareset.list_shares()
+        async with self._locks.hold(storage_index), self._backend.shareset(storage_index) as shares:
+            listing = await shares.list_shares()
             uploading = self._uploading(storage_index)
             for shnum in vectors:
                 if listing.get(shnum) is ShareKind.IMMUTABLE or shnum in uploading:
                     raise InvalidRequest(f"share {shnum} of this storage index is immutable")
             existing: dict[int, IMutableShare] = {}
             for shnum in sorted(n for n, kind in listing.items() if kind is ShareKind.MUTABLE):
-                existing[shnum] = await shareset.open_mutable(shnum)
+                existing[shnum] = await shares.open_mutable(shnum)
             for share in existing.values():
                 stored = await share.write_enabler()
                 if not stored.matches(write_enabler):
@@ -192,11 +176,11 @@ class MutableSlots:
                 twv = vectors[shnum]
                 if twv.new_length == 0:
                     if shnum in existing:
-                        await shareset.delete_share(shnum)
+                        await shares.delete_share(shnum)
                     continue
                 share_or_none = existing.get(shnum)
                 if share_or_none is None:
-                    share = shareset.new_mutable(shnum, WriteEnabler(self._nodeid, write_enabler))
+                    share = shares.new_mutable(shnum, WriteEnabler(self._nodeid, write_enabler))
                     length = 0
                 else:
                     share = share_or_none
@@ -209,8 +193,8 @@ class MutableSlots:
                 await share.write(normalise_writes(twv.writes, length), new_length)
                 written.add(shnum)
             if written:
-                leases = await shareset.read_leases()
+                leases = await shares.read_leases()
                 changed = only_changed(leases, apply_to_shares(leases, written, grant))
                 if changed:
-                    await store_leases(shareset, storage_index, changed, "a mutable write")
+                    await store_leases(shares, storage_index, changed, "a mutable write")
             return ReadTestWriteResult(success=True, data=reads)

@@ -19,12 +19,16 @@ from collections.abc import Mapping, Sequence
 from twisted.internet.interfaces import IReactorTime
 
 from tahoe_cloud import __version__
-from tahoe_cloud.backends.interfaces import IStorageBackend, ShareKind
+from tahoe_cloud.backends.interfaces import IStorageBackend
 from tahoe_cloud.errors import InvalidRequest, NoSharesForStorageIndex, ShareNotFound
-from tahoe_cloud.identifiers import StorageIndex, validate_share_number
-from tahoe_cloud.leases import DEFAULT_LEASE_DURATION, NODEID_BYTES, Lease
 from tahoe_cloud.server.immutable import DEFAULT_UPLOAD_TIMEOUT, ImmutableUploads
-from tahoe_cloud.server.lease_policy import LEASE_OWNER, LeaseGrant, apply_to_shares, only_changed
+from tahoe_cloud.server.lease_policy import (
+    DEFAULT_LEASE_DURATION,
+    LEASE_OWNER,
+    LeaseGrant,
+    apply_to_shares,
+    only_changed,
+)
 from tahoe_cloud.server.lease_store import store_leases
 from tahoe_cloud.server.locks import StorageIndexLocks
 from tahoe_cloud.server.messages import (
@@ -37,6 +41,14 @@ from tahoe_cloud.server.messages import (
     VersionInfo,
 )
 from tahoe_cloud.server.mutable import MutableSlots
+from tahoe_cloud.vocabulary import (
+    NODEID_BYTES,
+    Lease,
+    ShareKind,
+    StorageIndex,
+    validate_corruption_reason,
+    validate_share_number,
+)
 
 # The largest mutable share a server accepts unless configured otherwise. The
 # stock client sends a whole MDMF share in one read-test-write request, held in
@@ -44,9 +56,6 @@ from tahoe_cloud.server.mutable import MutableSlots
 # advertises 69 PB, which no request could carry. 64 MiB shares hold MDMF files
 # of about 190 MB with 3-of-10 encoding.
 DEFAULT_MAXIMUM_MUTABLE_SHARE_SIZE = 64 * 1024 * 1024
-
-# Upstream's HTTP schema: a corruption reason is 1..32765 bytes of text.
-MAX_CORRUPTION_REASON = 32765
 
 
 def _check_range(offset: int, size: int) -> None:
@@ -168,7 +177,8 @@ class StorageServer:
         await self.uploads.abort(storage_index, share_number, upload_secret=upload_secret)
 
     async def _list(self, storage_index: StorageIndex, kind: ShareKind) -> frozenset[int]:
-        listing = await self.backend.get_shareset(storage_index).list_shares()
+        async with self.backend.shareset(storage_index) as shares:
+            listing = await shares.list_shares()
         return frozenset(n for n, k in listing.items() if k is kind)
 
     async def list_immutable_shares(self, storage_index: StorageIndex) -> frozenset[int]:
@@ -181,26 +191,27 @@ class StorageServer:
         """Up to ``size`` bytes at ``offset``; truncated at the end, ``b""`` past it."""
         validate_share_number(share_number)
         _check_range(offset, size)
-        share = await self.backend.get_shareset(storage_index).open_immutable(share_number)
-        return bytes(await share.read(offset, size))
+        async with self.backend.shareset(storage_index) as shares:
+            share = await shares.open_immutable(share_number)
+            return bytes(await share.read(offset, size))
 
     # --- leases --------------------------------------------------------------
 
     async def add_or_renew_lease(self, storage_index: StorageIndex, lease: LeaseSecrets) -> None:
         """Renew the lease with this renew secret on every share, or add one."""
-        shareset = self.backend.get_shareset(storage_index)
-        async with self.locks.hold(storage_index):
-            leases = await shareset.read_leases()
+        async with self.locks.hold(storage_index), self.backend.shareset(storage_index) as shares:
+            leases = await shares.read_leases()
             if not leases:
                 raise NoSharesForStorageIndex("no shares for this storage index")
             renewed = apply_to_shares(leases, set(leases), self._grant(lease))
             changed = only_changed(leases, renewed)
             if changed:
-                await store_leases(shareset, storage_index, changed, "a lease renewal")
+                await store_leases(shares, storage_index, changed, "a lease renewal")
 
     async def get_leases(self, storage_index: StorageIndex) -> dict[int, list[Lease]]:
         """Every completed share's leases (for tests and the test-only lease view)."""
-        return await self.backend.get_shareset(storage_index).read_leases()
+        async with self.backend.shareset(storage_index) as shares:
+            return await shares.read_leases()
 
     # --- corruption advisories -----------------------------------------------
 
@@ -211,8 +222,7 @@ class StorageServer:
         if not isinstance(kind, ShareKind):
             raise InvalidRequest("unknown share kind")
         validate_share_number(share_number)
-        if not isinstance(reason, bytes) or not 1 <= len(reason) <= MAX_CORRUPTION_REASON:
-            raise InvalidRequest(f"reason must be 1..{MAX_CORRUPTION_REASON} bytes")
+        validate_corruption_reason(reason)
         if share_number not in await self._list(storage_index, kind):
             raise ShareNotFound(f"no {kind.value} share {share_number} for this storage index")
         await self.backend.add_corruption_advisory(kind, storage_index, share_number, reason)
@@ -244,5 +254,6 @@ class StorageServer:
     ) -> bytes:
         validate_share_number(share_number)
         _check_range(offset, size)
-        share = await self.backend.get_shareset(storage_index).open_mutable(share_number)
-        return bytes(await share.read(offset, size))
+        async with self.backend.shareset(storage_index) as shares:
+            share = await shares.open_mutable(share_number)
+            return bytes(await share.read(offset, size))

@@ -17,7 +17,6 @@ from tahoe_cloud.errors import (
     WriteBeyondAllocation,
     WrongUploadSecret,
 )
-from tahoe_cloud.identifiers import StorageIndex
 from tahoe_cloud.server.messages import ByteRange
 from tahoe_cloud.server.server import StorageServer
 from tahoe_cloud.testing.harness import BackendHarness
@@ -29,6 +28,7 @@ from tahoe_cloud.testing.support import (
     upload_secret,
     upload_share,
 )
+from tahoe_cloud.vocabulary import StorageIndex
 
 
 async def allocate(

@@ -7,11 +7,11 @@ from collections.abc import Mapping, Sequence
 import pytest
 from twisted.internet.task import Clock
 
-from tahoe_cloud.backends.interfaces import IStorageBackend, ShareKind
+from tahoe_cloud.backends.interfaces import IStorageBackend
 from tahoe_cloud.errors import InvalidRequest, NoSharesForStorageIndex, ShareNotFound
-from tahoe_cloud.leases import DEFAULT_LEASE_DURATION, Lease
 from tahoe_cloud.server import messages as m
-from tahoe_cloud.server.messages import ReadVector, WriteVector
+from tahoe_cloud.server.lease_policy import DEFAULT_LEASE_DURATION
+from tahoe_cloud.server.messages import ReadVector
 from tahoe_cloud.server.server import StorageServer
 from tahoe_cloud.testing.harness import BackendHarness
 from tahoe_cloud.testing.reactor import async_test
@@ -25,6 +25,7 @@ from tahoe_cloud.testing.support import (
     upload_share,
     write_enabler,
 )
+from tahoe_cloud.vocabulary import Lease, ShareKind, WriteVector
 
 
 def expirations(leases: Mapping[int, Sequence[Lease]]) -> dict[int, list[int]]:

@@ -29,11 +29,11 @@ from hypothesis.stateful import (
 from twisted.internet.task import Clock
 
 from tahoe_cloud.errors import WrongWriteEnabler
-from tahoe_cloud.identifiers import StorageIndex
 from tahoe_cloud.server import messages as m
 from tahoe_cloud.server.server import StorageServer
 from tahoe_cloud.testing.harness import BackendContext, BackendHarness, BackendUnavailableHere
 from tahoe_cloud.testing.reactor import async_test, in_thread, run
+from tahoe_cloud.vocabulary import StorageIndex, WriteVector
 
 SI = StorageIndex(b"m" * 16)
 WE = b"w" * 32
@@ -88,7 +88,7 @@ def make_machine(make_backend: Callable[[Path], BackendContext]) -> type[RuleBas
                     self._test_vector(data, shnum) for _ in range(data.draw(st.integers(0, 2)))
                 )
                 writes = tuple(
-                    m.WriteVector(o, d)
+                    WriteVector(o, d)
                     for o, d in data.draw(
                         st.lists(st.tuples(offsets, st.binary(max_size=10)), max_size=3)
                     )
@@ -133,7 +133,7 @@ def make_machine(make_backend: Callable[[Path], BackendContext]) -> type[RuleBas
         @precondition(lambda self: bool(self.model))
         @rule(shnum=st.integers(0, 3), payload=st.binary(min_size=1, max_size=4))
         def wrong_write_enabler(self, shnum: int, payload: bytes) -> None:
-            vectors = {shnum: m.TestWriteVectors(writes=(m.WriteVector(0, payload),))}
+            vectors = {shnum: m.TestWriteVectors(writes=(WriteVector(0, payload),))}
             with pytest.raises(WrongWriteEnabler):
                 run(
                     self.server.read_test_write(

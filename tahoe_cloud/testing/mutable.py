@@ -12,9 +12,8 @@ from tahoe_cloud.errors import (
     ShareTooLarge,
     WrongWriteEnabler,
 )
-from tahoe_cloud.identifiers import StorageIndex
 from tahoe_cloud.server import messages as m
-from tahoe_cloud.server.messages import ReadTestWriteResult, ReadVector, WriteVector
+from tahoe_cloud.server.messages import ReadTestWriteResult, ReadVector
 from tahoe_cloud.server.server import StorageServer
 from tahoe_cloud.testing.harness import BackendHarness
 from tahoe_cloud.testing.reactor import async_test
@@ -26,6 +25,7 @@ from tahoe_cloud.testing.support import (
     upload_share,
     write_enabler,
 )
+from tahoe_cloud.vocabulary import StorageIndex, WriteVector
 
 
 def tw(

@@ -20,11 +20,11 @@ from hypothesis import strategies as st
 from twisted.internet.task import Clock
 
 from tahoe_cloud.errors import ConflictingWrite
-from tahoe_cloud.identifiers import StorageIndex
 from tahoe_cloud.server.messages import ByteRange, LeaseSecrets
 from tahoe_cloud.server.server import StorageServer
 from tahoe_cloud.testing.harness import BackendContext, BackendHarness, BackendUnavailableHere
 from tahoe_cloud.testing.reactor import async_test, in_thread, run
+from tahoe_cloud.vocabulary import StorageIndex
 
 LEASE = LeaseSecrets(renew=b"r" * 32, cancel=b"c" * 32)
 SECRET = b"s" * 20

@@ -30,6 +30,7 @@ from tahoe_cloud.testing.support import (
     upload_share,
     write_enabler,
 )
+from tahoe_cloud.vocabulary import WriteVector
 
 
 @asynccontextmanager
@@ -67,7 +68,7 @@ class RestartTests(BackendHarness):
     @async_test
     async def test_shares_and_leases_survive_a_restart(self, tmp_path: Path, clock: Clock) -> None:
         si, msi, data, lease = new_si(), new_si(), os.urandom(5000), lease_secrets()
-        writes = m.TestWriteVectors(writes=(m.WriteVector(0, b"mutable bytes"),))
+        writes = m.TestWriteVectors(writes=(WriteVector(0, b"mutable bytes"),))
         async with serving(self.make_backend(tmp_path), clock) as server:
             await upload_share(server, si, 3, data, lease=lease)
             await server.read_test_write(

@@ -11,9 +11,9 @@ from typing import Any
 from twisted.internet.task import Clock
 
 from tahoe_cloud.backends.interfaces import IStorageBackend
-from tahoe_cloud.identifiers import StorageIndex
 from tahoe_cloud.server.messages import LeaseSecrets
 from tahoe_cloud.server.server import StorageServer
+from tahoe_cloud.vocabulary import StorageIndex
 
 NODEID = b"\x01" * 20
 START_TIME = 1_700_000_000

@@ -9,7 +9,7 @@ import pytest
 import pytest_twisted
 
 from tahoe_cloud.backends.disk import DiskBackend
-from tahoe_cloud.identifiers import StorageIndex
+from tahoe_cloud.vocabulary import StorageIndex
 
 
 @pytest_twisted.async_yield_fixture

@@ -19,9 +19,7 @@ from tahoe_cloud.backends.disk import DiskBackend, lease_journal
 from tahoe_cloud.backends.disk.backend import prepare_storage
 from tahoe_cloud.formats import immutable as imm
 from tahoe_cloud.formats import mutable as mut
-from tahoe_cloud.identifiers import StorageIndex
-from tahoe_cloud.leases import Lease, WriteEnabler
-from tahoe_cloud.server.messages import WriteVector
+from tahoe_cloud.vocabulary import Lease, StorageIndex, WriteEnabler, WriteVector
 
 BIG = bytes(range(256)) * 4096  # 1 MiB: staged on disk
 
@@ -31,25 +29,29 @@ def lease(n: int, expiration: int = 1000) -> Lease:
 
 
 async def immutable_share(backend: DiskBackend, si: StorageIndex) -> Path:
-    up = await backend.get_shareset(si).start_immutable_upload(0, len(BIG))
+    async with backend.shareset(si) as share_set:
+        up = await share_set.start_immutable_upload(0, len(BIG))
     await up.write(0, BIG)
     await up.publish([lease(1)])
     return backend.layout.share_path(si, 0)
 
 
 async def mutable_share(backend: DiskBackend, si: StorageIndex) -> Path:
-    share = backend.get_shareset(si).new_mutable(1, WriteEnabler(b"n" * 20, b"w" * 32))
-    await share.write([WriteVector(0, BIG)], None)
+    async with backend.shareset(si) as share_set:
+        share = share_set.new_mutable(1, WriteEnabler(b"n" * 20, b"w" * 32))
+        await share.write([WriteVector(0, BIG)], None)
     return backend.layout.share_path(si, 1)
 
 
 async def data_of(backend: DiskBackend, si: StorageIndex, shnum: int) -> bytes:
-    shares = backend.get_shareset(si)
-    kind = (await shares.list_shares())[shnum]
-    share = await (
-        shares.open_immutable(shnum) if kind.value == "immutable" else shares.open_mutable(shnum)
-    )
-    return bytes(await share.read(0, 2 * len(BIG)))
+    async with backend.shareset(si) as shares:
+        kind = (await shares.list_shares())[shnum]
+        share = await (
+            shares.open_immutable(shnum)
+            if kind.value == "immutable"
+            else shares.open_mutable(shnum)
+        )
+        return bytes(await share.read(0, 2 * len(BIG)))
 
 
 @pytest.mark.parametrize("make,shnum", [(immutable_share, 0), (mutable_share, 1)])
@@ -59,15 +61,15 @@ async def test_adding_and_removing_leases_does_not_copy_the_share(
 ) -> None:
     path = await make(backend, si)  # type: ignore[operator]
     inode = os.stat(path).st_ino
-    shares = backend.get_shareset(si)
-    for count in (2, 7, 12, 3, 0, 5):
-        await shares.write_leases({shnum: [lease(n) for n in range(count)]})
-        assert os.stat(path).st_ino == inode, "the share was copied"
-        stored = (await shares.read_leases())[shnum]
-        assert [x.expiration for x in stored] == [1000] * count
-        assert all(x.renew_secret_matches(lease(n).renew_secret) for n, x in enumerate(stored))
-        assert await data_of(backend, si, shnum) == BIG
-    assert not any(lease_journal.journal_dir(backend.layout.shares_dir).iterdir())
+    async with backend.shareset(si) as shares:
+        for count in (2, 7, 12, 3, 0, 5):
+            await shares.write_leases({shnum: [lease(n) for n in range(count)]})
+            assert os.stat(path).st_ino == inode, "the share was copied"
+            stored = (await shares.read_leases())[shnum]
+            assert [x.expiration for x in stored] == [1000] * count
+            assert all(x.renew_secret_matches(lease(n).renew_secret) for n, x in enumerate(stored))
+            assert await data_of(backend, si, shnum) == BIG
+        assert not any(lease_journal.journal_dir(backend.layout.shares_dir).iterdir())
 
 
 def _fail_after_journal(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -83,16 +85,17 @@ async def test_crash_after_the_journal_is_finished_at_start(
     backend: DiskBackend, si: StorageIndex, make: object, shnum: int
 ) -> None:
     await make(backend, si)  # type: ignore[operator]
-    shares = backend.get_shareset(si)
-    await shares.write_leases({shnum: [lease(1), lease(2)]})
-    with pytest.MonkeyPatch.context() as mp:
-        _fail_after_journal(mp)
-        with pytest.raises(Exception, match="simulated crash"):
-            await shares.write_leases({shnum: [lease(n) for n in range(1, 10)]})
-    prepare_storage(backend.layout)
-    stored = (await backend.get_shareset(si).read_leases())[shnum]
-    assert len(stored) == 9
-    assert await data_of(backend, si, shnum) == BIG
+    async with backend.shareset(si) as shares:
+        await shares.write_leases({shnum: [lease(1), lease(2)]})
+        with pytest.MonkeyPatch.context() as mp:
+            _fail_after_journal(mp)
+            with pytest.raises(Exception, match="simulated crash"):
+                await shares.write_leases({shnum: [lease(n) for n in range(1, 10)]})
+        prepare_storage(backend.layout)
+        async with backend.shareset(si) as share_set:
+            stored = (await share_set.read_leases())[shnum]
+        assert len(stored) == 9
+        assert await data_of(backend, si, shnum) == BIG
 
 
 @pytest_twisted.ensureDeferred
@@ -115,7 +118,8 @@ async def test_half_applied_immutable_change_is_finished_at_start(
         f.write(edits[0][1])
     prepare_storage(backend.layout)
     assert await data_of(backend, si, 0) == BIG
-    assert len((await backend.get_shareset(si).read_leases())[0]) == 2
+    async with backend.shareset(si) as share_set:
+        assert len((await share_set.read_leases())[0]) == 2
     assert os.path.getsize(path) == final
 
 
@@ -124,7 +128,8 @@ async def test_mutable_journal_keeps_the_extra_lease_block_format(
     backend: DiskBackend, si: StorageIndex
 ) -> None:
     path = await mutable_share(backend, si)
-    await backend.get_shareset(si).write_leases({1: [lease(n) for n in range(6)]})
+    async with backend.shareset(si) as share_set:
+        await share_set.write_leases({1: [lease(n) for n in range(6)]})
     blob = path.read_bytes()
     header = mut.parse_header(blob[: mut.HEADER_SIZE])
     assert header.data_length == len(BIG)
@@ -139,24 +144,24 @@ async def test_a_change_that_fails_half_way_is_undone_at_once(
 ) -> None:
     """The disk fills after the first range was written: the share is as it was, no restart."""
     path = await make(backend, si)  # type: ignore[operator]
-    shares = backend.get_shareset(si)
-    await shares.write_leases({shnum: [lease(1), lease(2)]})
-    before = path.read_bytes()
-    real_apply = lease_journal._apply
-    calls = []
+    async with backend.shareset(si) as shares:
+        await shares.write_leases({shnum: [lease(1), lease(2)]})
+        before = path.read_bytes()
+        real_apply = lease_journal._apply
+        calls = []
 
-    def disk_full(fd: int, edits: list[tuple[int, bytes]], final_size: int) -> None:
-        calls.append(final_size)
-        if len(calls) == 1:
-            real_apply(fd, edits[:1], final_size + 10_000)
-            raise OSError(28, "No space left on device")
-        real_apply(fd, edits, final_size)
+        def disk_full(fd: int, edits: list[tuple[int, bytes]], final_size: int) -> None:
+            calls.append(final_size)
+            if len(calls) == 1:
+                real_apply(fd, edits[:1], final_size + 10_000)
+                raise OSError(28, "No space left on device")
+            real_apply(fd, edits, final_size)
 
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(lease_journal, "_apply", disk_full)
-        with pytest.raises(Exception, match="No space left"):
-            await shares.write_leases({shnum: [lease(n) for n in range(1, 9)]})
-    assert path.read_bytes() == before
-    assert not any(lease_journal.journal_dir(backend.layout.shares_dir).iterdir())
-    assert len((await shares.read_leases())[shnum]) == 2
-    assert await data_of(backend, si, shnum) == BIG
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(lease_journal, "_apply", disk_full)
+            with pytest.raises(Exception, match="No space left"):
+                await shares.write_leases({shnum: [lease(n) for n in range(1, 9)]})
+        assert path.read_bytes() == before
+        assert not any(lease_journal.journal_dir(backend.layout.shares_dir).iterdir())
+        assert len((await shares.read_leases())[shnum]) == 2
+        assert await data_of(backend, si, shnum) == BIG

@@ -15,10 +15,8 @@ from hypothesis import strategies as st
 
 from tahoe_cloud.backends.disk import DiskBackend
 from tahoe_cloud.formats import mutable as mut
-from tahoe_cloud.identifiers import StorageIndex
-from tahoe_cloud.leases import Lease, WriteEnabler
-from tahoe_cloud.server.messages import WriteVector
 from tahoe_cloud.testing import in_thread, run
+from tahoe_cloud.vocabulary import Lease, StorageIndex, WriteEnabler, WriteVector
 
 SI = StorageIndex(b"m" * 16)
 ENABLER = WriteEnabler(nodeid=b"\x01" * 20, secret=b"\x02" * 32)
@@ -65,8 +63,10 @@ async def test_mutable_share_matches_a_model(tmp_path: Path) -> None:
     def check(ops: list[tuple[str, object, object]]) -> None:
         backend = DiskBackend(storage_dir=tmp_path / f"s{next(counter)}")
         run(backend.start())
+        # ``check`` is not a coroutine: the share set's block is entered and left by hand.
+        block = backend.shareset(SI)
         try:
-            shares = backend.get_shareset(SI)
+            shares = run(block.__aenter__())
             handle = shares.new_mutable(0, ENABLER)
             run(handle.write([WriteVector(0, b"seed")], None))
             data, leases = b"seed", []
@@ -95,6 +95,7 @@ async def test_mutable_share_matches_a_model(tmp_path: Path) -> None:
                 assert parsed.data == data and parsed.header.version == 2
             assert [p.name for p in backend.layout.share_dir(SI).iterdir()] == ["0"]
         finally:
+            run(block.__aexit__(None, None, None))
             run(backend.stop())
 
     await in_thread(check)

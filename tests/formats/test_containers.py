@@ -17,7 +17,7 @@ from tahoe_cloud.formats.lease_records import (
     unpack_immutable_lease,
     unpack_mutable_lease,
 )
-from tahoe_cloud.leases import Lease, hash_lease_secret
+from tahoe_cloud.vocabulary import Lease, hash_lease_secret
 
 secrets = st.binary(min_size=32, max_size=32)
 uint32 = st.integers(min_value=0, max_value=2**32 - 1)

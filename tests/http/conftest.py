@@ -25,9 +25,9 @@ from twisted.web.http_headers import Headers
 
 from tahoe_cloud.backends.memory import MemoryBackend
 from tahoe_cloud.http import Limits, lease_view_resource, storage_resource, storage_site
-from tahoe_cloud.identifiers import StorageIndex
 from tahoe_cloud.server.server import StorageServer
 from tahoe_cloud.testing import run
+from tahoe_cloud.vocabulary import StorageIndex
 
 SWISSNUM = b"abcdefghijklmnopqrstuvwxyz234567"
 START_TIME = 1_700_000_000

@@ -16,12 +16,8 @@ from hypothesis import strategies as st
 from tahoe_cloud.http import cbor_codec, schemas
 from tahoe_cloud.http.cbor_decoder import SLICE, BudgetedDecoder, CBORRefused
 from tahoe_cloud.http.errors import HTTPError
-from tahoe_cloud.server.limits import (
-    MAX_READ_VECTORS,
-    MAX_SHARES_PER_REQUEST,
-    MAX_TEST_VECTORS,
-    MAX_WRITE_VECTORS,
-)
+from tahoe_cloud.server.limits import MAX_WRITE_VECTORS
+from tahoe_cloud.vocabulary import MAX_READ_VECTORS, MAX_SHARES_PER_REQUEST, MAX_TEST_VECTORS
 
 MiB = 1024 * 1024
 

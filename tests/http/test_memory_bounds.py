@@ -17,10 +17,10 @@ from twisted.web.http_headers import Headers
 from twisted.web.test.requesthelper import DummyChannel
 
 from tahoe_cloud.http import storage_resource, storage_site
+from tahoe_cloud.http.async_bridge import Throttle
 from tahoe_cloud.http.body import BoundedRequest
 from tahoe_cloud.http.budget import ByteBudget
 from tahoe_cloud.http.connections import ConnectionLimit
-from tahoe_cloud.http.dispatch import Throttle
 from tahoe_cloud.http.reads import read_share
 from tests.http.conftest import SWISSNUM, Gbs, new_si
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest_twisted
 
-from tahoe_cloud.leases import hash_lease_secret
+from tahoe_cloud.vocabulary import hash_lease_secret
 from tests.http.conftest import START_TIME, Gbs, new_si
 
 

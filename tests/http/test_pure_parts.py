@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tahoe_cloud import errors
-from tahoe_cloud.http import auth, cbor_codec, ranges, schemas
-from tahoe_cloud.http.auth import SecretKind, check_swissnum, parse_secrets
+from tahoe_cloud.http import auth, cbor_codec, range_headers, schemas
+from tahoe_cloud.http.auth import SecretKind, check_authorization_header, parse_secrets
 from tahoe_cloud.http.errors import HTTPError, answer_for
 from tahoe_cloud.server.messages import (
     AllocationResult,
@@ -30,7 +30,7 @@ def _h(kind: str, value: bytes) -> bytes:
 
 
 def test_swissnum() -> None:
-    check_swissnum([b"Tahoe-LAFS " + b64encode(b"sw")], b"sw")
+    check_authorization_header([b"Tahoe-LAFS " + b64encode(b"sw")], b"sw")
     for bad in (
         None,
         [],
@@ -38,7 +38,7 @@ def test_swissnum() -> None:
         [b"Tahoe-LAFS " + b64encode(b"sw")] * 2,
     ):
         with pytest.raises(HTTPError) as e:
-            check_swissnum(bad, b"sw")
+            check_authorization_header(bad, b"sw")
         assert e.value.code == 401
         assert "sw" not in e.value.reason
 
@@ -198,12 +198,12 @@ def test_answers_match_the_stock_client_schemas() -> None:
 
 
 def test_ranges() -> None:
-    assert ranges.parse_range(None) is None
-    assert ranges.parse_range(b"bytes=0-0") == (0, 1)
-    assert ranges.parse_range(b"bytes=5-9") == (5, 10)
-    assert ranges.parse_content_range(b"bytes 0-9/*") == (0, 10)
-    assert ranges.parse_content_range(b"bytes 0-9/10") == (0, 10)
-    assert ranges.format_content_range(10, 20) == b"bytes 10-19/*"
+    assert range_headers.parse_range(None) is None
+    assert range_headers.parse_range(b"bytes=0-0") == (0, 1)
+    assert range_headers.parse_range(b"bytes=5-9") == (5, 10)
+    assert range_headers.parse_content_range(b"bytes 0-9/*") == (0, 10)
+    assert range_headers.parse_content_range(b"bytes 0-9/10") == (0, 10)
+    assert range_headers.format_content_range(10, 20) == b"bytes 10-19/*"
     for bad in [
         b"bytes=5-",
         b"bytes=-5",
@@ -213,18 +213,18 @@ def test_ranges() -> None:
         b"bytes=00-1",
     ]:
         with pytest.raises(HTTPError) as e:
-            ranges.parse_range(bad)
+            range_headers.parse_range(bad)
         assert e.value.code == 416
     for bad_cr in [None, b"bytes 0-9", b"bytes 9-0/*", b"bytes */10", b"bytes 0-9/5", b"bytes=0-9"]:
         with pytest.raises(HTTPError) as e:
-            ranges.parse_content_range(bad_cr)
+            range_headers.parse_content_range(bad_cr)
         assert e.value.code == 416
 
 
 @settings(max_examples=200)
 @given(st.binary(max_size=60))
 def test_range_parsing_never_crashes(header: bytes) -> None:
-    for parse in (ranges.parse_range, ranges.parse_content_range):
+    for parse in (range_headers.parse_range, range_headers.parse_content_range):
         try:
             parse(header)
         except HTTPError as e:

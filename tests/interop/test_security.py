@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tahoe_cloud.identifiers import b32encode
+from tahoe_cloud.vocabulary import b32encode
 from tests.support.stock_client import CloudNode
 from tests.support.upstream import run_upstream_python
 

@@ -14,7 +14,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tahoe_cloud.errors import ConfigError
-from tahoe_cloud.identifiers import b32decode
 from tahoe_cloud.node.announcement import Announcement
 from tahoe_cloud.node.identity import (
     NodeIdentity,
@@ -25,6 +24,7 @@ from tahoe_cloud.node.identity import (
     write_identity,
 )
 from tahoe_cloud.node.nurl import LocationHint, build_nurl, parse_location
+from tahoe_cloud.vocabulary import b32decode
 
 
 def test_spki_hash_is_43_chars_of_urlsafe_sha256_over_spki() -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from tahoe_cloud.errors import ConfigError
-from tahoe_cloud.identifiers import b32encode
 from tahoe_cloud.node.identity import create_identity
 from tahoe_cloud.node.nodedir import open_node_directory
 from tahoe_cloud.node.upstream import is_upstream_node_dir, load_upstream_identity
+from tahoe_cloud.vocabulary import b32encode
 
 TUB_ID = "zyqhtgptivtt6bcnpt6yyaxpd3wdyhqo"
 SWISSNUM = "kl4hwpnsqn4snbedbmy366vopoc6fgdg"

@@ -14,11 +14,12 @@ from pathlib import Path
 
 from twisted.internet import defer, task
 
-from tahoe_cloud.backends.s3 import multipart as mp
-from tahoe_cloud.backends.s3.addressing import BucketAddress, Endpoint
 from tahoe_cloud.backends.s3.backend import S3Backend
-from tahoe_cloud.backends.s3.client import S3Client
-from tahoe_cloud.backends.s3.signing import Credentials, Signer
+from tahoe_cloud.backends.s3.objectstore import multipart as mp
+from tahoe_cloud.backends.s3.objectstore.addressing import BucketAddress, Endpoint
+from tahoe_cloud.backends.s3.objectstore.client import S3Client
+from tahoe_cloud.backends.s3.objectstore.signing import Credentials, Signer
+from tahoe_cloud.backends.s3.settings import BackendSettings, Tuning
 from tahoe_cloud.server.server import StorageServer
 from tests.conformance.support import NODEID, new_si, upload_share
 
@@ -29,13 +30,9 @@ async def main(reactor: object, url: str, bucket: str, workdir: str, status: str
     address = BucketAddress.create(Endpoint.parse(url), bucket, "path")
     signer = Signer(Credentials("testing-key-id", "testing-secret"), "us-east-1")
     client = S3Client(reactor, address, signer)
+    tuning = Tuning(multipart_threshold=6 * MiB, part_size=mp.MIN_PART_SIZE, parallel_parts=2)
     backend = S3Backend(
-        client,
-        spool_dir=Path(workdir) / "s3-spool",
-        node_id="crash-node",
-        multipart_threshold=6 * MiB,
-        part_size=mp.MIN_PART_SIZE,
-        parallel_parts=2,
+        client, BackendSettings("crash-node", tuning=tuning), spool_dir=Path(workdir) / "s3-spool"
     )
     server = StorageServer(backend, nodeid=NODEID, clock=reactor)  # type: ignore[arg-type]
     await server.start()

@@ -17,10 +17,10 @@ from typing import Any
 from twisted.internet import defer, task
 from twisted.internet.task import Clock
 
-from tahoe_cloud.backends.interfaces import ShareKind
 from tahoe_cloud.server import messages as m
-from tahoe_cloud.server.messages import ReadVector, WriteVector
+from tahoe_cloud.server.messages import ReadVector
 from tahoe_cloud.server.server import StorageServer
+from tahoe_cloud.vocabulary import ShareKind, WriteVector
 from tests.conformance.support import NODEID, START_TIME, lease_secrets, new_si
 from tests.s3.conftest import make_client, new_bucket_name
 from tests.s3.makers import make_backend
@@ -85,7 +85,7 @@ async def main(reactor: Any) -> None:
             "list the shares of a storage index (known to this server)",
             lambda: server.list_immutable_shares(si),
         )
-        backend.shares.clear()  # as after a restart
+        backend.store.listings.clear()  # as after a restart
         await measure(
             proxy,
             "list the shares of a storage index (after a restart)",
@@ -115,7 +115,7 @@ async def main(reactor: Any) -> None:
 
         await measure(proxy, "read 16 MiB of it in 1 MiB pieces", read_sequentially)
         fresh = StorageServer(backend, nodeid=NODEID, clock=clock)
-        backend.shares.clear()
+        backend.store.listings.clear()
         await measure(
             proxy,
             "read 1 MiB, share not listed before (cold cache)",

@@ -15,12 +15,12 @@ import pytest_twisted
 from twisted.internet import reactor
 from twisted.internet.task import deferLater
 
-from tahoe_cloud.backends.s3 import backend as backend_module
-from tahoe_cloud.backends.s3 import multipart as mp
+from tahoe_cloud.backends.s3 import commands as commands_module
 from tahoe_cloud.backends.s3.keys import KeyLayout
-from tahoe_cloud.backends.s3.listing import iso_timestamp
+from tahoe_cloud.backends.s3.objectstore import multipart as mp
+from tahoe_cloud.backends.s3.objectstore.listing import iso_timestamp
 from tahoe_cloud.cli.clean import clean
-from tahoe_cloud.errors import BackendUnavailable
+from tahoe_cloud.errors import BackendError
 from tests.conformance.support import lease_secrets, new_si
 from tests.s3.conftest import make_client, new_bucket_name
 from tests.s3.makers import make_backend
@@ -72,8 +72,9 @@ async def test_a_failed_abort_is_retried_in_the_background(
         for _ in range(ATTEMPTS):
             proxy.arm(_is("MULTIPART-COMPLETE"), "slowdown")
             proxy.arm(_is("MULTIPART-ABORT"), "error500")
-        with pytest.raises(BackendUnavailable):
+        with pytest.raises(BackendError) as failed:
             await server.write_immutable(si, 0, upload_secret=secret, offset=0, data=data)
+        assert failed.value.transient  # answered 503
         assert proxy.armed == 0
         assert len([u async for u in mp.list_multipart_uploads(direct, "ab/")]) == 1
         # The outage ends: the node aborts it by itself.
@@ -124,11 +125,10 @@ async def test_stale_uploads_are_found_by_age_and_never_in_progress(
     )
     # A minute on: young, maybe in progress in a running node.
     soon = make_backend(client, tmp_path, keys=keys, clock=lambda: initiated + 60)
-    assert await soon.abort_stale_uploads() == 0
+    assert await soon.maintenance.abort_stale_uploads() == 0
     # Two hours on: the old one goes; one this process is publishing stays.
     later = make_backend(client, tmp_path, keys=keys, clock=lambda: initiated + 7200)
-    later.publishing.add(busy)
-    assert await later.abort_stale_uploads() == 1
+    assert await later.maintenance.abort_stale_uploads(publishing={busy}) == 1
     left = {u.upload_id async for u in mp.list_multipart_uploads(client, "")}
     assert left == {busy, foreign}
     await client.close()
@@ -144,7 +144,7 @@ async def test_clean_aborts_unfinished_uploads(
     nodedir = s3_node(tmp_path, moto, bucket, monkeypatch=monkeypatch)
     await mp.create_multipart_upload(client, KeyLayout().immutable(new_si(), 3))
     where = f"bucket {bucket!r}"
-    monkeypatch.setattr(backend_module, "ORPHAN_MIN_AGE", -5.0)  # old enough, whatever the date
+    monkeypatch.setattr(commands_module, "ORPHAN_MIN_AGE", -5.0)  # old enough, whatever the date
     line = await clean(nodedir)
     assert (
         line

@@ -6,9 +6,9 @@ import boto3
 import pytest
 import pytest_twisted
 
-from tahoe_cloud.backends.s3.errors import S3Error
-from tahoe_cloud.backends.s3.objects import get_object, put_object
-from tahoe_cloud.backends.s3.signing import devpay_token
+from tahoe_cloud.backends.s3.objectstore.errors import S3Error
+from tahoe_cloud.backends.s3.objectstore.objects import get_object, put_object
+from tahoe_cloud.backends.s3.objectstore.signing import devpay_token
 from tests.s3.conftest import make_client, new_bucket_name
 from tests.s3.moto import MotoServer
 

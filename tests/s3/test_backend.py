@@ -1,4 +1,4 @@
-"""The cloud.s3 backend on moto: layout, crash-safety properties, request budgets, marker, quota."""
+"""The cloud.s3 backend on moto and in memory: layout, crash safety, budgets, marker, quota."""
 
 from __future__ import annotations
 
@@ -10,20 +10,20 @@ import pytest
 import pytest_twisted
 from twisted.internet.task import Clock
 
-from tahoe_cloud.backends.interfaces import ShareKind
-from tahoe_cloud.backends.s3 import multipart as mp
 from tahoe_cloud.backends.s3 import spool
-from tahoe_cloud.backends.s3.backend import UNLIMITED_SPACE, S3Backend
-from tahoe_cloud.backends.s3.client import S3Client
+from tahoe_cloud.backends.s3.backend import S3Backend
 from tahoe_cloud.backends.s3.keys import KeyLayout
-from tahoe_cloud.backends.s3.listing import list_all
-from tahoe_cloud.backends.s3.objects import put_object
+from tahoe_cloud.backends.s3.objectstore import multipart as mp
+from tahoe_cloud.backends.s3.objectstore.client import S3Client
+from tahoe_cloud.backends.s3.objectstore.listing import list_all
+from tahoe_cloud.backends.s3.objectstore.objects import put_object
+from tahoe_cloud.backends.s3.space import UNLIMITED_SPACE
 from tahoe_cloud.errors import BackendError, ShareNotFound
-from tahoe_cloud.leases import Lease
 from tahoe_cloud.server import messages as m
-from tahoe_cloud.server.messages import ReadVector, WriteVector
+from tahoe_cloud.server.messages import ReadVector
 from tahoe_cloud.server.server import StorageServer
 from tahoe_cloud.testing import run
+from tahoe_cloud.vocabulary import Lease, ShareKind, WriteVector
 from tests.conformance.support import (
     NODEID,
     START_TIME,
@@ -32,17 +32,16 @@ from tests.conformance.support import (
     upload_share,
     write_enabler,
 )
-from tests.s3.conftest import make_client
+from tests.s3.conftest import S3Service, make_client
 from tests.s3.makers import make_backend
-from tests.s3.moto import MotoServer
 from tests.support.s3 import new_bucket
 
 pytestmark = pytest.mark.s3
 
 
 @pytest.fixture
-def bucket(moto: MotoServer) -> str:
-    return run(new_bucket(moto))
+def bucket(service: S3Service) -> str:
+    return run(new_bucket(service))
 
 
 @pytest.fixture
@@ -56,9 +55,9 @@ class Node:
     """A backend + server on a bucket, with the client's request counter at hand."""
 
     def __init__(
-        self, moto: MotoServer, bucket: str, tmp: Path, clock: Clock, **kw: object
+        self, service: S3Service, bucket: str, tmp: Path, clock: Clock, **kw: object
     ) -> None:
-        self.client: S3Client = make_client(moto, bucket)
+        self.client: S3Client = make_client(service, bucket)
         self.backend: S3Backend = make_backend(self.client, tmp, **kw)  # type: ignore[arg-type]
         self.server = StorageServer(self.backend, nodeid=NODEID, clock=clock)
 
@@ -70,8 +69,8 @@ class Node:
 
 
 @pytest.fixture
-def node(moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock) -> Iterator[Node]:
-    n = Node(moto, bucket, tmp_path / "a", clock, keys=KeyLayout("p/"))
+def node(service: S3Service, bucket: str, tmp_path: Path, clock: Clock) -> Iterator[Node]:
+    n = Node(service, bucket, tmp_path / "a", clock, keys=KeyLayout("p/"))
     run(n.server.start())
     yield n
     run(n.server.stop())
@@ -100,9 +99,10 @@ async def test_key_layout_and_exact_share_numbers(node: Node) -> None:
     assert keys == [f"p/shares/{si.prefix}/{si.text}/{n}" for n in ("1", "10", "11", "19")]
     # A foreign object beside them is ignored, not misread as a share.
     await put_object(node.client, f"p/shares/{si.prefix}/{si.text}/01", b"x")
-    node.backend.shares.clear()  # as after a restart: list the bucket again
+    node.backend.store.listings.clear()  # as after a restart: list the bucket again
     assert (await node.server.list_immutable_shares(si)) == {1, 10, 11, 19}
-    await node.backend.get_shareset(si).delete_share(1)
+    async with node.backend.shareset(si) as share_set:
+        await share_set.delete_share(1)
     assert (await node.server.list_immutable_shares(si)) == {10, 11, 19}
     assert (await node.server.read_immutable(si, 10, 0, 5)) == b"\x0a" * 5
     leases = await node.server.get_leases(si)
@@ -180,7 +180,8 @@ async def test_a_leftover_lease_object_is_read_and_kept(node: Node) -> None:
         expiration=START_TIME + 1000,
         nodeid=NODEID,
     )
-    await node.backend.get_shareset(si).set_leases_of(5, [orphan])
+    async with node.backend.shareset(si) as share_set:
+        await share_set.set_leases_of(5, [orphan])
     node.reset()
     await upload_share(node.server, si, 0, b"y" * 100)
     counts = node.counts()
@@ -188,7 +189,8 @@ async def test_a_leftover_lease_object_is_read_and_kept(node: Node) -> None:
     leases = await node.server.get_leases(si)
     assert sorted(leases) == [0] and len(leases[0]) == 1
     # The leftover entries are still there for collect_orphans, not silently lost.
-    stored = await node.backend.get_shareset(si)._load_leases()
+    async with node.backend.shareset(si) as share_set:
+        stored = await share_set._load_leases()
     assert sorted(stored[1]) == [0, 5]
 
 
@@ -215,10 +217,10 @@ async def test_upload_invisible_until_published_and_abort_leaves_nothing(node: N
 
 @pytest_twisted.ensureDeferred
 async def test_multipart_publish(
-    moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock
+    service: S3Service, bucket: str, tmp_path: Path, clock: Clock
 ) -> None:
     n = Node(
-        moto,
+        service,
         bucket,
         tmp_path,
         clock,
@@ -245,10 +247,10 @@ async def _pending(client: S3Client) -> list[mp.PendingUpload]:
 
 @pytest_twisted.ensureDeferred
 async def test_failed_multipart_is_aborted(
-    moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock
+    service: S3Service, bucket: str, tmp_path: Path, clock: Clock
 ) -> None:
     n = Node(
-        moto,
+        service,
         bucket,
         tmp_path,
         clock,
@@ -262,7 +264,7 @@ async def test_failed_multipart_is_aborted(
     async def failing(client, key, upload_id, number, body, **kw):  # type: ignore[no-untyped-def]
         calls.append(number)
         if number == 2:
-            from tahoe_cloud.backends.s3.errors import S3Error
+            from tahoe_cloud.backends.s3.objectstore.errors import S3Error
 
             raise S3Error("UploadPart", 400, "BadDigest")
         return await original(client, key, upload_id, number, body, **kw)
@@ -281,9 +283,9 @@ async def test_failed_multipart_is_aborted(
 
 @pytest_twisted.ensureDeferred
 async def test_mutable_chunked_matches_model(
-    moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock
+    service: S3Service, bucket: str, tmp_path: Path, clock: Clock
 ) -> None:
-    n = Node(moto, bucket, tmp_path, clock, inline_limit=100, chunk_size=64)
+    n = Node(service, bucket, tmp_path, clock, inline_limit=100, chunk_size=64)
     await n.server.start()
     si, we = new_si(), write_enabler()
     model = bytearray()
@@ -301,9 +303,9 @@ async def test_mutable_chunked_matches_model(
         assert (await n.server.read_mutable(si, 0, 0, 10_000)) == bytes(model), step
         assert (await n.server.read_mutable(si, 0, 30, 70)) == bytes(model[30:100])
     # No garbage: every chunk object is referenced by the head.
-    assert (await n.backend.collect_orphans(min_age=0)) == 0
+    assert (await n.backend.maintenance.collect_orphans(min_age=0)) == 0
     # A fresh server (empty caches) reads the same bytes.
-    n2 = Node(moto, bucket, tmp_path / "2", clock)
+    n2 = Node(service, bucket, tmp_path / "2", clock)
     await n2.server.start()
     assert (await n2.server.read_mutable(si, 0, 0, 10_000)) == bytes(model)
     await n2.server.stop()
@@ -312,9 +314,9 @@ async def test_mutable_chunked_matches_model(
 
 @pytest_twisted.ensureDeferred
 async def test_small_write_to_large_mutable_share_costs_one_chunk(
-    moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock
+    service: S3Service, bucket: str, tmp_path: Path, clock: Clock
 ) -> None:
-    n = Node(moto, bucket, tmp_path, clock)  # defaults: 1 MiB chunks
+    n = Node(service, bucket, tmp_path, clock)  # defaults: 1 MiB chunks
     await n.server.start()
     si, we = new_si(), write_enabler()
     big = os.urandom(8 * 1024 * 1024)
@@ -336,11 +338,11 @@ async def test_small_write_to_large_mutable_share_costs_one_chunk(
 
 @pytest_twisted.ensureDeferred
 async def test_conditional_write_refuses_a_stale_writer(
-    moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock
+    service: S3Service, bucket: str, tmp_path: Path, clock: Clock
 ) -> None:
-    a = Node(moto, bucket, tmp_path / "a", clock, inline_limit=10, chunk_size=16)
+    a = Node(service, bucket, tmp_path / "a", clock, inline_limit=10, chunk_size=16)
     b = Node(
-        moto, bucket, tmp_path / "b", clock, override_marker=True, inline_limit=10, chunk_size=16
+        service, bucket, tmp_path / "b", clock, override_marker=True, inline_limit=10, chunk_size=16
     )
     await a.server.start()
     si, we = new_si(), write_enabler()
@@ -354,25 +356,26 @@ async def test_conditional_write_refuses_a_stale_writer(
     assert (await a.server.read_mutable(si, 0, 0, 100)) == b"B" * 40
     # Having failed, b re-reads and then succeeds.
     await rtw(b, si, we, 0, (0, b"C" * 5))
-    assert (await a.backend.get_shareset(si).open_mutable(0)) is not None
+    async with a.backend.shareset(si) as share_set:
+        assert (await share_set.open_mutable(0)) is not None
     await a.server.stop()
     await b.server.stop()
 
 
 @pytest_twisted.ensureDeferred
 async def test_marker_refuses_another_node(
-    moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock
+    service: S3Service, bucket: str, tmp_path: Path, clock: Clock
 ) -> None:
-    a = Node(moto, bucket, tmp_path / "a", clock, node_id="node-a")
+    a = Node(service, bucket, tmp_path / "a", clock, node_id="node-a")
     await a.server.start()
-    b = Node(moto, bucket, tmp_path / "b", clock, node_id="node-b")
+    b = Node(service, bucket, tmp_path / "b", clock, node_id="node-b")
     with pytest.raises(BackendError, match="belongs to another storage server"):
         await b.backend.start()
     # A different prefix in the same bucket is fine.
-    c = Node(moto, bucket, tmp_path / "c", clock, node_id="node-c", keys=KeyLayout("other/"))
+    c = Node(service, bucket, tmp_path / "c", clock, node_id="node-c", keys=KeyLayout("other/"))
     await c.server.start()
     # Restarting the owner is fine.
-    a2 = Node(moto, bucket, tmp_path / "a2", clock, node_id="node-a")
+    a2 = Node(service, bucket, tmp_path / "a2", clock, node_id="node-a")
     await a2.backend.start()
     for x in (a, c):
         await x.server.stop()
@@ -381,8 +384,10 @@ async def test_marker_refuses_another_node(
 
 
 @pytest_twisted.ensureDeferred
-async def test_quota_and_space(moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock) -> None:
-    n = Node(moto, bucket, tmp_path, clock)
+async def test_quota_and_space(
+    service: S3Service, bucket: str, tmp_path: Path, clock: Clock
+) -> None:
+    n = Node(service, bucket, tmp_path, clock)
     await n.server.start()
     # No quota: what the spool's file system can still take (allocations pass through it).
     free = spool.free_space(n.backend.spool_dir)
@@ -390,7 +395,7 @@ async def test_quota_and_space(moto: MotoServer, bucket: str, tmp_path: Path, cl
     assert free < UNLIMITED_SPACE
     await upload_share(n.server, new_si(), 0, b"x" * 1000)
     await n.server.stop()
-    q = Node(moto, bucket, tmp_path / "q", clock, quota=10_000)
+    q = Node(service, bucket, tmp_path / "q", clock, quota=10_000)
     await q.server.start()
     assert (await q.backend.available_space()) == 9000
     await upload_share(q.server, new_si(), 0, b"y" * 500)
@@ -402,16 +407,16 @@ async def test_quota_and_space(moto: MotoServer, bucket: str, tmp_path: Path, cl
 
 @pytest_twisted.ensureDeferred
 async def test_leases_survive_losing_the_server_disk(
-    moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock
+    service: S3Service, bucket: str, tmp_path: Path, clock: Clock
 ) -> None:
-    a = Node(moto, bucket, tmp_path / "a", clock)
+    a = Node(service, bucket, tmp_path / "a", clock)
     await a.server.start()
     si = new_si()
     secrets = lease_secrets()
     await upload_share(a.server, si, 2, b"z" * 10, lease=secrets)
     before = await a.server.get_leases(si)
     await a.server.stop()
-    b = Node(moto, bucket, tmp_path / "elsewhere", clock)
+    b = Node(service, bucket, tmp_path / "elsewhere", clock)
     await b.server.start()
     after = await b.server.get_leases(si)
     assert [(x.expiration, x.hashed) for x in after[2]] == [
@@ -423,9 +428,9 @@ async def test_leases_survive_losing_the_server_disk(
 
 @pytest_twisted.ensureDeferred
 async def test_orphans_are_cleaned(
-    moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock
+    service: S3Service, bucket: str, tmp_path: Path, clock: Clock
 ) -> None:
-    a = Node(moto, bucket, tmp_path / "a", clock, inline_limit=10, chunk_size=16)
+    a = Node(service, bucket, tmp_path / "a", clock, inline_limit=10, chunk_size=16)
     await a.server.start()
     si, we = new_si(), write_enabler()
     await rtw(a, si, we, 0, (0, b"q" * 40))
@@ -433,12 +438,12 @@ async def test_orphans_are_cleaned(
     # What a crash leaves: a multipart upload never completed, a chunk never committed.
     await mp.create_multipart_upload(a.client, keys.immutable(new_si(), 0))
     await put_object(a.client, keys.chunk(si, 0, 0, "deadbeef0000"), b"x" * 16)
-    assert (await a.backend.collect_orphans(min_age=0)) == 1
+    assert (await a.backend.maintenance.collect_orphans(min_age=0)) == 1
     # Two more leftovers, removed by the next start with s3.clean_at_start.
     await put_object(a.client, keys.chunk(si, 0, 1, "deadbeef0001"), b"y" * 16)
     await put_object(a.client, keys.leases(new_si()), b"not even CBOR")
     await a.server.stop()
-    b = Node(moto, bucket, tmp_path / "b", clock, clean_at_start=True)
+    b = Node(service, bucket, tmp_path / "b", clock, clean_at_start=True)
     await b.server.start()
     names = [o.key for o in await list_all(b.client, "")]
     assert not any("deadbeef" in k for k in names)
@@ -456,9 +461,11 @@ async def test_advisory_and_missing_share(node: Node) -> None:
     advisories = await list_all(node.client, "p/corruption-advisories/")
     assert len(advisories) == 1 and advisories[0].key.endswith(f"--{si.text}-4")
     with pytest.raises(ShareNotFound):
-        await node.backend.get_shareset(si).open_immutable(5)
+        async with node.backend.shareset(si) as share_set:
+            await share_set.open_immutable(5)
     with pytest.raises(ShareNotFound):
-        await node.backend.get_shareset(si).open_mutable(4)
+        async with node.backend.shareset(si) as share_set:
+            await share_set.open_mutable(4)
     _ = ReadVector
 
 

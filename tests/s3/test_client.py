@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import pytest_twisted
 
-from tahoe_cloud.backends.s3 import multipart as mp
-from tahoe_cloud.backends.s3.client import S3Client
-from tahoe_cloud.backends.s3.errors import S3Error
-from tahoe_cloud.backends.s3.listing import list_all
-from tahoe_cloud.backends.s3.objects import (
+from tahoe_cloud.backends.s3.objectstore import multipart as mp
+from tahoe_cloud.backends.s3.objectstore.client import S3Client
+from tahoe_cloud.backends.s3.objectstore.errors import S3Error
+from tahoe_cloud.backends.s3.objectstore.listing import list_all
+from tahoe_cloud.backends.s3.objectstore.objects import (
     delete_object,
     delete_objects,
     get_object,
@@ -128,7 +128,7 @@ async def test_unreachable_endpoint(moto: MotoServer) -> None:
 
 @pytest_twisted.ensureDeferred
 async def test_whole_reads_are_checked(bucket_client: S3Client) -> None:
-    from tahoe_cloud.backends.s3.objects import MD5_META, content_md5
+    from tahoe_cloud.backends.s3.objectstore.objects import MD5_META, content_md5
 
     c = bucket_client
     await put_object(c, "ok", b"checked bytes")

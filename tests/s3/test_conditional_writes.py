@@ -20,19 +20,24 @@ from twisted.internet.task import Clock
 from twisted.logger import LogLevel, globalLogPublisher
 
 from tahoe_cloud.backends.s3 import commands
-from tahoe_cloud.backends.s3.conditions import NONE, STANDARD, ConditionalWrites, same_etag
 from tahoe_cloud.backends.s3.config import create_backend
-from tahoe_cloud.backends.s3.errors import ConditionRefused
 from tahoe_cloud.backends.s3.keys import KeyLayout
-from tahoe_cloud.backends.s3.listing import list_all
-from tahoe_cloud.backends.s3.objects import get_object, put_object
+from tahoe_cloud.backends.s3.objectstore.conditions import (
+    NONE,
+    STANDARD,
+    ConditionalWrites,
+    same_etag,
+)
+from tahoe_cloud.backends.s3.objectstore.errors import ConditionRefused
+from tahoe_cloud.backends.s3.objectstore.listing import list_all
+from tahoe_cloud.backends.s3.objectstore.objects import get_object, put_object
+from tahoe_cloud.backends.s3.objectstore.retry import RetryPolicy
 from tahoe_cloud.backends.s3.probe import ConditionalWritesUnsupported
-from tahoe_cloud.backends.s3.retry import RetryPolicy
 from tahoe_cloud.errors import BackendError, ConfigError
 from tahoe_cloud.server import messages as m
-from tahoe_cloud.server.messages import WriteVector
 from tahoe_cloud.server.server import StorageServer
 from tahoe_cloud.testing import run
+from tahoe_cloud.vocabulary import WriteVector
 from tests.conformance.support import NODEID, START_TIME, lease_secrets, new_si, upload_share
 from tests.s3.conftest import make_client
 from tests.s3.makers import make_backend
@@ -339,7 +344,7 @@ async def test_collect_orphans_removes_what_an_interrupted_probe_left(
     await server.start()
     backend: Any = server.backend
     await put_object(backend.client, "p/tahoe-cloud-probe/0123abcd/a", b"probe 1")
-    assert await backend.collect_orphans(min_age=0) == 1
+    assert await backend.maintenance.collect_orphans(min_age=0) == 1
     assert await list_all(backend.client, "p/tahoe-cloud-probe/") == []
     await server.stop()
 

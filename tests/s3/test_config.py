@@ -11,7 +11,7 @@ import pytest_twisted
 from tahoe_cloud.backends.s3 import commands
 from tahoe_cloud.backends.s3.admin import check_service
 from tahoe_cloud.backends.s3.config import create_backend, make_client, parse_s3_config
-from tahoe_cloud.backends.s3.errors import S3Error
+from tahoe_cloud.backends.s3.objectstore.errors import S3Error
 from tahoe_cloud.config import NodeConfig
 from tahoe_cloud.errors import ConfigError
 from tests.s3.conftest import new_bucket_name

@@ -13,10 +13,10 @@ import pytest_twisted
 from twisted.internet import reactor
 from twisted.internet.task import Clock, deferLater
 
-from tahoe_cloud.backends.s3 import multipart as mp
-from tahoe_cloud.backends.s3.listing import list_all
-from tahoe_cloud.identifiers import StorageIndex
+from tahoe_cloud.backends.s3.objectstore import multipart as mp
+from tahoe_cloud.backends.s3.objectstore.listing import list_all
 from tahoe_cloud.server.server import StorageServer
+from tahoe_cloud.vocabulary import StorageIndex
 from tests.conformance.support import NODEID, START_TIME
 from tests.s3.conftest import make_client, new_bucket_name
 from tests.s3.makers import make_backend
@@ -82,7 +82,8 @@ async def test_kill_9_during_large_upload(moto: MotoServer, tmp_path: Path) -> N
     assert await server.list_immutable_shares(large) == frozenset()
     assert await server.list_immutable_shares(small) == {0}
     assert await server.read_immutable(small, 0, 0, 10_000) == b"small share " * 100
-    assert await backend.collect_orphans(min_age=0) == 1  # the large share's lease object
+    # The large share's lease object:
+    assert await backend.maintenance.collect_orphans(min_age=0) == 1
     keys = sorted(o.key for o in await list_all(setup, ""))
     assert keys == sorted(
         [

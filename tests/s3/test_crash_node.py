@@ -19,9 +19,9 @@ import pytest_twisted
 from twisted.internet.threads import deferToThread
 
 from benchmarks.loadgen import Connection, Nurl, ProtocolError, Secrets, new_storage_index
-from tahoe_cloud.backends.s3 import multipart as mp
-from tahoe_cloud.backends.s3.listing import list_all
-from tahoe_cloud.identifiers import StorageIndex
+from tahoe_cloud.backends.s3.objectstore import multipart as mp
+from tahoe_cloud.backends.s3.objectstore.listing import list_all
+from tahoe_cloud.vocabulary import StorageIndex
 from tests.s3.conftest import make_client, new_bucket_name
 from tests.s3.moto import MotoServer
 from tests.s3.proxy import Recorded, start_proxy

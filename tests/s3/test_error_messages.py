@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import pytest
 
-from tahoe_cloud.backends.s3.errors import MESSAGE_CODES, S3ConnectionError, parse_error
+from tahoe_cloud.backends.s3.objectstore.errors import (
+    MESSAGE_CODES,
+    S3ConnectionError,
+    S3Error,
+    parse_error,
+)
+from tahoe_cloud.http.errors import answer_for
 
 
 def _body(code: str, message: str) -> bytes:
@@ -41,3 +47,21 @@ def test_configuration_problems_keep_the_message(code: str) -> None:
 
 def test_our_own_text_is_kept() -> None:
     assert "connection lost" in str(S3ConnectionError("GetObject", "connection lost"))
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (parse_error("PutObject", 503, _body("SlowDown", "")), 503),
+        (parse_error("GetObject", 500, b""), 503),
+        (S3ConnectionError("GetObject", "connection lost"), 503),
+        (parse_error("PutObject", 403, _body("AccessDenied", "")), 500),
+        (parse_error("PutObject", 400, _body("BadDigest", "")), 500),
+    ],
+)
+def test_the_front_end_answers_from_transient(error: S3Error, status: int) -> None:
+    """Retries spent, the same ``transient`` that decided retrying decides 503 or 500."""
+    answer = answer_for(error)
+    assert answer.code == status and error.transient == (status == 503)
+    assert answer.backend_fault and not answer.unexpected
+    assert "S3" not in answer.reason  # the client gets a generic phrase, not the key or bucket

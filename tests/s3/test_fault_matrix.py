@@ -20,14 +20,14 @@ from pathlib import Path
 import pytest
 import pytest_twisted
 
-from tahoe_cloud.backends.s3 import multipart as mp
 from tahoe_cloud.backends.s3.backend import S3Backend
 from tahoe_cloud.backends.s3.keys import KeyLayout
-from tahoe_cloud.backends.s3.listing import list_all
-from tahoe_cloud.backends.s3.objects import delete_objects
+from tahoe_cloud.backends.s3.objectstore import multipart as mp
+from tahoe_cloud.backends.s3.objectstore.listing import list_all
+from tahoe_cloud.backends.s3.objectstore.objects import delete_objects
 from tahoe_cloud.server import messages as m
-from tahoe_cloud.server.messages import WriteVector
 from tahoe_cloud.server.server import StorageServer
+from tahoe_cloud.vocabulary import WriteVector
 from tests.conformance.support import lease_secrets, new_si, upload_share
 from tests.s3.conftest import make_client
 from tests.s3.logwatch import describe, logged_errors
@@ -128,7 +128,7 @@ async def _scenario(cell: Cell) -> None:
         assert result.success
 
     await write()
-    backend.forget_mutable(mutable, 0)  # not in the head cache: the read GETs the head
+    backend.store.forget_mutable(mutable, 0)  # not in the head cache: the read GETs the head
 
     async def read_mutable() -> None:
         assert await server.read_mutable(mutable, 0, 0, len(content)) == content
@@ -139,16 +139,16 @@ async def _scenario(cell: Cell) -> None:
 
     # Faults off: the bucket holds exactly what the scenario wrote.
     cell.proxy.fault_rate = 0
-    backend.shares.forget(small)
+    backend.store.listings.forget(small)
     assert await server.list_immutable_shares(small) == {0}
     assert await server.read_immutable(small, 0, 0, len(small_data)) == small_data
     if big is not None and big_data is not None:
         assert await server.read_immutable(big, 1, 0, len(big_data)) == big_data
-    backend.shares.forget(mutable)
+    backend.store.listings.forget(mutable)
     assert await server.list_mutable_shares(mutable) == frozenset()
     pending = [u async for u in mp.list_multipart_uploads(backend.client, backend.keys.prefix)]
     assert pending == []
-    assert await backend.collect_orphans(min_age=0) == 0
+    assert await backend.maintenance.collect_orphans(min_age=0) == 0
 
 
 # The connection lost while the request's body is being sent: requests with a body.

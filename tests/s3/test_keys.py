@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tahoe_cloud.backends.interfaces import ShareKind
 from tahoe_cloud.backends.s3.keys import KeyLayout, parse_share_name, validate_prefix
-from tahoe_cloud.identifiers import StorageIndex
+from tahoe_cloud.vocabulary import ShareKind, StorageIndex
 
 
 @pytest.mark.parametrize(
@@ -43,3 +42,19 @@ def test_layout() -> None:
     for bad in ("/abs", "a//b", "sp ace", "a?b"):
         with pytest.raises(ValueError):
             validate_prefix(bad)
+
+
+def test_listed_keys_are_read_back() -> None:
+    si = StorageIndex(bytes(range(16)))
+    keys = KeyLayout(validate_prefix("srv"))
+    assert keys.share_owner(keys.immutable(si, 7)) == si.text
+    assert keys.share_owner(keys.mutable_head(si, 7)) == si.text
+    assert keys.share_owner(f"{keys.shares_root}{si.prefix}/{si.text}") is None
+    assert keys.lease_owner(keys.leases(si)) == si.text
+    assert keys.lease_owner(f"{keys.leases(si)}/extra") is None
+    group = keys.chunk_group(keys.chunk(si, 3, 2, "abc"))
+    assert group == (si.prefix, si.text, "3")
+    assert keys.share_of_group(group) == (si, 3)
+    assert keys.chunk_group(keys.chunk(si, 3, 2, "abc") + "/deeper") is None
+    assert keys.share_of_group(("zz", "not-a-storage-index", "3")) is None
+    assert keys.share_of_group((si.prefix, si.text, "x")) is None

@@ -21,7 +21,7 @@ from twisted.logger import LogLevel, globalLogPublisher
 from twisted.web.client import Agent, HTTPConnectionPool
 
 from tahoe_cloud.backends.s3.keys import KeyLayout
-from tahoe_cloud.backends.s3.retry import RetryPolicy
+from tahoe_cloud.backends.s3.objectstore.retry import RetryPolicy
 from tahoe_cloud.http import storage_resource, storage_site
 from tahoe_cloud.server.server import StorageServer
 from tests.http.conftest import START_TIME, SWISSNUM, Gbs, new_si, run

@@ -16,13 +16,13 @@ from twisted.internet import defer, reactor
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
-from tahoe_cloud.backends.s3 import multipart as mp
-from tahoe_cloud.backends.s3.addressing import BucketAddress, Endpoint
-from tahoe_cloud.backends.s3.client import S3Client
-from tahoe_cloud.backends.s3.errors import MALFORMED, S3Error
-from tahoe_cloud.backends.s3.listing import list_all
-from tahoe_cloud.backends.s3.objects import delete_objects
-from tahoe_cloud.backends.s3.signing import Credentials, Signer
+from tahoe_cloud.backends.s3.objectstore import multipart as mp
+from tahoe_cloud.backends.s3.objectstore.addressing import BucketAddress, Endpoint
+from tahoe_cloud.backends.s3.objectstore.client import S3Client
+from tahoe_cloud.backends.s3.objectstore.errors import MALFORMED, S3Error
+from tahoe_cloud.backends.s3.objectstore.listing import list_all
+from tahoe_cloud.backends.s3.objectstore.objects import delete_objects
+from tahoe_cloud.backends.s3.objectstore.signing import Credentials, Signer
 from tahoe_cloud.errors import BackendError
 from tests.s3.conftest import FAST_RETRIES
 from tests.s3.makers import make_backend
@@ -137,5 +137,5 @@ async def test_start_up_with_garbage_listing_is_a_backend_error(
     backend = make_backend(client, tmp_path, quota=1000)  # type: ignore[arg-type]
     server.script = [(200, GARBAGE)]
     with pytest.raises(BackendError) as e:
-        await backend.measure_usage()
+        await backend.maintenance.measure_usage()
     assert isinstance(e.value, S3Error) and e.value.code == MALFORMED

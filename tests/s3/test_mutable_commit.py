@@ -17,11 +17,11 @@ import pytest_twisted
 from twisted.internet.task import Clock
 
 from tahoe_cloud.backends.s3 import mutable
-from tahoe_cloud.backends.s3.errors import S3ConnectionError, S3Error
-from tahoe_cloud.backends.s3.listing import list_all
+from tahoe_cloud.backends.s3.objectstore.errors import S3ConnectionError, S3Error
+from tahoe_cloud.backends.s3.objectstore.listing import list_all
 from tahoe_cloud.errors import BackendError, ShareNotFound
 from tests.conformance.support import START_TIME, new_si, write_enabler
-from tests.s3.moto import MotoServer
+from tests.s3.conftest import S3Service
 from tests.s3.test_backend import Node, bucket, rtw, run
 
 pytestmark = pytest.mark.s3
@@ -37,8 +37,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def node(moto: MotoServer, bucket: str, tmp_path: Path, clock: Clock) -> Iterator[Node]:
-    n = Node(moto, bucket, tmp_path, clock, inline_limit=10, chunk_size=16)
+def node(service: S3Service, bucket: str, tmp_path: Path, clock: Clock) -> Iterator[Node]:
+    n = Node(service, bucket, tmp_path, clock, inline_limit=10, chunk_size=16)
     run(n.server.start())
     yield n
     run(n.server.stop())
@@ -89,14 +89,14 @@ async def test_head_put_with_lost_answer_keeps_the_share_readable(
                 await node.server.read_mutable(si, 0, 0, 100)
         else:
             assert (await node.server.read_mutable(si, 0, 0, 100)) == expected
-        node.backend.shares.clear()  # and so it does for a server with empty caches
+        node.backend.store.listings.clear()  # and so it does for a server with empty caches
     # A later write works, and reads back.
     await rtw(node, si, we, 0, (8, b"C" * 40))
     want = bytearray(expected.ljust(8, b"\0"))
     want[8:48] = b"C" * 40
     assert (await node.server.read_mutable(si, 0, 0, 100)) == bytes(want)
     # Anything left over is an orphan the collector removes, never a referenced chunk.
-    await node.backend.collect_orphans(min_age=0)
+    await node.backend.maintenance.collect_orphans(min_age=0)
     assert (await node.server.read_mutable(si, 0, 0, 100)) == bytes(want)
 
 

@@ -11,15 +11,15 @@ import pytest
 import pytest_twisted
 from twisted.internet.task import Clock
 
-from tahoe_cloud.backends.s3 import multipart as mp
 from tahoe_cloud.backends.s3.config import parse_s3_config
 from tahoe_cloud.backends.s3.keys import KeyLayout
-from tahoe_cloud.backends.s3.listing import list_all
-from tahoe_cloud.backends.s3.retry import RetryPolicy
+from tahoe_cloud.backends.s3.objectstore import multipart as mp
+from tahoe_cloud.backends.s3.objectstore.listing import list_all
+from tahoe_cloud.backends.s3.objectstore.retry import RetryPolicy
 from tahoe_cloud.server import messages as m
-from tahoe_cloud.server.messages import WriteVector
 from tahoe_cloud.server.server import StorageServer
 from tahoe_cloud.testing import run
+from tahoe_cloud.vocabulary import WriteVector
 from tests.conformance.support import NODEID, START_TIME, lease_secrets, new_si, upload_share
 from tests.s3.conftest import make_client, new_bucket_name
 from tests.s3.logwatch import describe, logged_errors
@@ -255,7 +255,7 @@ async def _ten_percent(
         assert await server.read_mutable(si, 0, 0, len(content) + 10) == content  # type: ignore[arg-type]
     proxy.fault_rate = 0
     assert [u async for u in mp.list_multipart_uploads(make_client(moto, bucket), "")] == []
-    leftover = await server.backend.collect_orphans(min_age=0)  # type: ignore[attr-defined]
+    leftover = await server.backend.maintenance.collect_orphans(min_age=0)  # type: ignore[attr-defined]
     assert leftover == 0
     await server.stop()
     _ = list_all

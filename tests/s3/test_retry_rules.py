@@ -16,12 +16,12 @@ import pytest_twisted
 from twisted.internet import defer, protocol, reactor
 from twisted.internet.task import Clock
 
-from tahoe_cloud.backends.s3.addressing import BucketAddress, Endpoint
-from tahoe_cloud.backends.s3.client import S3Client
-from tahoe_cloud.backends.s3.errors import S3ConnectionError, S3Error
-from tahoe_cloud.backends.s3.retry import RetryPolicy
-from tahoe_cloud.backends.s3.signing import Credentials, Signer
-from tahoe_cloud.backends.s3.transport import HTTPResponse, Transport
+from tahoe_cloud.backends.s3.objectstore.addressing import BucketAddress, Endpoint
+from tahoe_cloud.backends.s3.objectstore.client import S3Client
+from tahoe_cloud.backends.s3.objectstore.errors import S3ConnectionError, S3Error
+from tahoe_cloud.backends.s3.objectstore.retry import RetryPolicy
+from tahoe_cloud.backends.s3.objectstore.signing import Credentials, Signer
+from tahoe_cloud.backends.s3.objectstore.transport import HTTPResponse, Transport
 
 pytestmark = pytest.mark.s3
 

@@ -17,9 +17,9 @@ import pytest
 import pytest_twisted
 from twisted.internet.task import Clock
 
-from tahoe_cloud.backends.s3 import multipart as mp
-from tahoe_cloud.backends.s3.errors import S3Error
-from tahoe_cloud.backends.s3.objects import get_object, put_object
+from tahoe_cloud.backends.s3.objectstore import multipart as mp
+from tahoe_cloud.backends.s3.objectstore.errors import S3Error
+from tahoe_cloud.backends.s3.objectstore.objects import get_object, put_object
 from tahoe_cloud.cli.check import check_node
 from tahoe_cloud.cli.create_container import create_container
 from tahoe_cloud.errors import ConfigError

@@ -15,12 +15,12 @@ import pytest
 import pytest_twisted
 from twisted.internet.task import Clock
 
-from tahoe_cloud.backends.s3.conditions import STANDARD
 from tahoe_cloud.backends.s3.keys import KeyLayout
+from tahoe_cloud.backends.s3.objectstore.conditions import STANDARD
 from tahoe_cloud.errors import BackendError
 from tahoe_cloud.server import messages as m
-from tahoe_cloud.server.messages import WriteVector
 from tahoe_cloud.server.server import StorageServer
+from tahoe_cloud.vocabulary import WriteVector
 from tests.conformance.support import NODEID, START_TIME, lease_secrets, new_si, upload_share
 from tests.s3.conftest import make_client, new_bucket_name
 from tests.s3.makers import make_backend

@@ -15,7 +15,7 @@ from twisted.internet import reactor
 
 from tahoe_cloud.backends.s3 import commands
 from tahoe_cloud.backends.s3.config import create_backend, make_client, parse_s3_config
-from tahoe_cloud.backends.s3.listing import list_all
+from tahoe_cloud.backends.s3.objectstore.listing import list_all
 from tahoe_cloud.errors import BackendError
 from tahoe_cloud.server.server import StorageServer
 from tests.conformance.support import NODEID, new_si, upload_share
@@ -71,7 +71,8 @@ async def test_prefix_marker_and_override(moto: MotoServer, tmp_path: Path) -> N
     # ... but welcome under another prefix of the same bucket, seeing nothing of srv1.
     c = create_backend(on_moto(moto, tmp_path / "c", bucket, "s3.prefix = srv2\n"))
     await c.start()
-    assert not await c.get_shareset(si).list_shares()  # type: ignore[attr-defined]
+    async with c.shareset(si) as share_set:
+        assert not await share_set.list_shares()  # type: ignore[attr-defined]
     await c.stop()
     # The explicit override takes the prefix over; then the old owner is the one refused.
     b = create_backend(

@@ -1,4 +1,4 @@
-"""The listing cache: its rules alone, then on moto (publish, delete, restart, a second writer)."""
+"""The listing cache: its rules alone, then on S3 (publish, delete, restart, a second writer)."""
 
 from __future__ import annotations
 
@@ -10,21 +10,19 @@ import pytest
 import pytest_twisted
 from twisted.internet.task import Clock
 
-from tahoe_cloud.backends.interfaces import ShareKind
 from tahoe_cloud.backends.s3.backend import S3Backend
-from tahoe_cloud.backends.s3.client import S3Client
 from tahoe_cloud.backends.s3.keys import KeyLayout
-from tahoe_cloud.backends.s3.objects import delete_object
+from tahoe_cloud.backends.s3.objectstore.client import S3Client
+from tahoe_cloud.backends.s3.objectstore.objects import delete_object
 from tahoe_cloud.backends.s3.sharecache import MUTABLE, ShareCache
 from tahoe_cloud.errors import BackendError, ShareNotFound
 from tahoe_cloud.server import messages as m
-from tahoe_cloud.server.messages import WriteVector
 from tahoe_cloud.server.server import StorageServer
 from tahoe_cloud.testing import run
+from tahoe_cloud.vocabulary import ShareKind, WriteVector
 from tests.conformance.support import NODEID, START_TIME, lease_secrets, new_si, upload_share
-from tests.s3.conftest import make_client, new_bucket_name
+from tests.s3.conftest import S3Service, make_client, new_bucket_name
 from tests.s3.makers import make_backend
-from tests.s3.moto import MotoServer
 
 # --- the rules, without S3 -----------------------------------------------------
 
@@ -116,7 +114,7 @@ def test_the_default_budget_stays_small() -> None:
     """About 0.25 KiB per budget unit whatever the entries hold (docs/s3.md: ~24 MiB at 100,000)."""
     import tracemalloc
 
-    from tahoe_cloud.identifiers import StorageIndex
+    from tahoe_cloud.vocabulary import StorageIndex
 
     n = 10_000
     raws = [os.urandom(16) for _ in range(n)]
@@ -133,16 +131,16 @@ def test_the_default_budget_stays_small() -> None:
     assert used / n < 300, used / n
 
 
-# --- on moto --------------------------------------------------------------------
+# --- on S3 -----------------------------------------------------------------------
 
 pytestmark = pytest.mark.s3
 
 
 class Node:
-    def __init__(self, moto: MotoServer, bucket: str, tmp: Path, **kw: object) -> None:
+    def __init__(self, service: S3Service, bucket: str, tmp: Path, **kw: object) -> None:
         clock = Clock()
         clock.advance(START_TIME)
-        self.client: S3Client = make_client(moto, bucket)
+        self.client: S3Client = make_client(service, bucket)
         self.backend: S3Backend = make_backend(self.client, tmp, keys=KeyLayout("c/"), **kw)  # type: ignore[arg-type]
         self.server = StorageServer(self.backend, nodeid=NODEID, clock=clock)
 
@@ -153,17 +151,17 @@ class Node:
 
 
 @pytest.fixture
-def bucket(moto: MotoServer) -> str:
+def bucket(service: S3Service) -> str:
     name = new_bucket_name()
-    c = make_client(moto, name)
+    c = make_client(service, name)
     run(c.create_bucket())
     run(c.close())
     return name
 
 
 @pytest.fixture
-def node(moto: MotoServer, bucket: str, tmp_path: Path) -> Iterator[Node]:
-    n = Node(moto, bucket, tmp_path / "a")
+def node(service: S3Service, bucket: str, tmp_path: Path) -> Iterator[Node]:
+    n = Node(service, bucket, tmp_path / "a")
     run(n.server.start())
     n.counts()
     yield n
@@ -207,18 +205,18 @@ async def test_mutable_create_and_delete_update_the_entry(node: Node) -> None:
     assert await node.server.list_mutable_shares(si) == frozenset()
     assert node.counts() == {}
     # And the bucket agrees.
-    node.backend.shares.clear()
+    node.backend.store.listings.clear()
     assert await node.server.list_mutable_shares(si) == frozenset()
 
 
 @pytest_twisted.ensureDeferred
 async def test_restart_lists_once_then_caches(
-    moto: MotoServer, bucket: str, tmp_path: Path, node: Node
+    service: S3Service, bucket: str, tmp_path: Path, node: Node
 ) -> None:
     si = new_si()
     await upload_share(node.server, si, 0, b"data" * 100)
     await node.server.stop()
-    again = Node(moto, bucket, tmp_path / "b")
+    again = Node(service, bucket, tmp_path / "b")
     await again.server.start()
     again.counts()
     assert await again.server.list_immutable_shares(si) == {0}
@@ -245,19 +243,19 @@ async def test_a_share_gone_behind_our_back_is_listed_again(node: Node) -> None:
 @pytest_twisted.ensureDeferred
 async def test_a_failed_publish_forgets_the_entry(node: Node) -> None:
     si = new_si()
-    shareset = node.backend.get_shareset(si)
-    assert await shareset.list_shares() == {}
-    upload = await shareset.start_immutable_upload(0, 4)
-    await upload.write(0, b"abcd")
+    async with node.backend.shareset(si) as shareset:
+        assert await shareset.list_shares() == {}
+        upload = await shareset.start_immutable_upload(0, 4)
+        await upload.write(0, b"abcd")
 
-    async def broken(*_args: object, **_kw: object) -> None:
-        raise BackendError("S3 went away")
+        async def broken(*_args: object, **_kw: object) -> None:
+            raise BackendError("S3 went away")
 
-    upload._put_single = broken  # type: ignore[method-assign]
-    with pytest.raises(BackendError):
-        await upload.publish([])
-    await upload.abort()
-    assert node.backend.shares.listing(si) is None  # outcome unknown: list again next time
+        upload._put_single = broken  # type: ignore[method-assign]
+        with pytest.raises(BackendError):
+            await upload.publish([])
+        await upload.abort()
+    assert node.backend.store.listings.listing(si) is None  # outcome unknown: list again next time
     node.counts()
     assert await node.server.list_immutable_shares(si) == frozenset()
     assert node.counts() == {"ListObjectsV2": 1}
@@ -265,22 +263,23 @@ async def test_a_failed_publish_forgets_the_entry(node: Node) -> None:
 
 @pytest_twisted.ensureDeferred
 async def test_unlisted_share_read_needs_no_head(
-    moto: MotoServer, bucket: str, tmp_path: Path, node: Node
+    service: S3Service, bucket: str, tmp_path: Path, node: Node
 ) -> None:
     si = new_si()
     await upload_share(node.server, si, 2, b"0123456789")
-    fresh = Node(moto, bucket, tmp_path / "fresh")  # an empty cache, no start: no marker traffic
-    share = await fresh.backend.get_shareset(si).open_immutable(2)
-    assert fresh.counts() == {}
-    assert await share.read(4, 100) == b"456789"
-    assert await share.read(10, 5) == b""  # size learnt from the Content-Range: no request
-    assert fresh.counts() == {"GetObject": 1}
-    assert await share.size() == 10
-    missing = await fresh.backend.get_shareset(si).open_immutable(3)
-    with pytest.raises(ShareNotFound):
-        await missing.read(0, 10)
-    empty = await fresh.backend.get_shareset(si).open_immutable(4)
-    with pytest.raises(ShareNotFound):
-        await empty.read(0, 0)  # a read of nothing still checks (one HEAD)
-    assert fresh.counts() == {"GetObject": 1, "HeadObject": 1}
+    fresh = Node(service, bucket, tmp_path / "fresh")  # an empty cache, no start: no marker traffic
+    async with fresh.backend.shareset(si) as share_set:
+        share = await share_set.open_immutable(2)
+        assert fresh.counts() == {}
+        assert await share.read(4, 100) == b"456789"
+        assert await share.read(10, 5) == b""  # size learnt from the Content-Range: no request
+        assert fresh.counts() == {"GetObject": 1}
+        assert await share.size() == 10
+        missing = await share_set.open_immutable(3)
+        with pytest.raises(ShareNotFound):
+            await missing.read(0, 10)
+        empty = await share_set.open_immutable(4)
+        with pytest.raises(ShareNotFound):
+            await empty.read(0, 0)  # a read of nothing still checks (one HEAD)
+        assert fresh.counts() == {"GetObject": 1, "HeadObject": 1}
     await fresh.client.close()

@@ -12,10 +12,15 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 from twisted.internet.task import Clock
 
-from tahoe_cloud.backends.s3.addressing import BucketAddress, Endpoint, encode_query, quote_key
-from tahoe_cloud.backends.s3.errors import S3Error, parse_error
-from tahoe_cloud.backends.s3.retry import Retrier, RetryPolicy, skew_from_date
-from tahoe_cloud.backends.s3.signing import Credentials, Signer, devpay_token
+from tahoe_cloud.backends.s3.objectstore.addressing import (
+    BucketAddress,
+    Endpoint,
+    encode_query,
+    quote_key,
+)
+from tahoe_cloud.backends.s3.objectstore.errors import S3Error, parse_error
+from tahoe_cloud.backends.s3.objectstore.retry import Retrier, RetryPolicy, skew_from_date
+from tahoe_cloud.backends.s3.objectstore.signing import Credentials, Signer, devpay_token
 
 
 def test_signature_matches_botocore() -> None:

@@ -16,7 +16,7 @@ import pytest_twisted
 from twisted.internet.task import Clock
 
 from tests.conformance.support import START_TIME, lease_secrets, new_si, upload_share
-from tests.s3.moto import MotoServer
+from tests.s3.conftest import S3Service
 from tests.s3.test_backend import Node, bucket
 
 pytestmark = pytest.mark.s3
@@ -26,11 +26,11 @@ __all__ = ["bucket"]  # the fixture, imported for the test below
 
 @pytest_twisted.ensureDeferred
 async def test_spooled_bytes_are_not_offered_twice(
-    moto: MotoServer, bucket: str, tmp_path: Path
+    service: S3Service, bucket: str, tmp_path: Path
 ) -> None:
     clock = Clock()
     clock.advance(START_TIME)
-    n = Node(moto, bucket, tmp_path, clock, quota=1000)
+    n = Node(service, bucket, tmp_path, clock, quota=1000)
     await n.server.start()
     try:
         si, secret = new_si(), os.urandom(32)
@@ -54,9 +54,9 @@ async def test_spooled_bytes_are_not_offered_twice(
         assert (await n.backend.available_space()) == 100  # 900 spooled, not yet published
         # Publishing moves the bytes from "spooled" to "used": the sum is unchanged.
         await n.server.write_immutable(si, 0, upload_secret=secret, offset=900, data=b"y" * 100)
-        assert n.backend.spooled == 0 and (await n.backend.available_space()) == 0
+        assert n.backend.store.space.spooled == 0 and (await n.backend.available_space()) == 0
         # An aborted upload gives its spooled bytes back.
-        q = Node(moto, bucket, tmp_path / "q", clock, quota=10_000, override_marker=True)
+        q = Node(service, bucket, tmp_path / "q", clock, quota=10_000, override_marker=True)
         await q.server.start()
         si2, secret2 = new_si(), os.urandom(32)
         await q.server.allocate_buckets(
@@ -70,7 +70,7 @@ async def test_spooled_bytes_are_not_offered_twice(
         await q.server.write_immutable(si2, 3, upload_secret=secret2, offset=0, data=b"z" * 300)
         assert (await q.backend.available_space()) == before - 300
         await q.server.abort_immutable(si2, 3, upload_secret=secret2)
-        assert (await q.backend.available_space()) == before and q.backend.spooled == 0
+        assert (await q.backend.available_space()) == before and q.backend.store.space.spooled == 0
         await upload_share(q.server, new_si(), 1, b"w" * 200)
         assert (await q.backend.available_space()) == before - 200
         await q.server.stop()

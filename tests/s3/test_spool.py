@@ -19,10 +19,10 @@ import pytest_twisted
 from twisted.internet.task import Clock
 
 from tahoe_cloud.backends.s3 import spool
-from tahoe_cloud.backends.s3.objects import get_object
+from tahoe_cloud.backends.s3.objectstore.objects import get_object
 from tahoe_cloud.errors import BackendUnavailable
 from tests.conformance.support import START_TIME, lease_secrets, new_si, upload_share
-from tests.s3.moto import MotoServer
+from tests.s3.conftest import S3Service
 from tests.s3.test_backend import Node, bucket
 
 pytestmark = pytest.mark.s3
@@ -32,10 +32,10 @@ __all__ = ["bucket"]
 MiB = 1024 * 1024
 
 
-def _node(moto: MotoServer, bucket: str, tmp: Path) -> Node:
+def _node(service: S3Service, bucket: str, tmp: Path) -> Node:
     clock = Clock()
     clock.advance(START_TIME)
-    return Node(moto, bucket, tmp, clock)
+    return Node(service, bucket, tmp, clock)
 
 
 async def _allocate(n: Node, size: int, shnum: int = 0) -> tuple[object, bytes, bool]:
@@ -59,7 +59,7 @@ async def _stored_intact(n: Node, si: object, data: bytes) -> None:
 
 @pytest_twisted.ensureDeferred
 async def test_short_writes_are_completed(
-    moto: MotoServer, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    service: S3Service, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A file system storing fewer bytes than asked: the rest is written, not left as zeros."""
     real = os.pwrite
@@ -68,7 +68,7 @@ async def test_short_writes_are_completed(
         return real(fd, data[:1000], offset)
 
     monkeypatch.setattr(os, "pwrite", short)
-    n = _node(moto, bucket, tmp_path)
+    n = _node(service, bucket, tmp_path)
     await n.server.start()
     try:
         si, data = new_si(), os.urandom(300_000)
@@ -80,7 +80,7 @@ async def test_short_writes_are_completed(
 
 @pytest_twisted.ensureDeferred
 async def test_a_spool_write_cut_short_fails_and_can_be_sent_again(
-    moto: MotoServer, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    service: S3Service, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Half stored, then ENOSPC: the write fails (503), nothing is recorded, a resend completes."""
     real = os.pwrite
@@ -92,7 +92,7 @@ async def test_a_spool_write_cut_short_fails_and_can_be_sent_again(
             return real(fd, data[: len(data) // 2], offset)
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    n = _node(moto, bucket, tmp_path)
+    n = _node(service, bucket, tmp_path)
     await n.server.start()
     try:
         data = os.urandom(200_000)
@@ -101,7 +101,7 @@ async def test_a_spool_write_cut_short_fails_and_can_be_sent_again(
         monkeypatch.setattr(os, "pwrite", filling)
         with pytest.raises(BackendUnavailable, match="spool is full"):
             await n.server.write_immutable(si, 0, upload_secret=secret, offset=0, data=data)  # type: ignore[arg-type]
-        assert n.backend.spooled == 0  # nothing counted as received
+        assert n.backend.store.space.spooled == 0  # nothing counted as received
         monkeypatch.setattr(os, "pwrite", real)
         # The same bytes again: accepted (no 409), and the share completes intact.
         done = await n.server.write_immutable(si, 0, upload_secret=secret, offset=0, data=data)  # type: ignore[arg-type]
@@ -113,12 +113,12 @@ async def test_a_spool_write_cut_short_fails_and_can_be_sent_again(
 
 @pytest_twisted.ensureDeferred
 async def test_allocate_counts_the_spool_free_space(
-    moto: MotoServer, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    service: S3Service, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Three 8 MiB uploads into a 20 MB spool: the third is refused at allocate (as upstream)."""
     room = [20_000_000]
     monkeypatch.setattr(spool, "free_space", lambda _path: room[0])
-    n = _node(moto, bucket, tmp_path)
+    n = _node(service, bucket, tmp_path)
     await n.server.start()
     try:
         assert await n.backend.available_space() == 20_000_000
@@ -157,11 +157,11 @@ def _tmpfs(path: Path, size: str) -> Iterator[Path]:
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_real_small_spool(moto: MotoServer, bucket: str, tmp_path: Path) -> None:
+async def test_a_real_small_spool(service: S3Service, bucket: str, tmp_path: Path) -> None:
     """A 2 MiB tmpfs spool: allocate refuses what cannot fit; a write hitting ENOSPC
     fails and succeeds once there is room again."""
     with _tmpfs(tmp_path / "small", "2m") as small:
-        n = _node(moto, bucket, small)
+        n = _node(service, bucket, small)
         await n.server.start()
         try:
             space = await n.backend.available_space()
@@ -188,12 +188,12 @@ async def test_a_real_small_spool(moto: MotoServer, bucket: str, tmp_path: Path)
 
 @pytest_twisted.ensureDeferred
 async def test_three_8_mib_uploads_into_a_20_mib_spool(
-    moto: MotoServer, bucket: str, tmp_path: Path
+    service: S3Service, bucket: str, tmp_path: Path
 ) -> None:
     """The reported case on a real file system: two are allocated and complete, the
     third is refused at allocate (all three used to fail mid-upload with 500)."""
     with _tmpfs(tmp_path / "spool20", "20m") as small:
-        n = _node(moto, bucket, small)
+        n = _node(service, bucket, small)
         await n.server.start()
         try:
             uploads = [await _allocate(n, 8 * MiB) for _ in range(3)]

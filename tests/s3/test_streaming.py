@@ -25,10 +25,11 @@ from hypothesis import strategies as st
 from twisted.internet import reactor
 from twisted.internet.task import Clock, deferLater
 
-from tahoe_cloud.backends.s3 import immutable, objects
-from tahoe_cloud.backends.s3 import multipart as mp
-from tahoe_cloud.backends.s3.immutable import _Digests
-from tahoe_cloud.backends.s3.transport import FileSlice, _SliceProducer
+from tahoe_cloud.backends.s3 import upload
+from tahoe_cloud.backends.s3.digests import Digests
+from tahoe_cloud.backends.s3.objectstore import multipart as mp
+from tahoe_cloud.backends.s3.objectstore import objects
+from tahoe_cloud.backends.s3.objectstore.transport import FileSlice, _SliceProducer
 from tahoe_cloud.server.server import StorageServer
 from tests.conformance.support import NODEID, START_TIME, lease_secrets, new_si
 from tests.s3.conftest import make_client, new_bucket_name
@@ -51,7 +52,7 @@ def _md5(data: bytes) -> str:
 def test_digests_fed_in_order_match_hashlib(size: int, part_size: int, cuts: list[int]) -> None:
     data = random.Random(size).randbytes(size)
     part_size = min(part_size, size) or 1
-    d = _Digests(size, part_size, sha256=True)
+    d = Digests(size, part_size, sha256=True)
     bounds = sorted({0, size, *(c for c in cuts if c < size)})
     for begin, end in itertools.pairwise(bounds):
         d.feed(begin, data[begin:end])
@@ -65,7 +66,7 @@ def test_digests_fed_in_order_match_hashlib(size: int, part_size: int, cuts: lis
 
 def test_out_of_order_writes_fall_back_to_the_spool(tmp_path: Path) -> None:
     data = os.urandom(10_000)
-    d = _Digests(len(data), 4096, sha256=False)
+    d = Digests(len(data), 4096, sha256=False)
     d.feed(5000, data[5000:])
     d.feed(0, data[:5000])
     assert not d.complete
@@ -208,8 +209,8 @@ async def test_spool_io_and_big_hashes_are_off_the_reactor(
 
         return call
 
-    monkeypatch.setattr(immutable, "_write_at", spy("write", immutable._write_at))
-    monkeypatch.setattr(immutable, "_read_at", spy("read", immutable._read_at))
+    monkeypatch.setattr(upload, "_write_at", spy("write", upload._write_at))
+    monkeypatch.setattr(upload, "_read_at", spy("read", upload._read_at))
     monkeypatch.setattr(objects, "content_md5", spy("md5", objects.content_md5))
     client = make_client(moto, new_bucket_name())
     await client.create_bucket()

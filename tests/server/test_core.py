@@ -15,9 +15,9 @@ from twisted.internet.task import Clock
 
 from tahoe_cloud.backends.memory import MemoryBackend
 from tahoe_cloud.errors import BackendError, ConflictingWrite, WrongUploadSecret
-from tahoe_cloud.identifiers import StorageIndex
 from tahoe_cloud.server.messages import LeaseSecrets
 from tahoe_cloud.server.server import StorageServer
+from tahoe_cloud.vocabulary import StorageIndex
 
 NODEID = b"\x02" * 20
 SECRET = b"upload-secret-value!"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tahoe_cloud.leases import Lease
 from tahoe_cloud.server.lease_policy import LeaseGrant, add_or_renew, apply_to_shares, only_changed
 from tahoe_cloud.server.messages import LeaseSecrets
+from tahoe_cloud.vocabulary import Lease
 
 A = LeaseSecrets(renew=b"r" * 32, cancel=b"c" * 32)
 B = LeaseSecrets(renew=b"R" * 32, cancel=b"C" * 32)

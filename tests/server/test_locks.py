@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest_twisted
 from twisted.internet.defer import Deferred
 
-from tahoe_cloud.identifiers import StorageIndex
 from tahoe_cloud.server.locks import StorageIndexLocks
+from tahoe_cloud.vocabulary import StorageIndex
 
 SI_A = StorageIndex(b"a" * 16)
 SI_B = StorageIndex(b"b" * 16)

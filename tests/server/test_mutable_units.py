@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tahoe_cloud.server.messages import WriteVector
 from tahoe_cloud.server.mutable import normalise_writes
+from tahoe_cloud.vocabulary import WriteVector
 
 
 def test_normalise_writes() -> None:

@@ -11,10 +11,10 @@ from twisted.internet.task import Clock
 from tahoe_cloud.backends.memory import MemoryBackend, MemoryMutableShare
 from tahoe_cloud.errors import TooManyUploads, TooManyUploadsFromClient
 from tahoe_cloud.http.errors import answer_for
-from tahoe_cloud.identifiers import StorageIndex
 from tahoe_cloud.server.limits import MAX_UPLOADS, MAX_UPLOADS_PER_CLIENT
-from tahoe_cloud.server.messages import LeaseSecrets, TestVector, TestWriteVectors, WriteVector
+from tahoe_cloud.server.messages import LeaseSecrets, TestVector, TestWriteVectors
 from tahoe_cloud.server.server import StorageServer
+from tahoe_cloud.vocabulary import StorageIndex, WriteVector
 
 LEASE = LeaseSecrets(renew=b"r" * 32, cancel=b"c" * 32)
 SECRET = b"u" * 20

@@ -23,14 +23,17 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from attrs import fields
 from twisted.internet import reactor
 
-from tahoe_cloud.backends.s3.addressing import BucketAddress, Endpoint
 from tahoe_cloud.backends.s3.backend import S3Backend
-from tahoe_cloud.backends.s3.client import S3Client
 from tahoe_cloud.backends.s3.keys import KeyLayout
-from tahoe_cloud.backends.s3.retry import RetryPolicy
-from tahoe_cloud.backends.s3.signing import Credentials, Signer
+from tahoe_cloud.backends.s3.objectstore.addressing import BucketAddress, Endpoint
+from tahoe_cloud.backends.s3.objectstore.client import S3Client
+from tahoe_cloud.backends.s3.objectstore.retry import RetryPolicy
+from tahoe_cloud.backends.s3.objectstore.signing import Credentials, Signer
+from tahoe_cloud.backends.s3.objectstore.transport import Transport
+from tahoe_cloud.backends.s3.settings import BackendSettings, Tuning
 
 if TYPE_CHECKING:
     import pytest
@@ -39,7 +42,8 @@ if TYPE_CHECKING:
 
 
 class S3Service(Protocol):
-    """An S3 service the tests reach: moto (``MotoServer``) or Ceph RGW (``RGWServer``)."""
+    """An S3 service the tests reach: moto (``MotoServer``), Ceph RGW (``RGWServer``)
+    or the in-memory S3 (``tests/s3/conftest.MemoryService``, reached through its ``agent``)."""
 
     @property
     def url(self) -> str: ...
@@ -64,7 +68,11 @@ def make_client(
 ) -> S3Client:
     creds = Credentials(key_id or server.access_key_id, secret or server.secret_access_key, token)
     address = BucketAddress.create(Endpoint.parse(url or server.url), bucket, "path")
-    return S3Client(reactor, address, Signer(creds, "us-east-1"), retry_policy=policy)
+    agent = getattr(server, "agent", None)  # the in-memory S3: no socket
+    transport = None if agent is None else Transport(reactor, agent=agent)
+    return S3Client(
+        reactor, address, Signer(creds, "us-east-1"), transport=transport, retry_policy=policy
+    )
 
 
 def new_bucket_name() -> str:
@@ -85,10 +93,19 @@ async def new_bucket(service: S3Service) -> str:
     return name
 
 
+_TUNING = {f.name for f in fields(Tuning)}
+_SETTINGS = {f.name for f in fields(BackendSettings)} - {"tuning"}
+
+
 def make_backend(client: S3Client, directory: Path, **kwargs: Any) -> S3Backend:
-    """An ``S3Backend`` on ``client``'s bucket, spooling under ``directory``."""
+    """An ``S3Backend`` on ``client``'s bucket, spooling in ``directory``; ``kwargs`` name
+    any field of ``BackendSettings`` or ``Tuning``, or ``clock`` and ``config_error``."""
     kwargs.setdefault("node_id", "test-node")
-    return S3Backend(client, spool_dir=directory / "s3-spool", **kwargs)
+    tuning = Tuning(**{k: kwargs.pop(k) for k in list(kwargs) if k in _TUNING})
+    settings = BackendSettings(
+        tuning=tuning, **{k: kwargs.pop(k) for k in list(kwargs) if k in _SETTINGS}
+    )
+    return S3Backend(client, settings, spool_dir=directory / "s3-spool", **kwargs)
 
 
 @asynccontextmanager

@@ -23,12 +23,9 @@ import pytest
 import pytest_twisted
 
 from tahoe_cloud.backends.disk import DiskBackend
-from tahoe_cloud.backends.interfaces import ShareKind
 from tahoe_cloud.formats import immutable as immutable_format
 from tahoe_cloud.formats import mutable as mutable_format
-from tahoe_cloud.identifiers import StorageIndex
-from tahoe_cloud.leases import Lease, WriteEnabler
-from tahoe_cloud.server.messages import WriteVector
+from tahoe_cloud.vocabulary import Lease, ShareKind, StorageIndex, WriteEnabler, WriteVector
 from tests.support.upstream import run_upstream_python
 
 pytestmark = pytest.mark.upstream
@@ -106,41 +103,41 @@ async def test_disk_backend_reads_what_upstream_wrote(tmp_path: Path) -> None:
         for entry in manifest["entries"]:
             si = StorageIndex(bytes.fromhex(entry["si"]))
             kind = ShareKind(entry["kind"])
-            shares = backend.get_shareset(si)
-            expected_numbers = {int(n) for n in entry["shares"]}
-            assert await shares.list_shares() == dict.fromkeys(expected_numbers, kind)
-            all_leases = await shares.read_leases()
-            assert set(all_leases) == expected_numbers
-            hashed = entry["version"] == 2
-            want = [
-                (
-                    spec["owner"],
-                    spec["expiration"],
-                    True,
-                    True,
-                    hashed,
-                )
-                for spec in entry["leases"]
-            ]
-            for number, data_hex in entry["shares"].items():
-                data = bytes.fromhex(data_hex)
-                share: Any
-                if kind is ShareKind.IMMUTABLE:
-                    share = await shares.open_immutable(int(number))
-                else:
-                    share = await shares.open_mutable(int(number))
-                    enabler = await share.write_enabler()
-                    assert enabler.matches(bytes.fromhex(entry["write_enabler"]))
-                    assert enabler.nodeid == bytes.fromhex(manifest["nodeid"])
-                assert await share.size() == len(data)
-                assert digest(await share.read(0, len(data) + 1000)) == digest(data)
-                assert digest(await share.read(len(data) - 7, 100)) == digest(data[-7:])
-                assert await share.read(len(data), 10) == b""
-                got = [
-                    lease_view(g, bytes.fromhex(s["renew"]), bytes.fromhex(s["cancel"]))
-                    for g, s in zip(all_leases[int(number)], entry["leases"], strict=True)
+            async with backend.shareset(si) as shares:
+                expected_numbers = {int(n) for n in entry["shares"]}
+                assert await shares.list_shares() == dict.fromkeys(expected_numbers, kind)
+                all_leases = await shares.read_leases()
+                assert set(all_leases) == expected_numbers
+                hashed = entry["version"] == 2
+                want = [
+                    (
+                        spec["owner"],
+                        spec["expiration"],
+                        True,
+                        True,
+                        hashed,
+                    )
+                    for spec in entry["leases"]
                 ]
-                assert got == want, f"{entry['kind']} v{entry['version']} share {number}"
+                for number, data_hex in entry["shares"].items():
+                    data = bytes.fromhex(data_hex)
+                    share: Any
+                    if kind is ShareKind.IMMUTABLE:
+                        share = await shares.open_immutable(int(number))
+                    else:
+                        share = await shares.open_mutable(int(number))
+                        enabler = await share.write_enabler()
+                        assert enabler.matches(bytes.fromhex(entry["write_enabler"]))
+                        assert enabler.nodeid == bytes.fromhex(manifest["nodeid"])
+                    assert await share.size() == len(data)
+                    assert digest(await share.read(0, len(data) + 1000)) == digest(data)
+                    assert digest(await share.read(len(data) - 7, 100)) == digest(data[-7:])
+                    assert await share.read(len(data), 10) == b""
+                    got = [
+                        lease_view(g, bytes.fromhex(s["renew"]), bytes.fromhex(s["cancel"]))
+                        for g, s in zip(all_leases[int(number)], entry["leases"], strict=True)
+                    ]
+                    assert got == want, f"{entry['kind']} v{entry['version']} share {number}"
     finally:
         await backend.stop()
 
@@ -159,37 +156,40 @@ async def test_upstream_reads_what_disk_backend_wrote(tmp_path: Path) -> None:
     mut_data = {sh: b"mutable-%d|" % sh * 50 for sh in (1, 4)}
     try:
         # Immutable v2: upload, publish with one lease, add one (journalled), renew (in place).
-        shares = backend.get_shareset(imm_si)
-        for sh, data in imm_data.items():
-            upload = await shares.start_immutable_upload(sh, len(data))
-            await upload.write(100, data[100:])
-            await upload.write(0, data[:100])
-            await upload.publish([lease(1, T0, owner=0)])
-        await shares.write_leases({sh: [lease(1, T0, 0), lease(2, T0 + 5)] for sh in imm_data})
-        await shares.write_leases({sh: [lease(1, T0 + 9, 0), lease(2, T0 + 5)] for sh in imm_data})
+        async with backend.shareset(imm_si) as shares:
+            for sh, data in imm_data.items():
+                upload = await shares.start_immutable_upload(sh, len(data))
+                await upload.write(100, data[100:])
+                await upload.write(0, data[:100])
+                await upload.publish([lease(1, T0, owner=0)])
+            await shares.write_leases({sh: [lease(1, T0, 0), lease(2, T0 + 5)] for sh in imm_data})
+            await shares.write_leases(
+                {sh: [lease(1, T0 + 9, 0), lease(2, T0 + 5)] for sh in imm_data}
+            )
 
         # Immutable v1 (as an old server left it): adding a lease keeps it v1.
         v1_path = backend.layout.share_path(imm_v1_si, 2)
         v1_path.parent.mkdir(parents=True)
         v1_data = b"old v1 share data" * 30
         v1_path.write_bytes(immutable_format.build_container(1, v1_data, [lease(3, T0, 0)]))
-        await backend.get_shareset(imm_v1_si).write_leases({2: [lease(3, T0), lease(4, T0 + 1)]})
+        async with backend.shareset(imm_v1_si) as shares:
+            await shares.write_leases({2: [lease(3, T0), lease(4, T0 + 1)]})
 
         # Mutable (new: v2): create, six leases (two in the extra block), grow with a hole,
         # truncate, renew one lease in place.
-        shares = backend.get_shareset(mut_si)
-        for sh, data in mut_data.items():
-            handle = shares.new_mutable(sh, WriteEnabler(nodeid=NODEID, secret=we))
-            await handle.write([WriteVector(0, data)], None)
-        await shares.write_leases(
-            {sh: [lease(n, T0 + n) for n in range(10, 16)] for sh in mut_data}
-        )
-        for sh in mut_data:
-            handle = await shares.open_mutable(sh)
-            await handle.write([WriteVector(900, b"tail" * 50)], None)
-            await handle.write([WriteVector(2, b"XY")], 1000)
-        renewed = [lease(n, T0 + n + (100 if n == 12 else 0)) for n in range(10, 16)]
-        await shares.write_leases(dict.fromkeys(mut_data, renewed))
+        async with backend.shareset(mut_si) as shares:
+            for sh, data in mut_data.items():
+                handle = shares.new_mutable(sh, WriteEnabler(nodeid=NODEID, secret=we))
+                await handle.write([WriteVector(0, data)], None)
+            await shares.write_leases(
+                {sh: [lease(n, T0 + n) for n in range(10, 16)] for sh in mut_data}
+            )
+            for sh in mut_data:
+                handle = await shares.open_mutable(sh)
+                await handle.write([WriteVector(900, b"tail" * 50)], None)
+                await handle.write([WriteVector(2, b"XY")], 1000)
+            renewed = [lease(n, T0 + n + (100 if n == 12 else 0)) for n in range(10, 16)]
+            await shares.write_leases(dict.fromkeys(mut_data, renewed))
 
         # Mutable v1 (as an old server left it): writes and leases keep it v1.
         mv1_path = backend.layout.share_path(mut_v1_si, 3)
@@ -197,11 +197,11 @@ async def test_upstream_reads_what_disk_backend_wrote(tmp_path: Path) -> None:
         mv1_path.write_bytes(
             mutable_format.build_container(1, NODEID, we, b"v1 mutable", [lease(20, T0)])
         )
-        mv1 = await backend.get_shareset(mut_v1_si).open_mutable(3)
-        await mv1.write([WriteVector(10, b" grown")], None)
-        await backend.get_shareset(mut_v1_si).write_leases(
-            {3: [lease(n, T0 + n) for n in range(20, 26)]}
-        )
+        async with backend.shareset(mut_v1_si) as shares:
+            mv1 = await shares.open_mutable(3)
+            await mv1.write([WriteVector(10, b" grown")], None)
+        async with backend.shareset(mut_v1_si) as shares:
+            await shares.write_leases({3: [lease(n, T0 + n) for n in range(20, 26)]})
     finally:
         await backend.stop()
 
@@ -292,17 +292,20 @@ async def test_upstream_reads_what_disk_backend_wrote(tmp_path: Path) -> None:
     await backend.start()
     try:
         for si in everything:
-            shares = backend.get_shareset(si)
-            for sh, stored in (await shares.read_leases()).items():
-                last = stored[-1]
-                assert last.renew_secret_matches(secret(b"renew", 77)), (si, sh)
-                assert last.expiration == new_expiration
-                assert last.hashed == (si not in (imm_v1_si, mut_v1_si))
-        share1 = await backend.get_shareset(mut_si).open_mutable(1)
-        assert await share1.read(995, 100) == ((b"tail" * 25)[-5:] + b"upstream was here")
-        share3 = await backend.get_shareset(mut_v1_si).open_mutable(3)
-        assert await share3.read(0, 100) == b"v1 mutable grownupstream was here"
-        renewed = (await backend.get_shareset(mut_si).read_leases())[1][0]
+            async with backend.shareset(si) as shares:
+                for sh, stored in (await shares.read_leases()).items():
+                    last = stored[-1]
+                    assert last.renew_secret_matches(secret(b"renew", 77)), (si, sh)
+                    assert last.expiration == new_expiration
+                    assert last.hashed == (si not in (imm_v1_si, mut_v1_si))
+        async with backend.shareset(mut_si) as shares:
+            share1 = await shares.open_mutable(1)
+            assert await share1.read(995, 100) == ((b"tail" * 25)[-5:] + b"upstream was here")
+        async with backend.shareset(mut_v1_si) as shares:
+            share3 = await shares.open_mutable(3)
+            assert await share3.read(0, 100) == b"v1 mutable grownupstream was here"
+        async with backend.shareset(mut_si) as shares:
+            renewed = (await shares.read_leases())[1][0]
         assert renewed.renew_secret_matches(secret(b"renew", 10))
         assert renewed.expiration == new_expiration  # the write renewed lease 10
     finally:
@@ -322,29 +325,29 @@ async def test_upstream_reads_upstream_shares_after_disk_backend_changed_them(
     try:
         for entry in manifest["entries"]:
             si = StorageIndex(bytes.fromhex(entry["si"]))
-            shares = backend.get_shareset(si)
-            current = await shares.read_leases()
-            new_lease = lease(99, T0 + 99)
-            updated = {sh: [*ls, new_lease] for sh, ls in current.items()}
-            data = {sh: bytes.fromhex(d) for sh, d in entry["shares"].items()}
-            if entry["kind"] == "mutable":
-                for sh in data:
-                    handle = await shares.open_mutable(int(sh))
-                    await handle.write([WriteVector(len(data[sh]), b"+more")], None)
-                    data[sh] += b"+more"
-            await shares.write_leases(updated)
-            candidates = [bytes.fromhex(s["renew"]) for s in entry["leases"]]
-            cancels = [bytes.fromhex(s["cancel"]) for s in entry["leases"]]
-            requests.append(
-                {
-                    "si": entry["si"],
-                    "kind": entry["kind"],
-                    "renew_candidates": [c.hex() for c in [*candidates, secret(b"renew", 99)]],
-                    "cancel_candidates": [c.hex() for c in [*cancels, secret(b"cancel", 99)]],
-                    "write_enabler": entry.get("write_enabler", ""),
-                }
-            )
-            expected[entry["si"]] = (entry["version"], data, len(entry["leases"]))
+            async with backend.shareset(si) as shares:
+                current = await shares.read_leases()
+                new_lease = lease(99, T0 + 99)
+                updated = {sh: [*ls, new_lease] for sh, ls in current.items()}
+                data = {sh: bytes.fromhex(d) for sh, d in entry["shares"].items()}
+                if entry["kind"] == "mutable":
+                    for sh in data:
+                        handle = await shares.open_mutable(int(sh))
+                        await handle.write([WriteVector(len(data[sh]), b"+more")], None)
+                        data[sh] += b"+more"
+                await shares.write_leases(updated)
+                candidates = [bytes.fromhex(s["renew"]) for s in entry["leases"]]
+                cancels = [bytes.fromhex(s["cancel"]) for s in entry["leases"]]
+                requests.append(
+                    {
+                        "si": entry["si"],
+                        "kind": entry["kind"],
+                        "renew_candidates": [c.hex() for c in [*candidates, secret(b"renew", 99)]],
+                        "cancel_candidates": [c.hex() for c in [*cancels, secret(b"cancel", 99)]],
+                        "write_enabler": entry.get("write_enabler", ""),
+                    }
+                )
+                expected[entry["si"]] = (entry["version"], data, len(entry["leases"]))
     finally:
         await backend.stop()
 

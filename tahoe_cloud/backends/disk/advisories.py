@@ -25,7 +25,7 @@ import threading
 from pathlib import Path
 
 from tahoe_cloud.backends.disk.fileio import discard, fsync_dir, write_at
-from tahoe_cloud.identifiers import StorageIndex
+from tahoe_cloud.vocabulary import StorageIndex
 
 
 def render_report(kind: str, storage_index: StorageIndex, share_number: int, reason: bytes) -> str:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from twisted.internet.interfaces import IReactorCore, IReactorFromThreads
@@ -28,9 +30,8 @@ from tahoe_cloud.backends.disk.immutable import BufferBudget
 from tahoe_cloud.backends.disk.layout import Layout
 from tahoe_cloud.backends.disk.shareset import DiskShareSet
 from tahoe_cloud.backends.disk.space import available_space
-from tahoe_cloud.backends.interfaces import IShareSet, IStorageBackend, ShareKind
-from tahoe_cloud.formats.mutable import MAX_SHARE_SIZE
-from tahoe_cloud.identifiers import StorageIndex
+from tahoe_cloud.backends.interfaces import IStorageBackend
+from tahoe_cloud.vocabulary import MAX_MUTABLE_SHARE_SIZE, ShareKind, StorageIndex
 
 
 def prepare_storage(layout: Layout) -> int:
@@ -62,7 +63,7 @@ class DiskBackend:
     """
 
     name = "disk"
-    maximum_mutable_share_size = MAX_SHARE_SIZE
+    maximum_mutable_share_size = MAX_MUTABLE_SHARE_SIZE
 
     def __init__(
         self,
@@ -115,8 +116,13 @@ class DiskBackend:
             self._shutdown_trigger = None
         self._pool.stop()
 
-    def get_shareset(self, storage_index: StorageIndex) -> IShareSet:
-        return DiskShareSet(self._pool, self.layout, storage_index, self._budget)
+    @asynccontextmanager
+    async def shareset(self, storage_index: StorageIndex) -> AsyncIterator[DiskShareSet]:
+        shareset = DiskShareSet(self._pool, self.layout, storage_index, self._budget)
+        try:
+            yield shareset
+        finally:
+            shareset.close()
 
     async def available_space(self) -> int:
         # The one file system call made on the reactor thread: statvfs reads

@@ -44,7 +44,7 @@ from tahoe_cloud.backends.interfaces import IImmutableShare, IImmutableUpload
 from tahoe_cloud.errors import BackendError, ShareNotFound
 from tahoe_cloud.formats import immutable as fmt
 from tahoe_cloud.formats.lease_records import IMMUTABLE_LEASE_SIZE
-from tahoe_cloud.leases import Lease
+from tahoe_cloud.vocabulary import Lease
 
 _CREATE_RETRIES = 5
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from attrs import frozen
 
 from tahoe_cloud.errors import InvalidRequest
-from tahoe_cloud.identifiers import StorageIndex, parse_share_number, validate_share_number
+from tahoe_cloud.vocabulary import StorageIndex, parse_share_number, validate_share_number
 
 SHARES = "shares"
 INCOMING = "incoming"

@@ -31,7 +31,7 @@ from pathlib import Path
 from tahoe_cloud.backends.disk import fileio
 from tahoe_cloud.backends.disk.layout import share_number_from_name
 from tahoe_cloud.errors import InvalidRequest
-from tahoe_cloud.identifiers import StorageIndex
+from tahoe_cloud.vocabulary import StorageIndex
 
 JOURNALS = "leases"
 _MAGIC = b"tahoe-cloud lease journal 1\n"

@@ -37,13 +37,12 @@ from zope.interface import implementer
 
 from tahoe_cloud.backends.disk import fileio, lease_journal
 from tahoe_cloud.backends.disk.fileio import IOPool, run_io
-from tahoe_cloud.backends.interfaces import IMutableShare
+from tahoe_cloud.backends.interfaces import IMutableShare, ShareSetClosed
 from tahoe_cloud.errors import BackendError, ShareNotFound, ShareTooLarge
 from tahoe_cloud.formats import ContainerFormatError
 from tahoe_cloud.formats import mutable as fmt
 from tahoe_cloud.formats.lease_records import MUTABLE_LEASE_SIZE
-from tahoe_cloud.leases import Lease, WriteEnabler
-from tahoe_cloud.server.messages import WriteVector
+from tahoe_cloud.vocabulary import MAX_MUTABLE_SHARE_SIZE, Lease, WriteEnabler, WriteVector
 
 _SLOTS_SIZE = fmt.DATA_OFFSET - fmt.LEASE_SLOTS_OFFSET
 
@@ -225,7 +224,7 @@ def write_share(
                 length = max(length, vector.offset + len(vector.data))
         if new_length is not None:
             length = new_length
-        if length > fmt.MAX_SHARE_SIZE:
+        if length > MAX_MUTABLE_SHARE_SIZE:
             raise ShareTooLarge("the mutable share would exceed the maximum share size")
         if old is not None:
             header, slots = old.header, old.slots
@@ -319,7 +318,8 @@ class DiskMutableShare:
     The handle remembers the container it parsed (passed in from the share
     set's listing, or read on first use) and answers ``write_enabler``,
     ``size``, reads of small shares and the next write from it. That is sound
-    because a handle lives for one operation of the core: mutations of a
+    because a handle lives for one operation of the core (its share set's
+    block, after which it refuses to be used): mutations of a
     storage index happen only under the core's lock, and a locked operation
     mutates only through its own share set and handles, which its share set
     keeps current after each change (``refresh``).
@@ -340,6 +340,16 @@ class DiskMutableShare:
         self._create_with = create_with
         self._parsed = parsed
         self._on_change = on_change
+        self._closed = False
+
+    def close(self) -> None:
+        """Its share set's block ended: what the handle remembers may be stale now."""
+        self._closed = True
+        self._parsed = None
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ShareSetClosed(f"mutable share {self.share_number} was used after its block")
 
     def _missing(self) -> ShareNotFound:
         return ShareNotFound(f"no mutable share {self.share_number}")
@@ -353,6 +363,7 @@ class DiskMutableShare:
 
     async def _load(self) -> Parsed | None:
         """The parsed container (read once), or None for a share not created yet."""
+        self._check_open()
         if self._parsed is None:
             try:
                 self._parsed = await run_io(
@@ -393,6 +404,7 @@ class DiskMutableShare:
         )
 
     async def write(self, writes: Sequence[WriteVector], new_length: int | None) -> None:
+        self._check_open()
         parsed = await run_io(
             self._pool,
             "write share",

@@ -22,14 +22,19 @@ from tahoe_cloud.backends.interfaces import (
     IImmutableUpload,
     IMutableShare,
     IShareSet,
-    ShareKind,
+    ShareSetClosed,
 )
 from tahoe_cloud.errors import ShareNotFound
 from tahoe_cloud.formats import ContainerFormatError
 from tahoe_cloud.formats import immutable as immutable_format
 from tahoe_cloud.formats import mutable as mutable_format
-from tahoe_cloud.identifiers import StorageIndex, validate_share_number
-from tahoe_cloud.leases import Lease, WriteEnabler
+from tahoe_cloud.vocabulary import (
+    Lease,
+    ShareKind,
+    StorageIndex,
+    WriteEnabler,
+    validate_share_number,
+)
 
 _PEEK = mutable_format.MAGIC_SIZE
 _FIRST_READ = 16 * 1024
@@ -151,13 +156,15 @@ def delete_share(path: Path, shares_root: Path) -> None:
 class DiskShareSet:
     """``IShareSet`` over one storage index's directory.
 
-    The core gets a new share set for each operation (``get_shareset`` does
+    The core opens a share set for each operation (``DiskBackend.shareset``,
     no I/O) and, for a mutating one, holds the storage index's lock
     throughout. So a share set remembers what its ``list_shares`` read (each
     mutable share's parsed container included) and serves ``open_mutable``
     and mutable leases from it, keeping it current through its own writes:
     a read-test-write then costs three calls to the I/O pool (list, write,
-    leases) instead of about nine.
+    leases) instead of about nine. That memory is true only while the
+    operation lasts: ``close`` (at the end of the block) forgets it and makes
+    the share set and its mutable handles refuse further use.
     """
 
     def __init__(
@@ -175,12 +182,27 @@ class DiskShareSet:
         self._known: Listing | None = None
         # Handles given out, kept current by _changed (they serve reads from their parse).
         self._handles: dict[int, list[mutable.DiskMutableShare]] = {}
+        self._closed = False
+
+    def close(self) -> None:
+        """End of the operation: forget the listing, close the handles given out."""
+        self._closed = True
+        self._known = None
+        for handles in self._handles.values():
+            for handle in handles:
+                handle.close()
+        self._handles.clear()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ShareSetClosed(f"the share set of {self.storage_index} was used after its block")
 
     def _share_path(self, share_number: int) -> Path:
         # Not layout.share_path: that encodes the storage index again each time.
         return self._dir / str(validate_share_number(share_number))
 
     async def list_shares(self) -> dict[int, ShareKind]:
+        self._check_open()
         self._known = await run_io(self._pool, "list", self._dir, list_shares, self._dir)
         return {number: kind for number, (kind, _, _) in self._known.items()}
 
@@ -220,12 +242,14 @@ class DiskShareSet:
         return path
 
     async def open_immutable(self, share_number: int) -> IImmutableShare:
+        self._check_open()
         path = await self._open(share_number, ShareKind.IMMUTABLE)
         return immutable.DiskImmutableShare(self._pool, path, share_number)
 
     async def start_immutable_upload(
         self, share_number: int, allocated_size: int
     ) -> IImmutableUpload:
+        self._check_open()
         # No I/O here: the upload creates its staging file (or buffer) on its first write.
         staged = self._layout.incoming_path(self.storage_index, share_number)
         return immutable.DiskImmutableUpload(
@@ -239,6 +263,7 @@ class DiskShareSet:
         )
 
     async def open_mutable(self, share_number: int) -> IMutableShare:
+        self._check_open()
         path = self._share_path(share_number)
         missing = ShareNotFound(f"no mutable share {share_number} for {self.storage_index}")
         if self._known is not None:
@@ -253,9 +278,11 @@ class DiskShareSet:
         return self._handle(share_number, parsed=parsed)
 
     def new_mutable(self, share_number: int, write_enabler: WriteEnabler) -> IMutableShare:
+        self._check_open()
         return self._handle(share_number, create_with=write_enabler)
 
     async def read_leases(self) -> dict[int, list[Lease]]:
+        self._check_open()
         known = self._known
         if known is not None and all(
             kind is ShareKind.MUTABLE and parsed is not None for kind, _, parsed in known.values()
@@ -264,6 +291,7 @@ class DiskShareSet:
         return await run_io(self._pool, "read leases in", self._dir, read_all_leases, self._dir)
 
     async def write_leases(self, leases: Mapping[int, Sequence[Lease]]) -> None:
+        self._check_open()
         if not leases:
             return
         paths = {n: self._share_path(n) for n in leases}
@@ -282,6 +310,7 @@ class DiskShareSet:
                 self._changed(number, new)
 
     async def delete_share(self, share_number: int) -> None:
+        self._check_open()
         path = self._share_path(share_number)
         await run_io(self._pool, "delete", path, delete_share, path, self._layout.shares_dir)
         self._changed(share_number, None)

@@ -1,4 +1,4 @@
-"""Operator checks: the start-up check, create-container, and ``check`` without serving.
+"""The start-up check of the service, and creating the bucket (``create-container``).
 
 ``check_service`` is what ``run`` does before it listens (and ``tahoe-cloud
 check`` does alone): one HEAD of the bucket, with few, quick retries so an
@@ -13,14 +13,12 @@ from collections.abc import Callable
 
 from attrs import frozen
 
-from tahoe_cloud.backends.s3.client import S3Client
-from tahoe_cloud.backends.s3.errors import S3Error
-from tahoe_cloud.backends.s3.retry import Retrier, RetryPolicy, skew_from_date
+from tahoe_cloud.backends.s3.objectstore.client import S3Client
+from tahoe_cloud.backends.s3.objectstore.errors import S3Error
+from tahoe_cloud.backends.s3.objectstore.retry import Retrier, RetryPolicy, skew_from_date
 
 # S3 refuses requests signed more than 15 minutes away from its clock.
 MAX_SKEW = 15 * 60
-# Warn well before that.
-WARN_SKEW = 60
 
 STARTUP_POLICY = RetryPolicy(max_attempts=3, max_total_time=10.0, base_delay=0.2, max_delay=2.0)
 

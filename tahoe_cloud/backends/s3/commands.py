@@ -1,7 +1,7 @@
-"""What the ``tahoe-cloud`` commands call for a cloud.s3 node: ``check`` and ``create-container``.
+"""What ``tahoe-cloud check``, ``create-container`` and ``clean`` do for a cloud.s3 node.
 
-Both take the node's ``NodeConfig``, return a line for the operator, and
-raise ``ConfigError`` (naming file, section and key) or ``BackendError``
+Each takes the node's ``NodeConfig``, returns a line for the operator, and
+raises ``ConfigError`` (naming file, section and key) or ``BackendError``
 with a message to act on. They never print a secret.
 """
 
@@ -15,8 +15,9 @@ from tahoe_cloud.backends.s3.admin import check_service
 from tahoe_cloud.backends.s3.admin import create_container as _create
 from tahoe_cloud.backends.s3.config import SECTION, parse_s3_config
 from tahoe_cloud.backends.s3.config import make_client as _make_client
-from tahoe_cloud.backends.s3.errors import S3Error, to_backend_error
-from tahoe_cloud.backends.s3.objects import get_object
+from tahoe_cloud.backends.s3.maintenance import ORPHAN_MIN_AGE, Maintenance
+from tahoe_cloud.backends.s3.objectstore.errors import S3Error
+from tahoe_cloud.backends.s3.objectstore.objects import get_object
 from tahoe_cloud.backends.s3.probe import ConditionalWritesUnsupported, choose, probe
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ async def check(config: NodeConfig, reactor: Any = None) -> str:
             owner = "an unreadable marker"
     except S3Error as e:
         mapped = s3.describe(e)
-        raise (mapped or to_backend_error(e)) from None
+        raise (mapped or e) from None
     finally:
         await client.close()
     skew = "" if result.skew is None else f", clock offset {result.skew:+.1f} s"
@@ -83,7 +84,7 @@ async def create_container(config: NodeConfig, reactor: Any = None) -> str:
                 f"the bucket name {s3.address.bucket!r} is taken by another account",
             ) from None
         mapped = s3.describe(e)
-        raise (mapped or to_backend_error(e)) from None
+        raise (mapped or e) from None
     finally:
         await client.close()
     if created:
@@ -92,26 +93,22 @@ async def create_container(config: NodeConfig, reactor: Any = None) -> str:
 
 
 async def clean(config: NodeConfig, reactor: Any = None) -> str:
-    """Delete what crashes left in the bucket (see ``S3Backend.collect_orphans``).
+    """Delete what crashes left in the bucket (see ``Maintenance.collect_orphans``).
 
     Also aborts unfinished multipart uploads (left by a crash, or by an abort
     that failed during an outage). Objects and uploads younger than an hour are
     left alone; the ``clean`` command refuses to run while the node runs (see
     ``tahoe_cloud.node.runlock``).
     """
-    from tahoe_cloud.backends.s3.backend import ORPHAN_MIN_AGE, S3Backend, default_spool_dir
-
     s3 = parse_s3_config(config)
     client = _make_client(s3, reactor)
-    backend = S3Backend(
-        client, spool_dir=default_spool_dir(s3.storage_dir), node_id="", keys=s3.keys
-    )
+    chores = Maintenance(client, s3.keys, time.time)
     try:
-        aborted = await backend.abort_stale_uploads(min_age=ORPHAN_MIN_AGE)
-        deleted = await backend.collect_orphans(min_age=ORPHAN_MIN_AGE)
+        aborted = await chores.abort_stale_uploads(min_age=ORPHAN_MIN_AGE)
+        deleted = await chores.collect_orphans(min_age=ORPHAN_MIN_AGE)
     except S3Error as e:
         mapped = s3.describe(e)
-        raise (mapped or to_backend_error(e)) from None
+        raise (mapped or e) from None
     finally:
         await client.close()
     where = _where(s3.address.bucket, s3.keys.prefix)

@@ -25,6 +25,9 @@ Keys (all in ``[storage]``)::
 Files in ``private/``: ``s3secret`` (required); ``s3sessiontoken`` (STS);
 ``s3usertoken`` and optional ``s3producttoken`` (DevPay). A product token
 without a user token, or a session token together with DevPay tokens, is an error.
+
+``create_backend`` (the ``cloud.s3`` entry point) turns the checked
+``S3Config`` into a client and the ``BackendSettings`` of an ``S3Backend``.
 """
 
 from __future__ import annotations
@@ -35,21 +38,27 @@ from typing import TYPE_CHECKING, Any
 
 from attrs import frozen
 
-from tahoe_cloud.backends.s3.addressing import (
+from tahoe_cloud.backends.s3.backend import S3Backend
+from tahoe_cloud.backends.s3.keys import KeyLayout, validate_prefix
+from tahoe_cloud.backends.s3.objectstore.addressing import (
     ADDRESSING_CHOICES,
     AddressError,
     Addressing,
     BucketAddress,
     Endpoint,
+    validate_bucket_name,
 )
-from tahoe_cloud.backends.s3.errors import S3Error
-from tahoe_cloud.backends.s3.keys import KeyLayout, validate_prefix
-from tahoe_cloud.backends.s3.signing import Credentials, devpay_token
+from tahoe_cloud.backends.s3.objectstore.client import S3Client
+from tahoe_cloud.backends.s3.objectstore.errors import S3Error
+from tahoe_cloud.backends.s3.objectstore.signing import Credentials, Signer, devpay_token
+from tahoe_cloud.backends.s3.objectstore.transport import Transport
+from tahoe_cloud.backends.s3.probe import ConditionalWritesUnsupported
+from tahoe_cloud.backends.s3.readahead import DEFAULT_WINDOW
+from tahoe_cloud.backends.s3.settings import BackendSettings, Tuning
+from tahoe_cloud.backends.s3.spool import default_spool_dir
 from tahoe_cloud.errors import BackendError, ConfigError
 
 if TYPE_CHECKING:
-    from tahoe_cloud.backends.s3.backend import S3Backend
-    from tahoe_cloud.backends.s3.client import S3Client
     from tahoe_cloud.config import NodeConfig
 
 SECTION = "storage"
@@ -82,10 +91,20 @@ class S3Config:
     def __repr__(self) -> str:
         return f"<S3Config bucket={self.address.bucket!r} url={self.address.url()!r}>"
 
+    def backend_settings(self, node_id: str) -> BackendSettings:
+        """What the backend of node ``node_id`` is told (the rest is the client's)."""
+        return BackendSettings(
+            node_id,
+            keys=self.keys,
+            quota=self.quota,
+            override_marker=self.override_marker,
+            clean_at_start=self.clean_at_start,
+            require_conditional_writes=self.require_conditional_writes,
+            tuning=Tuning(read_ahead=self.read_ahead),
+        )
+
     def describe(self, error: BackendError) -> ConfigError | None:
         """The ``ConfigError`` an error at start-up amounts to, or None if it is not one."""
-        from tahoe_cloud.backends.s3.probe import ConditionalWritesUnsupported
-
         path, section = self.config_path, SECTION
         if isinstance(error, ConditionalWritesUnsupported):
             return ConfigError(path, section, CONDITIONAL_WRITES, error.problem)
@@ -214,8 +233,6 @@ MAX_READ_AHEAD = 64 * 1024 * 1024
 
 
 def _read_ahead(config: NodeConfig) -> int:
-    from tahoe_cloud.backends.s3.readahead import DEFAULT_WINDOW
-
     window = config.get_size(SECTION, "s3.read_ahead", DEFAULT_WINDOW)
     if window > MAX_READ_AHEAD:
         raise config.error(SECTION, "s3.read_ahead", "must be at most 64MiB")
@@ -223,10 +240,7 @@ def _read_ahead(config: NodeConfig) -> int:
 
 
 def make_client(s3: S3Config, reactor: Any = None) -> S3Client:
-    from tahoe_cloud.backends.s3.client import S3Client
-    from tahoe_cloud.backends.s3.signing import Signer
-    from tahoe_cloud.backends.s3.transport import Transport
-
+    """The client of the configured bucket (no request until it is used)."""
     if reactor is None:
         from twisted.internet import reactor as global_reactor
 
@@ -260,22 +274,14 @@ def node_id(storage_dir: Path) -> str:
 
 def create_backend(config: NodeConfig) -> S3Backend:
     """Entry point ``cloud.s3``: the backend ``config`` describes (no network until ``start``)."""
-    from tahoe_cloud.backends.s3.backend import S3Backend, default_spool_dir
-
     if config.storage.readonly:
         config.warn("cloud.s3 in read-only mode: no new immutable shares will be accepted")
     s3 = parse_s3_config(config)
     return S3Backend(
         make_client(s3),
+        s3.backend_settings(node_id(s3.storage_dir)),
         spool_dir=default_spool_dir(s3.storage_dir),
-        node_id=node_id(s3.storage_dir),
-        keys=s3.keys,
-        quota=s3.quota,
-        override_marker=s3.override_marker,
-        clean_at_start=s3.clean_at_start,
         config_error=s3.describe,
-        read_ahead=s3.read_ahead,
-        require_conditional_writes=s3.require_conditional_writes,
     )
 
 
@@ -292,8 +298,6 @@ def render_storage_lines(
     Values are checked the way ``parse_s3_config`` checks them; raises
     ``ValueError`` with the option at fault.
     """
-    from tahoe_cloud.backends.s3.addressing import validate_bucket_name
-
     for name, value in (("--s3-bucket", bucket), ("--s3-access-key-id", access_key_id)):
         if not value or any(c in value for c in "\r\n"):
             raise ValueError(f"{name} must be a non-empty single line")

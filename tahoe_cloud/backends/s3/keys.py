@@ -18,7 +18,9 @@ A share name is parsed strictly (``0`` .. ``255``, no leading zeros, only
 the two suffixes above), so share 1 is never confused with shares 10-19, and
 an object that is not ours is ignored rather than misread. Listing the
 shares of one storage index lists ``{p}shares/{pp}/{si}/`` (trailing slash:
-never another index).
+never another index). ``KeyLayout`` builds every key and, for clean-up,
+reads the listed ones back (``share_owner``, ``lease_owner``,
+``chunk_group``): the layout is written down here and nowhere else.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ import re
 
 from attrs import frozen
 
-from tahoe_cloud.backends.interfaces import ShareKind
-from tahoe_cloud.identifiers import StorageIndex
+from tahoe_cloud.errors import InvalidRequest
+from tahoe_cloud.vocabulary import ShareKind, StorageIndex
 
 MUTABLE_SUFFIX = ".mutable"
 MARKER_NAME = "tahoe-cloud-node"
@@ -81,6 +83,10 @@ class KeyLayout:
     def chunks_root(self) -> str:
         return f"{self.prefix}mutable-chunks/"
 
+    @property
+    def leases_root(self) -> str:
+        return f"{self.prefix}leases/"
+
     def shares_of(self, si: StorageIndex) -> str:
         return f"{self.prefix}shares/{si.prefix}/{si.text}/"
 
@@ -101,3 +107,36 @@ class KeyLayout:
 
     def advisory(self, when: str, si: StorageIndex, shnum: int) -> str:
         return f"{self.prefix}corruption-advisories/{when}--{si.text}-{shnum}"
+
+    # --- reading listed keys back (clean-up) ------------------------------------
+
+    def share_owner(self, key: str) -> str | None:
+        """The storage index (text) of ``{p}shares/{pp}/{si}/{name}``, else None."""
+        parts = _parts(key, self.shares_root)
+        return parts[1] if len(parts) == 3 else None
+
+    def lease_owner(self, key: str) -> str | None:
+        """The storage index (text) of ``{p}leases/{pp}/{si}``, else None."""
+        parts = _parts(key, self.leases_root)
+        return parts[1] if len(parts) == 2 else None
+
+    def chunk_group(self, key: str) -> tuple[str, str, str] | None:
+        """``(pp, si, n)`` of ``{p}mutable-chunks/{pp}/{si}/{n}/{i}-{gen}``, else None.
+
+        The texts are as listed: ``share_of_group`` says whether they name a share.
+        """
+        parts = _parts(key, self.chunks_root)
+        return (parts[0], parts[1], parts[2]) if len(parts) == 4 else None
+
+    @staticmethod
+    def share_of_group(group: tuple[str, str, str]) -> tuple[StorageIndex, int] | None:
+        """The share a ``chunk_group`` belongs to, or None for a foreign one."""
+        try:
+            return StorageIndex.from_text(group[1]), int(group[2])
+        except (ValueError, InvalidRequest):
+            return None
+
+
+def _parts(key: str, root: str) -> list[str]:
+    """The ``/``-separated names of ``key`` below ``root`` (listed under it)."""
+    return key[len(root) :].split("/")

@@ -11,30 +11,25 @@ a crash the share reads wholly as before or wholly as after, a second
 process writing the same bucket gets a 412 instead of clobbering the share,
 and a small write to a large share costs one chunk, not the whole share.
 Superseded chunks are deleted after the commit; a crash between the two
-leaves unreferenced chunks, which ``S3Backend.collect_orphans`` removes.
+leaves unreferenced chunks, which ``Maintenance.collect_orphans`` removes.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from tahoe_cloud.backends.interfaces import IMutableShare, ShareKind
-from tahoe_cloud.backends.s3.errors import S3Error, to_backend_error
-from tahoe_cloud.backends.s3.objects import delete_objects, get_object, put_object
+from tahoe_cloud.backends.interfaces import IMutableShare
+from tahoe_cloud.backends.s3.objectstore.errors import S3Error
+from tahoe_cloud.backends.s3.objectstore.objects import delete_objects, get_object, put_object
+from tahoe_cloud.backends.s3.owner import ShareOwner
 from tahoe_cloud.backends.s3.records import MutableHead, decode_head, encode_head
 from tahoe_cloud.errors import BackendError, BackendUnavailable
-from tahoe_cloud.leases import WriteEnabler
-from tahoe_cloud.server.messages import WriteVector
-
-if TYPE_CHECKING:
-    from tahoe_cloud.backends.s3.shareset import S3ShareSet
-
+from tahoe_cloud.vocabulary import ShareKind, WriteEnabler, WriteVector
 
 log = Logger()
 
@@ -65,7 +60,7 @@ def _apply(buf: bytearray, base: int, end: int, writes: Sequence[WriteVector]) -
 class S3MutableShare:
     def __init__(
         self,
-        shareset: S3ShareSet,
+        shareset: ShareOwner,
         share_number: int,
         *,
         head: MutableHead | None,
@@ -73,7 +68,7 @@ class S3MutableShare:
         new_write_enabler: WriteEnabler | None = None,
     ) -> None:
         self._shareset = shareset
-        self._backend = shareset.backend
+        self._store = shareset.store
         self._si = shareset.storage_index
         self.share_number = share_number
         self._head = head
@@ -121,19 +116,17 @@ class S3MutableShare:
         gen = head.chunks[index]
         if gen is None:
             return bytes(stop - start)
-        key = self._backend.keys.chunk(self._si, self.share_number, index, gen)
+        key = self._store.keys.chunk(self._si, self.share_number, index, gen)
         try:
-            body = (
-                await get_object(self._backend.client, key, offset=start, size=stop - start)
-            ).body
+            body = (await get_object(self._store.client, key, offset=start, size=stop - start)).body
         except S3Error as e:
             if e.not_found:
                 # Our cached head is stale: another writer replaced this chunk.
-                self._backend.forget_mutable(self._si, self.share_number)
+                self._store.forget_mutable(self._si, self.share_number)
                 raise BackendUnavailable(
                     f"mutable share {self.share_number} changed under this server; try again"
                 ) from None
-            raise to_backend_error(e) from None
+            raise
         if len(body) != stop - start:
             raise BackendError(f"S3 object {key!r} is shorter than its mutable share says")
         return body
@@ -145,21 +138,21 @@ class S3MutableShare:
         if new_length is not None:
             new_len = new_length
         enabler = await self.write_enabler()
-        backend = self._backend
-        backend.note_write(self._si)  # LISTs in flight now may be out of date
+        store = self._store
+        store.changing(self._si)  # LISTs in flight now may be out of date
         put_chunks: list[str] = []
-        if new_len <= backend.inline_limit:
+        if new_len <= store.tuning.inline_limit:
             buf = bytearray(await self.read(0, min(old_len, new_len)))
             buf.extend(bytes(new_len - len(buf)))
             _apply(buf, 0, new_len, writes)
-            head = MutableHead(enabler, new_len, backend.chunk_size, bytes(buf), ())
+            head = MutableHead(enabler, new_len, store.tuning.chunk_size, bytes(buf), ())
         else:
             head, put_chunks = await self._write_chunks(old, old_len, new_len, writes, enabler)
-        keys = backend.keys
+        keys = store.keys
         head_key = keys.mutable_head(self._si, self.share_number)
         try:
             etag = await put_object(
-                backend.client,
+                store.client,
                 head_key,
                 encode_head(head),
                 if_match=self._etag if old is not None else None,
@@ -168,7 +161,7 @@ class S3MutableShare:
         except S3Error as e:
             # Whatever happened, our cached head and listing may be wrong now:
             # the next operation reads the truth from S3.
-            backend.forget_mutable(self._si, self.share_number)
+            store.forget_mutable(self._si, self.share_number)
             if definitely_refused(e):
                 await self._delete_unreferenced(put_chunks, head_key)
             elif put_chunks:
@@ -190,7 +183,7 @@ class S3MutableShare:
                     " bucket (its head is no longer the version this server read); the write"
                     " was not applied"
                 ) from None
-            raise to_backend_error(e) from None
+            raise
         # Committed. Superseded chunks are garbage now.
         kept = set(head.chunks)
         superseded = [
@@ -200,7 +193,7 @@ class S3MutableShare:
         ]
         await self._delete_quietly(superseded)
         self._head, self._etag, self._new_write_enabler = head, etag, None
-        backend.note_mutable(self._si, self.share_number, etag, head, old_len)
+        store.note_mutable(self._si, self.share_number, etag, head, old_len)
         self._shareset.note_published(self.share_number, ShareKind.MUTABLE)
 
     async def _write_chunks(
@@ -211,9 +204,9 @@ class S3MutableShare:
         writes: Sequence[WriteVector],
         enabler: WriteEnabler,
     ) -> tuple[MutableHead, list[str]]:
-        backend = self._backend
+        store = self._store
         chunked_before = old is not None and old.inline is None
-        cs = old.chunk_size if old is not None and chunked_before else backend.chunk_size
+        cs = old.chunk_size if old is not None and chunked_before else store.tuning.chunk_size
         old_chunks = old.chunks if old is not None and chunked_before else ()
         count = -(-new_len // cs)
         new_chunks: list[str | None] = []
@@ -232,7 +225,7 @@ class S3MutableShare:
             gen = _new_gen()
             new_chunks.append(gen)
             jobs.append((i, gen, base, end))
-        limit = defer.DeferredSemaphore(backend.parallel_parts)
+        limit = defer.DeferredSemaphore(store.tuning.parallel_parts)
         keys: list[str] = []
 
         async def build_and_put(i: int, gen: str, base: int, end: int) -> None:
@@ -243,9 +236,9 @@ class S3MutableShare:
                 )
                 buf.extend(bytes(end - base - len(buf)))
                 _apply(buf, base, end, writes)
-                key = backend.keys.chunk(self._si, self.share_number, i, gen)
+                key = store.keys.chunk(self._si, self.share_number, i, gen)
                 keys.append(key)
-                await put_object(backend.client, key, bytes(buf), if_none_match=True)
+                await put_object(store.client, key, bytes(buf), if_none_match=True)
             finally:
                 limit.release()
 
@@ -257,8 +250,6 @@ class S3MutableShare:
         except Exception as e:  # noqa: BLE001 - re-raised below, after the clean-up
             await self._delete_quietly(keys)
             failure: BaseException = e.subFailure.value if isinstance(e, defer.FirstError) else e  # type: ignore[assignment]
-            if isinstance(failure, S3Error):
-                raise to_backend_error(failure) from None
             raise failure from None
         return MutableHead(enabler, new_len, cs, None, tuple(new_chunks)), keys
 
@@ -273,20 +264,20 @@ class S3MutableShare:
         if not keys:
             return
         try:
-            current = await get_object(self._backend.client, head_key)
+            current = await get_object(self._store.client, head_key)
             now = decode_head(current.body, head_key)
             referenced = {
-                self._backend.keys.chunk(self._si, self.share_number, i, gen)
+                self._store.keys.chunk(self._si, self.share_number, i, gen)
                 for i, gen in enumerate(now.chunks)
                 if gen is not None
             }
         except S3Error as e:
             if not e.not_found:
-                self._backend.log_orphans(len(keys))
+                self._store.log_orphans(len(keys))
                 return
             referenced = set()
         except BackendError:  # an undecodable head: leave everything in place
-            self._backend.log_orphans(len(keys))
+            self._store.log_orphans(len(keys))
             return
         gone = [k for k in keys if k not in referenced]
         await self._delete_quietly(gone)
@@ -296,6 +287,6 @@ class S3MutableShare:
         if not keys:
             return
         try:
-            await delete_objects(self._backend.client, keys)
+            await delete_objects(self._store.client, keys)
         except S3Error:
-            self._backend.log_orphans(len(keys))
+            self._store.log_orphans(len(keys))

@@ -32,11 +32,16 @@ from attrs import Factory, define, frozen
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from tahoe_cloud.backends.s3.client import S3Client
-from tahoe_cloud.backends.s3.conditions import NONE, ConditionalWrites, IfMatchForm, bare_etag
-from tahoe_cloud.backends.s3.errors import S3Error
 from tahoe_cloud.backends.s3.keys import KeyLayout
-from tahoe_cloud.backends.s3.objects import content_md5, delete_objects, get_object
+from tahoe_cloud.backends.s3.objectstore.client import S3Client
+from tahoe_cloud.backends.s3.objectstore.conditions import (
+    NONE,
+    ConditionalWrites,
+    IfMatchForm,
+    bare_etag,
+)
+from tahoe_cloud.backends.s3.objectstore.errors import S3Error
+from tahoe_cloud.backends.s3.objectstore.objects import content_md5, delete_objects, get_object
 from tahoe_cloud.errors import BackendError
 
 log = Logger()

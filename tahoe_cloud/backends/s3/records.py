@@ -13,7 +13,7 @@ import cbor2
 from attrs import frozen
 
 from tahoe_cloud.errors import BackendError
-from tahoe_cloud.leases import NODEID_BYTES, SECRET_BYTES, Lease, WriteEnabler
+from tahoe_cloud.vocabulary import NODEID_BYTES, SECRET_BYTES, Lease, WriteEnabler
 
 FORMAT_VERSION = 1
 

@@ -3,7 +3,7 @@
 A shares query is one S3 LIST, priced like a PUT: reading a 3-of-10 file
 asks all ten servers, so before this cache the queries were nearly all of
 the cost of reading a file. A node is the only writer of its bucket and
-prefix (the marker object, ``S3Backend._claim_marker``), so every change to
+prefix (the marker object, ``Maintenance.claim_marker``), so every change to
 a listing is one this process makes itself: publishing an immutable share,
 creating, deleting or failing to write a mutable share. Each of those
 updates the entry here before its answer is sent, so an entry, positive
@@ -29,8 +29,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from tahoe_cloud.backends.interfaces import ShareKind
-from tahoe_cloud.identifiers import StorageIndex
+from tahoe_cloud.vocabulary import ShareKind, StorageIndex
 
 LISTING_ENTRIES = 100_000
 CHANGE_STAMPS = 10_000

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 from pathlib import Path
 
 from tahoe_cloud.errors import BackendError, BackendUnavailable
@@ -52,3 +53,18 @@ def free_space(spool_dir: Path) -> int:
     except OSError:
         return 0
     return stats.f_bavail * stats.f_frsize
+
+
+def reset(spool_dir: Path) -> None:
+    """Uploads do not survive a restart (as upstream's incoming/): start with an empty spool."""
+    try:
+        if spool_dir.exists():
+            shutil.rmtree(spool_dir)
+        spool_dir.mkdir(parents=True, mode=0o700)
+    except OSError as e:
+        raise BackendError(f"cannot prepare the upload spool {spool_dir}: {e.strerror}") from None
+
+
+def default_spool_dir(storage_dir: Path) -> Path:
+    """Where a node keeps its spool: inside its storage directory."""
+    return storage_dir / "s3-spool"

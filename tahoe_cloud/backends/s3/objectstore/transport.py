@@ -1,7 +1,9 @@
-"""Sending HTTP requests to S3: treq over one persistent connection pool.
+"""Sending HTTP requests to S3: treq's ``HTTPClient`` over any ``IAgent``.
 
-One ``HTTPConnectionPool`` is shared by every request so TLS handshakes are
-paid once per connection, not once per request. A ``DeferredSemaphore``
+By default the agent is Twisted's ``Agent`` on one persistent
+``HTTPConnectionPool`` shared by every request, so TLS handshakes are paid
+once per connection, not once per request; tests pass an agent that reaches
+an in-memory S3 instead (as ``treq.testing`` does). A ``DeferredSemaphore``
 bounds the requests in flight (memory and sockets stay bounded however many
 clients are busy), and every request has a timeout covering the whole
 exchange, body included. Failures to connect or to finish in time become
@@ -16,12 +18,14 @@ from typing import IO, Any
 
 import treq
 from attrs import frozen
+from treq.client import HTTPClient
 from twisted.internet import defer
 from twisted.internet.error import ConnectError, ConnectionClosed, DNSLookupError, TimeoutError
 from twisted.internet.interfaces import IConsumer
 from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 from twisted.web.client import (
+    Agent,
     HTTPConnectionPool,
     RequestGenerationFailed,
     RequestTransmissionFailed,
@@ -30,10 +34,10 @@ from twisted.web.client import (
     _HTTP11ClientFactory,
 )
 from twisted.web.http_headers import Headers
-from twisted.web.iweb import IBodyProducer, IResponse
+from twisted.web.iweb import IAgent, IBodyProducer, IResponse
 from zope.interface import implementer
 
-from tahoe_cloud.backends.s3.errors import S3ConnectionError
+from tahoe_cloud.backends.s3.objectstore.errors import S3ConnectionError
 
 DEFAULT_MAX_IN_FLIGHT = 16
 DEFAULT_TIMEOUT = 60.0
@@ -183,7 +187,11 @@ def _flatten(headers: Headers) -> dict[str, str]:
 
 
 class Transport:
-    """Sends requests with a bound on concurrency and a timeout on each."""
+    """Sends requests with a bound on concurrency and a timeout on each.
+
+    ``agent``: where requests go; None (the default) makes an ``Agent`` on
+    a persistent pool of its own, closed by ``close``.
+    """
 
     def __init__(
         self,
@@ -191,11 +199,16 @@ class Transport:
         *,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         timeout: float = DEFAULT_TIMEOUT,
+        agent: IAgent | None = None,
     ) -> None:
         self._reactor = reactor
-        self._pool = _QuietConnectionPool(reactor, persistent=True)  # type: ignore[no-untyped-call]
-        self._pool.maxPersistentPerHost = max_in_flight
-        self._pool.retryAutomatically = False  # the retry layer decides, and re-signs
+        self._pool: HTTPConnectionPool | None = None
+        if agent is None:
+            self._pool = _QuietConnectionPool(reactor, persistent=True)  # type: ignore[no-untyped-call]
+            self._pool.maxPersistentPerHost = max_in_flight
+            self._pool.retryAutomatically = False  # the retry layer decides, and re-signs
+            agent = Agent(reactor, pool=self._pool)  # type: ignore[no-untyped-call]
+        self._http = HTTPClient(agent)
         self._semaphore = defer.DeferredSemaphore(max_in_flight)
         self.timeout = timeout
         self.max_in_flight = max_in_flight
@@ -222,14 +235,12 @@ class Transport:
             data = body.producer()
         else:
             data = body if body or method in ("PUT", "POST") else None
-        d = treq.request(
+        d = self._http.request(
             method,
             url.encode("ascii"),  # bytes: treq must not re-normalise what was signed
             headers=twisted_headers,
             data=data,
-            pool=self._pool,
             reactor=self._reactor,
-            persistent=True,
         )
         d.addCallback(self._read, method)
         # On timeout the Agent's canceller fails the request with
@@ -263,8 +274,9 @@ class Transport:
         return defer.Deferred.fromCoroutine(self._read_async(response, method))
 
     async def close(self) -> None:
-        """Close the pooled connections (at shutdown)."""
-        await self._pool.closeCachedConnections()  # type: ignore[no-untyped-call]
+        """Close the pooled connections (at shutdown), if the pool is ours."""
+        if self._pool is not None:
+            await self._pool.closeCachedConnections()  # type: ignore[no-untyped-call]
 
 
 def _timed_out(result: object, timeout: float) -> Failure:

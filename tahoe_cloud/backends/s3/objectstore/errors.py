@@ -2,9 +2,10 @@
 
 S3 answers errors with a small XML document (``<Error><Code>..``; no
 namespace) or, for HEAD and some 304/412 answers, with no body at all. Each
-answer becomes an ``S3Error`` carrying the HTTP status and the S3 code; the
-retry layer decides from ``transient`` and the backend maps what is left to
-``tahoe_cloud.errors`` with ``to_backend_error``. Messages quote the S3 code,
+answer becomes an ``S3Error`` (a ``BackendError``) carrying the HTTP status
+and the S3 code. Its ``transient`` decides twice: whether the retry layer
+retries it, and, once retries are spent, whether the front end answers 503
+(transient) or 500. Messages quote the S3 code,
 the operation and the key, never a credential or a signature, and the
 service's own free-text message only for the configuration problems in
 ``MESSAGE_CODES``.
@@ -15,7 +16,7 @@ from __future__ import annotations
 from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
 
-from tahoe_cloud.errors import BackendError, BackendUnavailable
+from tahoe_cloud.errors import BackendError
 
 TRANSIENT_STATUSES = frozenset({500, 502, 503, 504, 429})
 # Our code for a 2xx answer that cannot be read (not XML, a non-numeric size):
@@ -187,10 +188,3 @@ def parse_error(
     # only for the allow-listed codes, short and on one line.
     message = " ".join(message.split())[:200] if code in MESSAGE_CODES else ""
     return S3Error(operation, status, code, message, key=key, server_date=server_date)
-
-
-def to_backend_error(error: S3Error) -> BackendError:
-    """Map an ``S3Error`` that survived retrying to the project's hierarchy."""
-    if error.transient:
-        return BackendUnavailable(str(error))
-    return error

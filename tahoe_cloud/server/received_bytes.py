@@ -3,7 +3,7 @@
 An immutable upload may arrive in any order, repeat itself and overlap; the
 core must know which parts of a new write cover bytes already stored (to check
 they are equal), which parts are new (to store them), and which ranges are
-still missing (the answer to every write). ``RangeSet`` keeps the received
+still missing (the answer to every write). ``ReceivedBytes`` keeps the received
 ranges as a sorted list of disjoint, non-touching half-open intervals, so each
 question is a walk over at most a few intervals.
 """
@@ -15,7 +15,7 @@ import bisect
 from tahoe_cloud.server.messages import ByteRange
 
 
-class RangeSet:
+class ReceivedBytes:
     """A set of byte offsets stored as merged half-open intervals ``[begin, end)``."""
 
     def __init__(self) -> None:
@@ -27,7 +27,7 @@ class RangeSet:
 
     def __repr__(self) -> str:
         pairs = ", ".join(f"[{b}, {e})" for b, e in zip(self._begins, self._ends, strict=True))
-        return f"RangeSet({pairs})"
+        return f"ReceivedBytes({pairs})"
 
     @property
     def total(self) -> int:

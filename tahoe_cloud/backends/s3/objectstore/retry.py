@@ -28,8 +28,8 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
 
-from tahoe_cloud.backends.s3.errors import S3Error
-from tahoe_cloud.backends.s3.signing import Signer
+from tahoe_cloud.backends.s3.objectstore.errors import S3Error
+from tahoe_cloud.backends.s3.objectstore.signing import Signer
 
 log = Logger()
 

@@ -56,10 +56,6 @@ class Endpoint:
         return cls(parts.scheme, parts.hostname.lower(), port, base)
 
     @property
-    def is_tls(self) -> bool:
-        return self.scheme == "https"
-
-    @property
     def is_aws(self) -> bool:
         return self.host == "amazonaws.com" or self.host.endswith(".amazonaws.com")
 

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 
 from attrs import frozen
 
-from tahoe_cloud.backends.s3.client import S3_NS, S3Client, parse_xml, xml_int
-from tahoe_cloud.backends.s3.transport import HTTPResponse
+from tahoe_cloud.backends.s3.objectstore.client import S3_NS, S3Client, parse_xml, xml_int
+from tahoe_cloud.backends.s3.objectstore.transport import HTTPResponse
 
 
 def iso_timestamp(text: str | None) -> float:

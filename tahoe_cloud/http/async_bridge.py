@@ -37,7 +37,7 @@ from twisted.web.http_headers import Headers
 from twisted.web.resource import Resource
 from zope.interface import implementer
 
-from tahoe_cloud.http.auth import check_swissnum
+from tahoe_cloud.http.auth import check_authorization_header
 from tahoe_cloud.http.cbor_codec import CBOR_MIME_TYPE, encode
 from tahoe_cloud.http.errors import HTTPError, answer_for
 from tahoe_cloud.http.traffic import TrafficTally
@@ -64,7 +64,6 @@ class WebRequest(Protocol):
     content: IO[bytes] | None
     requestHeaders: Headers
 
-    def getHeader(self, key: bytes) -> bytes | None: ...
     def setHeader(self, name: bytes, value: bytes) -> None: ...
     def setResponseCode(self, code: int, message: bytes | None = None) -> None: ...
     def write(self, data: bytes) -> None: ...
@@ -192,7 +191,9 @@ class AsyncLeaf(Resource):
     async def _respond(self, request: WebRequest, state: _RequestState) -> None:
         authorized = False
         try:
-            check_swissnum(request.requestHeaders.getRawHeaders(b"authorization"), self._swissnum)
+            check_authorization_header(
+                request.requestHeaders.getRawHeaders(b"authorization"), self._swissnum
+            )
             authorized = True
             answer = await self.route(request)
         except Exception as e:  # noqa: BLE001 -- every failure becomes an HTTP answer

@@ -13,10 +13,10 @@ from xml.sax.saxutils import escape
 
 from attrs import frozen
 
-from tahoe_cloud.backends.s3.client import S3_NS, S3Client, parse_xml
-from tahoe_cloud.backends.s3.errors import S3Error
-from tahoe_cloud.backends.s3.objects import MD5_META, md5_of
-from tahoe_cloud.backends.s3.transport import Body, FileSlice, HTTPResponse
+from tahoe_cloud.backends.s3.objectstore.client import S3_NS, S3Client, parse_xml
+from tahoe_cloud.backends.s3.objectstore.errors import S3Error
+from tahoe_cloud.backends.s3.objectstore.objects import MD5_META, md5_of
+from tahoe_cloud.backends.s3.objectstore.transport import Body, FileSlice, HTTPResponse
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PARTS = 10_000

@@ -1,4 +1,4 @@
-"""RangeSet: the received-bytes bookkeeping, against a plain set of offsets."""
+"""ReceivedBytes: the received-bytes bookkeeping, against a plain set of offsets."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tahoe_cloud.server.messages import ByteRange
-from tahoe_cloud.server.ranges import RangeSet
+from tahoe_cloud.server.received_bytes import ReceivedBytes
 
 spans = st.tuples(st.integers(0, 60), st.integers(0, 60)).map(sorted).map(tuple)
 
@@ -20,7 +20,7 @@ def as_set(pairs: list[tuple[int, int]]) -> set[int]:
 @settings(max_examples=200)
 @given(st.lists(spans, max_size=12), spans)
 def test_against_a_set_of_offsets(added: list[tuple[int, int]], query: tuple[int, int]) -> None:
-    ranges = RangeSet()
+    ranges = ReceivedBytes()
     model: set[int] = set()
     for b, e in added:
         ranges.add(b, e)
@@ -42,7 +42,7 @@ def test_against_a_set_of_offsets(added: list[tuple[int, int]], query: tuple[int
 
 
 def test_required() -> None:
-    ranges = RangeSet()
+    ranges = ReceivedBytes()
     assert ranges.required(10) == (ByteRange(0, 10),)
     ranges.add(3, 5)
     ranges.add(5, 7)

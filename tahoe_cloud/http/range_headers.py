@@ -18,8 +18,7 @@ from collections.abc import Sequence
 from twisted.web import http
 
 from tahoe_cloud.http.errors import HTTPError
-
-MAX_OFFSET = 2**64 - 1
+from tahoe_cloud.vocabulary import MAX_UINT64
 
 _NUMBER = rb"(0|[1-9][0-9]{0,19})"
 _RANGE = re.compile(rb"bytes[ \t]*=[ \t]*" + _NUMBER + rb"[ \t]*-[ \t]*" + _NUMBER + rb"\Z", re.I)
@@ -34,7 +33,7 @@ def _unsatisfiable(reason: str) -> HTTPError:
 
 def _span(first: bytes, last: bytes) -> tuple[int, int]:
     begin, last_byte = int(first), int(last)
-    if last_byte < begin or last_byte >= MAX_OFFSET:
+    if last_byte < begin or last_byte >= MAX_UINT64:
         raise _unsatisfiable("range end before its start, or too large")
     return begin, last_byte + 1
 

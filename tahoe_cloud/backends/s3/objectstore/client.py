@@ -14,12 +14,12 @@ from typing import Any, TypeVar
 from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
 
-from tahoe_cloud.backends.s3.addressing import BucketAddress
-from tahoe_cloud.backends.s3.conditions import STANDARD, ConditionalWrites
-from tahoe_cloud.backends.s3.errors import MALFORMED, S3Error, parse_error
-from tahoe_cloud.backends.s3.retry import Retrier, RetryPolicy
-from tahoe_cloud.backends.s3.signing import Signer
-from tahoe_cloud.backends.s3.transport import Body, FileSlice, HTTPResponse, Transport
+from tahoe_cloud.backends.s3.objectstore.addressing import BucketAddress
+from tahoe_cloud.backends.s3.objectstore.conditions import STANDARD, ConditionalWrites
+from tahoe_cloud.backends.s3.objectstore.errors import MALFORMED, S3Error, parse_error
+from tahoe_cloud.backends.s3.objectstore.retry import Retrier, RetryPolicy
+from tahoe_cloud.backends.s3.objectstore.signing import Signer
+from tahoe_cloud.backends.s3.objectstore.transport import Body, FileSlice, HTTPResponse, Transport
 
 S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 

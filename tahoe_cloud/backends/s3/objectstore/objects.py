@@ -11,10 +11,10 @@ from xml.sax.saxutils import escape
 from attrs import frozen
 from twisted.internet.threads import deferToThread
 
-from tahoe_cloud.backends.s3.client import S3_NS, S3Client, parse_xml, xml_int
-from tahoe_cloud.backends.s3.conditions import same_etag
-from tahoe_cloud.backends.s3.errors import DAMAGED, ConditionRefused, S3Error
-from tahoe_cloud.backends.s3.transport import FileSlice, HTTPResponse
+from tahoe_cloud.backends.s3.objectstore.client import S3_NS, S3Client, parse_xml, xml_int
+from tahoe_cloud.backends.s3.objectstore.conditions import same_etag
+from tahoe_cloud.backends.s3.objectstore.errors import DAMAGED, ConditionRefused, S3Error
+from tahoe_cloud.backends.s3.objectstore.transport import FileSlice, HTTPResponse
 
 # DeleteObjects takes at most this many keys per request.
 DELETE_BATCH = 1000

@@ -28,7 +28,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 from twisted.internet.threads import deferToThread
 
-from tahoe_cloud.backends.s3.transport import FileSlice
+from tahoe_cloud.backends.s3.objectstore.transport import FileSlice
 
 # Bodies at least this large are hashed in a worker thread: hashing costs
 # about a millisecond per MiB, which the reactor should not spend.
