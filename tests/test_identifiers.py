@@ -53,5 +53,5 @@ def test_lease_repr_hides_secrets() -> None:
 @pytest_twisted.ensureDeferred
 async def test_reactor_is_running() -> None:
     d: defer.Deferred[int] = defer.Deferred()
-    reactor.callLater(0, d.callback, 7)  # type: ignore[attr-defined]
+    reactor.callLater(0, d.callback, 7)
     assert await d == 7

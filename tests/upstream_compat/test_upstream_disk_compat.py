@@ -302,9 +302,9 @@ async def test_upstream_reads_what_disk_backend_wrote(tmp_path: Path) -> None:
         assert await share1.read(995, 100) == ((b"tail" * 25)[-5:] + b"upstream was here")
         share3 = await backend.get_shareset(mut_v1_si).open_mutable(3)
         assert await share3.read(0, 100) == b"v1 mutable grownupstream was here"
-        renewed = (await backend.get_shareset(mut_si).read_leases())[1][0]
-        assert renewed.renew_secret_matches(secret(b"renew", 10))
-        assert renewed.expiration == new_expiration  # the write renewed lease 10
+        lease10 = (await backend.get_shareset(mut_si).read_leases())[1][0]
+        assert lease10.renew_secret_matches(secret(b"renew", 10))
+        assert lease10.expiration == new_expiration  # the write renewed lease 10
     finally:
         await backend.stop()
 
