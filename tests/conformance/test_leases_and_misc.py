@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import pytest
 import pytest_twisted
 from twisted.internet.task import Clock
@@ -25,7 +27,7 @@ from tests.conformance.support import (
 )
 
 
-def expirations(leases: dict[int, list[object]]) -> dict[int, list[int]]:
+def expirations(leases: Mapping[int, Sequence[object]]) -> dict[int, list[int]]:
     return {n: sorted(lease.expiration for lease in ls) for n, ls in leases.items()}  # type: ignore[attr-defined]
 
 

@@ -91,7 +91,7 @@ header_values = st.binary(max_size=40).filter(lambda v: b"\r" not in v and b"\n"
 
 def _in_reactor(coroutine: Coroutine[Any, Any, T]) -> T:
     """From the worker thread: run ``coroutine`` in the reactor thread and wait for it."""
-    result: T = threads.blockingCallFromThread(reactor, lambda: Deferred.fromCoroutine(coroutine))
+    result: T = threads.blockingCallFromThread(reactor, lambda: Deferred.fromCoroutine(coroutine))  # type: ignore[arg-type]
     return result
 
 

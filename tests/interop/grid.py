@@ -25,7 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import boto3
+import boto3  # type: ignore[import-untyped]
 
 from tests.s3.conftest import new_bucket_name
 from tests.s3.moto import MotoServer

@@ -37,8 +37,8 @@ def upload_plans(draw: st.DrawFn) -> tuple[bytes, list[tuple[int, int]]]:
             max_size=6,
         )
     )
-    writes = draw(st.permutations(pieces + extra))  # type: ignore[operator]
-    return data, writes
+    writes = draw(st.permutations(pieces + extra))
+    return data, writes  # type: ignore[return-value]
 
 
 def missing(received: set[int], size: int) -> tuple[ByteRange, ...]:

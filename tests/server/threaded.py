@@ -20,7 +20,7 @@ T = TypeVar("T")
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
     """From the worker thread: run ``coroutine`` in the reactor thread and wait for it."""
-    result: T = threads.blockingCallFromThread(reactor, lambda: Deferred.fromCoroutine(coroutine))
+    result: T = threads.blockingCallFromThread(reactor, lambda: Deferred.fromCoroutine(coroutine))  # type: ignore[arg-type]
     return result
 
 
