@@ -72,7 +72,7 @@ def test_lease_repr_hides_secrets() -> None:
 @pytest_twisted.ensureDeferred
 async def test_reactor_is_running() -> None:
     d: defer.Deferred[int] = defer.Deferred()
-    reactor.callLater(0, d.callback, 7)  # type: ignore[attr-defined]
+    reactor.callLater(0, d.callback, 7)
     assert await d == 7
 
 
@@ -86,7 +86,7 @@ async def test_reactor_is_running() -> None:
         lambda: WriteEnabler(b"n" * 20, b"w" * 31),
         lambda: WriteEnabler(b"n" * 21, b"w" * 32),
         lambda: WriteVector(-1, b"x"),
-        lambda: WriteVector(0, "x"),
+        lambda: WriteVector(0, "x"),  # type: ignore[arg-type]
         lambda: TestVector(0, -1, b""),
         lambda: ReadVector(-1, 1),
         lambda: TestWriteVectors(new_length=-1),

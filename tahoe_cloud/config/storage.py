@@ -2,9 +2,9 @@
 
 Keys and defaults follow stock Tahoe-LAFS 1.20 (``enabled``, ``storage_dir``,
 ``reserved_space``, ``readonly``, the ``expire.*`` lease-expiry keys) plus
-``backend``, which picks where shares live. Expiry keys are validated now, with
-upstream's rules, even though the expirer runs later: a wrong value should stop
-the node at start-up, not months later.
+``backend``, which picks where shares live. Expiry keys are validated with
+upstream's rules even though no expirer acts on them yet (the node says so when
+expiry is on): a wrong value should stop the node at start-up, not once there is one.
 
 Keys a backend reads (``s3.*`` for ``cloud.s3``) are not listed here; the backend
 reads or claims them through ``NodeConfig`` itself.

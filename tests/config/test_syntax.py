@@ -115,7 +115,7 @@ print(json.dumps({
 """
 
 
-def _ours(parse, text):  # type: ignore[no-untyped-def]
+def _ours(parse, text):
     try:
         return parse(text)
     except ValueError:

@@ -129,7 +129,7 @@ async def test_failed_publish_shows_nothing_and_can_be_aborted(
         def broken_replace(src: object, dst: object) -> None:
             raise OSError(28, "No space left on device")
 
-        monkeypatch.setattr(fileio_module.os, "replace", broken_replace)
+        monkeypatch.setattr(fileio_module.os, "replace", broken_replace)  # type: ignore[attr-defined]
         with pytest.raises(BackendError, match="No space left"):
             await up.publish([lease(1)])
         monkeypatch.undo()

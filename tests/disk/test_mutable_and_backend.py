@@ -111,7 +111,7 @@ async def test_failed_mutable_write_leaves_the_old_share(
         def broken_replace(src: object, dst: object) -> None:
             raise OSError(5, "Input/output error")
 
-        monkeypatch.setattr(fileio_module.os, "replace", broken_replace)
+        monkeypatch.setattr(fileio_module.os, "replace", broken_replace)  # type: ignore[attr-defined]
         with pytest.raises(BackendError, match="Input/output error"):
             await handle.write([W(0, b"after!")], None)
         monkeypatch.undo()

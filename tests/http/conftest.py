@@ -143,7 +143,7 @@ class Gbs:
 
 
 def _listen(resource: Any, limits: Limits | None = None) -> Any:
-    return reactor.listenTCP(0, storage_site(resource, limits=limits), interface="127.0.0.1")
+    return reactor.listenTCP(0, storage_site(resource, limits=limits), interface="127.0.0.1")  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -31,11 +31,11 @@ def main() -> None:
     clock.advance(123456)
     server = StorageServer(MemoryBackend(), nodeid=b"n" * 20, clock=clock)
     site = storage_site(storage_resource(server, swissnum))
-    port = reactor.listenTCP(0, site, interface="127.0.0.1")
-    print(port.getHost().port, flush=True)
+    port = reactor.listenTCP(0, site, interface="127.0.0.1")  # type: ignore[arg-type]
+    print(port.getHost().port, flush=True)  # type: ignore[attr-defined]
     if "--lease-view" in sys.argv[2:]:
         view = storage_site(lease_view_resource(server, swissnum, test_clock=clock))
-        print(reactor.listenTCP(0, view, interface="127.0.0.1").getHost().port, flush=True)
+        print(reactor.listenTCP(0, view, interface="127.0.0.1").getHost().port, flush=True)  # type: ignore[arg-type,attr-defined]
     stdio.StandardIO(_StopOnClose())
     reactor.run()
 

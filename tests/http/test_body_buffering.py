@@ -10,7 +10,7 @@ from tahoe_cloud.http.body import MEMORY_BODY, BoundedRequest
 
 
 def request() -> BoundedRequest:
-    return BoundedRequest(DummyChannel())  # type: ignore[no-untyped-call]
+    return BoundedRequest(DummyChannel())
 
 
 def test_piece_sized_bodies_stay_in_memory() -> None:

@@ -90,14 +90,14 @@ def test_a_long_range_is_streamed_piece_by_piece_within_the_budget() -> None:
 
 def test_bodies_past_the_body_budget_go_to_temporary_files() -> None:
     factory = type("R", (BoundedRequest,), {"body_budget": ByteBudget(2 * MiB)})
-    requests = [factory(DummyChannel()) for _ in range(3)]  # type: ignore[no-untyped-call]
+    requests = [factory(DummyChannel()) for _ in range(3)]
     for r in requests:
         r.gotLength(MiB)
     assert [isinstance(r.content, BytesIO) for r in requests] == [True, True, False]
-    assert factory.body_budget.used == 2 * MiB
+    assert factory.body_budget.used == 2 * MiB  # type: ignore[attr-defined]
     requests[0].connectionLost(Exception("gone"))
     requests[1].finish()
-    assert factory.body_budget.used == 0
+    assert factory.body_budget.used == 0  # type: ignore[attr-defined]
     requests[2].content.close()
 
 
@@ -105,10 +105,9 @@ def test_bodies_past_the_body_budget_go_to_temporary_files() -> None:
 async def test_immutable_writes_in_flight_stay_within_the_write_budget(gbs: Gbs) -> None:
     resource: Any = storage_resource(gbs.server, SWISSNUM, clock=gbs.clock)
     resource.write_budget = ByteBudget(MiB)
-    port = reactor.listenTCP(0, storage_site(resource), interface="127.0.0.1")
-    local = Gbs(
-        f"http://127.0.0.1:{port.getHost().port}", gbs.server, gbs.backend, gbs.clock, gbs.client
-    )
+    port = reactor.listenTCP(0, storage_site(resource), interface="127.0.0.1")  # type: ignore[arg-type]
+    url = f"http://127.0.0.1:{port.getHost().port}"  # type: ignore[attr-defined]
+    local = Gbs(url, gbs.server, gbs.backend, gbs.clock, gbs.client)
     gate: Deferred[None] = Deferred()
     in_flight = []
     real_write = gbs.server.write_immutable
@@ -136,13 +135,13 @@ async def test_immutable_writes_in_flight_stay_within_the_write_budget(gbs: Gbs)
         assert codes == [201, 201, 201, 201]
         assert resource.write_budget.used == 0 and resource.write_budget.peak <= MiB
     finally:
-        await port.stopListening()
+        await port.stopListening()  # type: ignore[misc]
 
 
 def deferred_later(seconds: float) -> Deferred[None]:
     from twisted.internet.task import deferLater
 
-    return deferLater(reactor, seconds, lambda: None)  # type: ignore[arg-type]
+    return deferLater(reactor, seconds, lambda: None)
 
 
 class _Watch(Protocol):
@@ -160,10 +159,10 @@ async def _connect(port: int) -> tuple[Protocol, Deferred[None]]:
     class Factory(ClientFactory):
         def buildProtocol(self, addr: Any) -> Protocol:
             proto = _Watch(closed)
-            reactor.callLater(0, made.callback, proto)  # type: ignore[attr-defined]
+            reactor.callLater(0, made.callback, proto)
             return proto
 
-    reactor.connectTCP("127.0.0.1", port, Factory())  # type: ignore[attr-defined]
+    reactor.connectTCP("127.0.0.1", port, Factory())
     return await made, closed
 
 
@@ -171,9 +170,9 @@ async def _connect(port: int) -> tuple[Protocol, Deferred[None]]:
 async def test_connections_past_the_cap_are_closed(gbs: Gbs) -> None:
     resource = storage_resource(gbs.server, SWISSNUM, clock=gbs.clock)
     limit = ConnectionLimit(storage_site(resource), 2)
-    port = reactor.listenTCP(0, limit, interface="127.0.0.1")
+    port = reactor.listenTCP(0, limit, interface="127.0.0.1")  # type: ignore[arg-type]
     try:
-        number = port.getHost().port
+        number = port.getHost().port  # type: ignore[attr-defined]
         first, first_closed = await _connect(number)
         _second, second_closed = await _connect(number)
         _, third_closed = await _connect(number)
@@ -188,7 +187,7 @@ async def test_connections_past_the_cap_are_closed(gbs: Gbs) -> None:
         await deferred_later(0.1)
         assert not fourth_closed.called and limit.refused == 1
     finally:
-        await port.stopListening()
+        await port.stopListening()  # type: ignore[misc]
         for proto in list(limit.protocols):
             proto.transport.loseConnection()
 
@@ -248,7 +247,7 @@ async def test_a_reader_that_hangs_up_gives_its_bytes_back(gbs: Gbs) -> None:
     from base64 import b64encode
 
     resource: Any = storage_resource(gbs.server, SWISSNUM, clock=gbs.clock)
-    port = reactor.listenTCP(0, storage_site(resource), interface="127.0.0.1")
+    port = reactor.listenTCP(0, storage_site(resource), interface="127.0.0.1")  # type: ignore[arg-type]
     si = new_si()
     await gbs.upload(si, 0, SHARE)
     sock = socket.socket()
@@ -256,7 +255,7 @@ async def test_a_reader_that_hangs_up_gives_its_bytes_back(gbs: Gbs) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.setblocking(False)
         try:
-            sock.connect(("127.0.0.1", port.getHost().port))
+            sock.connect(("127.0.0.1", port.getHost().port))  # type: ignore[attr-defined]
         except BlockingIOError:
             pass
         await deferred_later(0.05)
@@ -278,4 +277,4 @@ async def test_a_reader_that_hangs_up_gives_its_bytes_back(gbs: Gbs) -> None:
         assert resource.answer_budget.used == 0
     finally:
         sock.close()
-        await port.stopListening()
+        await port.stopListening()  # type: ignore[misc]

@@ -182,7 +182,8 @@ def test_read_test_write_schema() -> None:
 def test_answers_match_the_stock_client_schemas() -> None:
     version = schemas.version_answer(VersionInfo(1, 2, 3, b"v"))
     assert all(isinstance(k, bytes) for k in version) and all(
-        isinstance(k, bytes) for k in version[schemas.V1]
+        isinstance(k, bytes)
+        for k in version[schemas.V1]  # type: ignore[attr-defined]
     )
     encoded = cbor_codec.encode(
         schemas.allocate_answer(AllocationResult(frozenset({1}), frozenset()))

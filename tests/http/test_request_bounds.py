@@ -160,7 +160,7 @@ async def test_share_reads_are_bounded_whatever_the_range(gbs: Gbs, ranged: bool
     async def read() -> None:
         response = await gbs.client.get(
             gbs.base + f"/storage/v1/mutable/{si.text}/0",
-            headers={"authorization": [b"Tahoe-LAFS " + b64encode(SWISSNUM)], **headers},
+            headers={"authorization": [b"Tahoe-LAFS " + b64encode(SWISSNUM)], **headers},  # type: ignore[arg-type]
             unbuffered=True,
         )
         await treq.collect(response, count)

@@ -16,11 +16,11 @@ from tests.http.conftest import SWISSNUM, Gbs, new_si, serve_beside
 @pytest.fixture
 def events() -> Iterator[list[LogEvent]]:
     seen: list[LogEvent] = []
-    globalLogPublisher.addObserver(seen.append)
+    globalLogPublisher.addObserver(seen.append)  # type: ignore[arg-type]
     try:
         yield seen
     finally:
-        globalLogPublisher.removeObserver(seen.append)
+        globalLogPublisher.removeObserver(seen.append)  # type: ignore[arg-type]
 
 
 def http_lines(events: list[LogEvent]) -> list[tuple[LogLevel, str]]:

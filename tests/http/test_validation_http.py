@@ -295,7 +295,7 @@ async def test_client_disconnect_leaves_no_unhandled_error(gbs: Gbs) -> None:
         if event.get("log_failure") is not None or event.get("isError"):
             errors.append(event)
 
-    globalLogPublisher.addObserver(observe)
+    globalLogPublisher.addObserver(observe)  # type: ignore[arg-type]
     try:
         si = new_si()
         await gbs.upload(si, 0, b"z" * 50000)
@@ -309,7 +309,7 @@ async def test_client_disconnect_leaves_no_unhandled_error(gbs: Gbs) -> None:
         # The server still answers afterwards.
         assert (await gbs.request("GET", "/storage/v1/version")).code == 200
     finally:
-        globalLogPublisher.removeObserver(observe)
+        globalLogPublisher.removeObserver(observe)  # type: ignore[arg-type]
     assert errors == []
 
 
@@ -317,7 +317,7 @@ class _ReadSomeThenClose(_Raw):
     def dataReceived(self, data: bytes) -> None:
         super().dataReceived(data)
         if len(self.data) > 200_000 and self.transport is not None:
-            self.transport.abortConnection()
+            self.transport.abortConnection()  # type: ignore[attr-defined]
 
 
 @pytest_twisted.ensureDeferred
@@ -333,7 +333,7 @@ async def test_disconnect_during_a_streamed_read(gbs: Gbs) -> None:
     await gbs.allocate(si, {0}, size)
     for offset in range(0, size, 60_000):
         await gbs.write(si, 0, offset, b"s" * min(60_000, size - offset))
-    globalLogPublisher.addObserver(observe)
+    globalLogPublisher.addObserver(observe)  # type: ignore[arg-type]
     try:
         port = int(gbs.base.rsplit(":", 1)[1])
         proto = _ReadSomeThenClose()
@@ -352,21 +352,21 @@ async def test_disconnect_during_a_streamed_read(gbs: Gbs) -> None:
         # Let the server notice and wind down, then check it still serves.
         assert (await gbs.request("GET", "/storage/v1/version")).code == 200
     finally:
-        globalLogPublisher.removeObserver(observe)
+        globalLogPublisher.removeObserver(observe)  # type: ignore[arg-type]
     assert errors == []
 
 
 @pytest_twisted.ensureDeferred
 async def test_log_lines_hold_no_secrets(gbs: Gbs) -> None:
     events: list[dict[str, object]] = []
-    globalLogPublisher.addObserver(events.append)
+    globalLogPublisher.addObserver(events.append)  # type: ignore[arg-type]
     try:
         si = new_si()
         await gbs.allocate(si, {0}, 4)
         await gbs.write(si, 0, 0, b"q7Zq")
         await gbs.request("GET", "/storage/v1/version", auth=b"Tahoe-LAFS " + b64encode(b"wrong"))
     finally:
-        globalLogPublisher.removeObserver(events.append)
+        globalLogPublisher.removeObserver(events.append)  # type: ignore[arg-type]
 
     ours = [e for e in events if str(e.get("log_namespace", "")).startswith("tahoe_cloud.http")]
     assert len(ours) >= 3
@@ -396,24 +396,23 @@ async def test_unexpected_errors_are_500_without_detail(gbs: Gbs) -> None:
     from tahoe_cloud.http import storage_resource, storage_site
 
     events: list[dict[str, object]] = []
-    globalLogPublisher.addObserver(events.append)
-    port = r.listenTCP(
-        0, storage_site(storage_resource(_BrokenServer(), SWISSNUM)), interface="127.0.0.1"
-    )
+    globalLogPublisher.addObserver(events.append)  # type: ignore[arg-type]
+    site = storage_site(storage_resource(_BrokenServer(), SWISSNUM))  # type: ignore[arg-type]
+    port = r.listenTCP(0, site, interface="127.0.0.1")  # type: ignore[arg-type]
     try:
-        broken = attr.evolve(gbs, base=f"http://127.0.0.1:{port.getHost().port}")
+        broken = attr.evolve(gbs, base=f"http://127.0.0.1:{port.getHost().port}")  # type: ignore[attr-defined]
         version = await broken.request("GET", "/storage/v1/version")
         assert (version.code, version.body) == (500, b"internal server error")
         shares = await broken.request("GET", f"/storage/v1/immutable/{new_si().text}/shares")
         assert shares.code == 503
         assert b"private-name" not in shares.body
     finally:
-        globalLogPublisher.removeObserver(events.append)
-        await port.stopListening()
+        globalLogPublisher.removeObserver(events.append)  # type: ignore[arg-type]
+        await port.stopListening()  # type: ignore[misc]
     # The bug is logged with its traceback; the backend fault (an S3 outage) as
     # what it is: a warning with its message, no traceback, not "unexpected".
     failures = [e for e in events if e.get("log_failure") is not None]
-    assert len(failures) == 1 and "KeyError" in failures[0]["log_failure"].getTraceback()
+    assert len(failures) == 1 and "KeyError" in failures[0]["log_failure"].getTraceback()  # type: ignore[attr-defined]
     faults = [e for e in events if "backend failure" in formatEvent(e)]
     assert len(faults) == 1 and faults[0]["log_level"] is LogLevel.warn
     assert "transient" in formatEvent(faults[0]) and "unreachable" in formatEvent(faults[0])

@@ -28,7 +28,7 @@ from allmydata.storage.http_common import response_is_not_html
 from allmydata.storage_client import _HTTPStorageServer
 from hyperlink import DecodedURL
 from treq.client import HTTPClient
-from twisted.internet.defer import ensureDeferred
+from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.task import react
 from twisted.web.client import Agent, HTTPConnectionPool
 
@@ -188,7 +188,7 @@ async def check(reactor, base: str, swissnum: bytes) -> None:
     await pool.closeCachedConnections()
 
 
-def main(reactor, base: str, swissnum: str) -> object:
+def main(reactor, base: str, swissnum: str) -> Deferred[None]:
     return ensureDeferred(check(reactor, base, swissnum.encode("ascii")))
 
 

@@ -15,12 +15,12 @@ from allmydata.storage.http_client import StorageClient
 from allmydata.storage_client import _HTTPStorageServer
 from hyperlink import DecodedURL
 from treq.client import HTTPClient
-from twisted.internet.defer import ensureDeferred
+from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.task import react
 from twisted.web.client import Agent, HTTPConnectionPool
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from upstream_lease_hook import LeaseViewHook
+from upstream_lease_hook import LeaseViewHook  # type: ignore[import-not-found]
 
 MONTH = 31 * 24 * 60 * 60
 
@@ -98,7 +98,7 @@ async def check(reactor, base: str, view: str, swissnum: bytes) -> None:
     await pool.closeCachedConnections()
 
 
-def main(reactor, base: str, view: str, swissnum: str) -> object:
+def main(reactor, base: str, view: str, swissnum: str) -> Deferred[None]:
     return ensureDeferred(check(reactor, base, view, swissnum.encode("ascii")))
 
 

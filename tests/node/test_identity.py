@@ -157,10 +157,10 @@ def test_a_readable_private_key_is_loaded_with_a_warning(tmp_path: Path) -> None
     write_identity(private, create_identity())
     (private / "node.key").chmod(0o644)
     events: list[dict[str, object]] = []
-    globalLogPublisher.addObserver(events.append)
+    globalLogPublisher.addObserver(events.append)  # type: ignore[arg-type]
     try:
         load_identity(private)
     finally:
-        globalLogPublisher.removeObserver(events.append)
+        globalLogPublisher.removeObserver(events.append)  # type: ignore[arg-type]
     warnings = [e for e in events if "node.key" in str(e.get("path"))]
     assert warnings and warnings[0]["mode"] == "0644"

@@ -57,7 +57,7 @@ def test_nurl_and_announcement_keep_upstreams_identity(tmp_path: Path) -> None:
     (nurl,) = node.nurls
     assert nurl == f"pb://{node.identity.spki_hash}@127.0.0.1:31401/{SWISSNUM}#v=1"
     ann = node.announcement.as_dict()
-    assert ann["anonymous-storage-FURL"].startswith(f"pb://{TUB_ID}@")
+    assert ann["anonymous-storage-FURL"].startswith(f"pb://{TUB_ID}@")  # type: ignore[attr-defined]
     assert ann["permutation-seed-base32"] == SEED
     assert ann["nickname"] == "up"
 

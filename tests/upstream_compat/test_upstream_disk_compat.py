@@ -305,9 +305,9 @@ async def test_upstream_reads_what_disk_backend_wrote(tmp_path: Path) -> None:
             share3 = await shares.open_mutable(3)
             assert await share3.read(0, 100) == b"v1 mutable grownupstream was here"
         async with backend.shareset(mut_si) as shares:
-            renewed = (await shares.read_leases())[1][0]
-        assert renewed.renew_secret_matches(secret(b"renew", 10))
-        assert renewed.expiration == new_expiration  # the write renewed lease 10
+            renewed_lease = (await shares.read_leases())[1][0]
+        assert renewed_lease.renew_secret_matches(secret(b"renew", 10))
+        assert renewed_lease.expiration == new_expiration  # the write renewed lease 10
     finally:
         await backend.stop()
 

@@ -21,6 +21,7 @@ import base64
 import json
 import os
 import urllib.request
+from typing import Any
 
 import cbor2
 from allmydata.storage.http_client import StorageClientFactory
@@ -85,6 +86,8 @@ class LeaseView:
 
 
 class _LiveNodeMixin:
+    addCleanup: Any  # from the test case class it is mixed into
+
     @inlineCallbacks
     def setUp(self):
         AsyncTestCase.setUp(self)
@@ -94,7 +97,7 @@ class _LiveNodeMixin:
         # reactor is given time to finish closing them (as upstream's own
         # system tests do, with its helper).
         pool = HTTPConnectionPool(reactor)
-        pool.cachedConnectionTimeout = 0.1
+        pool.cachedConnectionTimeout = 0.1  # type: ignore[assignment]  # a float works
         pool.retryAutomatically = False
         self.addCleanup(spin_until_cleanup_done)
         self.addCleanup(pool.closeCachedConnections)

@@ -14,6 +14,7 @@ Used to show upstream keeps working on containers tahoe-cloud wrote.
 
 import json
 import sys
+from typing import Any
 
 from allmydata.storage.server import DEFAULT_RENEWAL_TIME, StorageServer
 from twisted.internet.task import Clock
@@ -30,7 +31,9 @@ def main():
         )
     for item in request["mutable_writes"]:
         secrets = tuple(bytes.fromhex(item[k]) for k in ("write_enabler", "renew", "cancel"))
-        vectors = {item["shnum"]: ([], [(item["offset"], bytes.fromhex(item["data"]))], None)}
+        vectors: dict[int, Any] = {
+            item["shnum"]: ([], [(item["offset"], bytes.fromhex(item["data"]))], None)
+        }
         ok, _ = ss.slot_testv_and_readv_and_writev(bytes.fromhex(item["si"]), secrets, vectors, [])
         assert ok
     json.dump({"expiration": request["now"] + DEFAULT_RENEWAL_TIME}, sys.stdout)

@@ -15,6 +15,7 @@ are then filled and leased through the same StorageServer calls.
 import json
 import os
 import sys
+from typing import Any
 
 from allmydata.storage.common import storage_index_to_dir
 from allmydata.storage.immutable import ShareFile
@@ -45,7 +46,7 @@ def main(storedir):
     clock = Clock()
     clock.advance(START)
     ss = StorageServer(storedir, NODEID, clock=clock)
-    manifest = {"nodeid": NODEID.hex(), "entries": []}
+    manifest: dict[str, Any] = {"nodeid": NODEID.hex(), "entries": []}
 
     def lease_record(n, owner):
         return {
@@ -113,7 +114,7 @@ def main(storedir):
                 )
         base = 10 * version
         data = {sh: data_for(b"mut-v%d-%d|" % (version, sh), 500) for sh in (0, 2)}
-        vectors = {sh: ([], [(0, d)], None) for sh, d in data.items()}
+        vectors: dict[int, Any] = {sh: ([], [(0, d)], None) for sh, d in data.items()}
         ok, _ = ss.slot_testv_and_readv_and_writev(
             si, (we, secret(b"renew", base), secret(b"cancel", base)), vectors, []
         )

@@ -1,6 +1,6 @@
 """The benchmark's S3 request counts and cost per million files, without the rest of the benchmark.
 
-Run: .venv/bin/python -m tests.s3.measure_read_cost   (about a minute; not part of the test suite)
+Run: .venv/bin/python -m benchmarks.s3_read_cost   (about a minute; not part of the test suite)
 
 Uses ``benchmarks`` as is: ``benchmarks.run.s3_requests`` (a ``tahoe-cloud
 run`` node on moto behind the benchmark's counting proxy, driven by its

@@ -1,6 +1,6 @@
 """Print the S3 requests each storage operation costs, counted at a recording proxy.
 
-Run: .venv/bin/python -m tests.s3.measure_requests
+Run: .venv/bin/python -m benchmarks.s3_requests
 Starts moto_server, puts the recording proxy in front, runs each operation
 through ``StorageServer`` on the cloud.s3 backend (default settings) and
 prints one line per operation. docs/s3.md quotes its output.

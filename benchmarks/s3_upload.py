@@ -1,8 +1,8 @@
 """A one-minute cloud.s3 upload benchmark: throughput against raw S3, and peak server RSS.
 
-Run: ``.venv/bin/python -m tests.s3.bench_upload [--memory full|small|none] [--profile OUT]``
+Run: ``.venv/bin/python -m benchmarks.s3_upload [--memory full|small|none] [--profile OUT]``
 
-Not a test (no ``test_`` prefix). Reuses the benchmark harness in
+Not a test. Reuses the benchmark harness in
 ``benchmarks/`` (its load generator, server runner and raw-S3 ceiling) so the
 figures are comparable with docs/benchmarks.md: a ``tahoe-cloud run`` node on
 the cloud.s3 backend against a moto_server subprocess, the stock client's
@@ -52,7 +52,7 @@ def upload(nurl: Nurl, meter: object, size: int, conc: int) -> tuple[float, floa
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.s3.bench_upload")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.s3_upload")
     parser.add_argument("--memory", choices=sorted(MEMORY), default="small")
     parser.add_argument("--profile", type=Path)
     parser.add_argument("--no-ceiling", action="store_true")
