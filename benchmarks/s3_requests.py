@@ -20,12 +20,12 @@ from twisted.internet.task import Clock
 from tahoe_cloud.server import messages as m
 from tahoe_cloud.server.messages import ReadVector
 from tahoe_cloud.server.server import StorageServer
+from tahoe_cloud.testing.support import NODEID, START_TIME, lease_secrets, new_si
 from tahoe_cloud.vocabulary import ShareKind, WriteVector
-from tests.conformance.support import NODEID, START_TIME, lease_secrets, new_si
-from tests.s3.conftest import make_client, new_bucket_name
 from tests.s3.makers import make_backend
 from tests.s3.moto import run_moto
 from tests.s3.proxy import FaultProxy, start_proxy
+from tests.support.s3 import make_client, new_bucket_name
 
 MiB = 1024 * 1024
 

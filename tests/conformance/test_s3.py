@@ -1,4 +1,5 @@
-"""The conformance kit on cloud.s3: on moto, and on Ceph RGW (``-m rgw`` selects those)."""
+"""The conformance kit on cloud.s3: on moto, on Ceph RGW (``-m rgw`` selects those), and on
+the in-memory S3 (the fast tier: the real client code, no process, no socket)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from tahoe_cloud.backends.interfaces import IStorageBackend
 from tahoe_cloud.testing import BackendContext, BackendSuite
 from tests.conformance.backends import rgw_service
+from tests.s3.conftest import MemoryService, memory_service
 from tests.support.s3 import S3Service, new_bucket, s3_backend_on
 
 
@@ -44,3 +46,12 @@ class TestS3(S3Suite):
 class TestS3RGW(S3Suite):
     def service(self) -> S3Service:
         return rgw_service()
+
+
+class TestS3Memory(S3Suite):
+    memory: MemoryService | None = None
+
+    def service(self) -> S3Service:
+        if self.memory is None:
+            self.memory = memory_service()  # one per test, kept for reopen_backend
+        return self.memory

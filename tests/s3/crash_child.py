@@ -21,7 +21,7 @@ from tahoe_cloud.backends.s3.objectstore.client import S3Client
 from tahoe_cloud.backends.s3.objectstore.signing import Credentials, Signer
 from tahoe_cloud.backends.s3.settings import BackendSettings, Tuning
 from tahoe_cloud.server.server import StorageServer
-from tests.conformance.support import NODEID, new_si, upload_share
+from tahoe_cloud.testing.support import NODEID, new_si, upload_share
 
 MiB = 1024 * 1024
 

@@ -21,7 +21,7 @@ from tahoe_cloud.backends.s3.objectstore import multipart as mp
 from tahoe_cloud.backends.s3.objectstore.listing import iso_timestamp
 from tahoe_cloud.cli.clean import clean
 from tahoe_cloud.errors import BackendError
-from tests.conformance.support import lease_secrets, new_si
+from tahoe_cloud.testing.support import lease_secrets, new_si
 from tests.s3.conftest import make_client, new_bucket_name
 from tests.s3.makers import make_backend
 from tests.s3.moto import MotoServer

@@ -23,8 +23,7 @@ from tahoe_cloud.server import messages as m
 from tahoe_cloud.server.messages import ReadVector
 from tahoe_cloud.server.server import StorageServer
 from tahoe_cloud.testing import run
-from tahoe_cloud.vocabulary import Lease, ShareKind, WriteVector
-from tests.conformance.support import (
+from tahoe_cloud.testing.support import (
     NODEID,
     START_TIME,
     lease_secrets,
@@ -32,6 +31,7 @@ from tests.conformance.support import (
     upload_share,
     write_enabler,
 )
+from tahoe_cloud.vocabulary import Lease, ShareKind, WriteVector
 from tests.s3.conftest import S3Service, make_client
 from tests.s3.makers import make_backend
 from tests.support.s3 import new_bucket

@@ -37,8 +37,8 @@ from tahoe_cloud.errors import BackendError, ConfigError
 from tahoe_cloud.server import messages as m
 from tahoe_cloud.server.server import StorageServer
 from tahoe_cloud.testing import run
+from tahoe_cloud.testing.support import NODEID, START_TIME, lease_secrets, new_si, upload_share
 from tahoe_cloud.vocabulary import WriteVector
-from tests.conformance.support import NODEID, START_TIME, lease_secrets, new_si, upload_share
 from tests.s3.conftest import make_client
 from tests.s3.makers import make_backend
 from tests.s3.moto import MotoServer

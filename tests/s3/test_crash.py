@@ -16,8 +16,8 @@ from twisted.internet.task import Clock, deferLater
 from tahoe_cloud.backends.s3.objectstore import multipart as mp
 from tahoe_cloud.backends.s3.objectstore.listing import list_all
 from tahoe_cloud.server.server import StorageServer
+from tahoe_cloud.testing.support import NODEID, START_TIME
 from tahoe_cloud.vocabulary import StorageIndex
-from tests.conformance.support import NODEID, START_TIME
 from tests.s3.conftest import make_client, new_bucket_name
 from tests.s3.makers import make_backend
 from tests.s3.moto import MotoServer

@@ -27,8 +27,8 @@ from tahoe_cloud.backends.s3.objectstore.listing import list_all
 from tahoe_cloud.backends.s3.objectstore.objects import delete_objects
 from tahoe_cloud.server import messages as m
 from tahoe_cloud.server.server import StorageServer
+from tahoe_cloud.testing.support import lease_secrets, new_si, upload_share
 from tahoe_cloud.vocabulary import WriteVector
-from tests.conformance.support import lease_secrets, new_si, upload_share
 from tests.s3.conftest import make_client
 from tests.s3.logwatch import describe, logged_errors
 from tests.s3.moto import MotoServer

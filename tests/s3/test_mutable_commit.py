@@ -20,7 +20,7 @@ from tahoe_cloud.backends.s3 import mutable
 from tahoe_cloud.backends.s3.objectstore.errors import S3ConnectionError, S3Error
 from tahoe_cloud.backends.s3.objectstore.listing import list_all
 from tahoe_cloud.errors import BackendError, ShareNotFound
-from tests.conformance.support import START_TIME, new_si, write_enabler
+from tahoe_cloud.testing.support import START_TIME, new_si, write_enabler
 from tests.s3.conftest import S3Service
 from tests.s3.test_backend import Node, bucket, rtw, run
 

@@ -19,8 +19,8 @@ from tahoe_cloud.backends.s3.objectstore.retry import RetryPolicy
 from tahoe_cloud.server import messages as m
 from tahoe_cloud.server.server import StorageServer
 from tahoe_cloud.testing import run
+from tahoe_cloud.testing.support import NODEID, START_TIME, lease_secrets, new_si, upload_share
 from tahoe_cloud.vocabulary import WriteVector
-from tests.conformance.support import NODEID, START_TIME, lease_secrets, new_si, upload_share
 from tests.s3.conftest import make_client, new_bucket_name
 from tests.s3.logwatch import describe, logged_errors
 from tests.s3.makers import make_backend

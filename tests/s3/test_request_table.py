@@ -25,8 +25,8 @@ from tahoe_cloud.backends.s3.objectstore.multipart import MIN_PART_SIZE
 from tahoe_cloud.backends.s3.settings import DEFAULT_PART_SIZE
 from tahoe_cloud.server import messages as m
 from tahoe_cloud.server.server import StorageServer
+from tahoe_cloud.testing.support import NODEID, lease_secrets, new_si
 from tahoe_cloud.vocabulary import ShareKind, WriteVector
-from tests.conformance.support import NODEID, lease_secrets, new_si
 from tests.s3.conftest import S3Service
 from tests.s3.test_backend import Node, bucket, clock
 

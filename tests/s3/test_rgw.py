@@ -24,7 +24,7 @@ from tahoe_cloud.cli.check import check_node
 from tahoe_cloud.cli.create_container import create_container
 from tahoe_cloud.errors import ConfigError
 from tahoe_cloud.server.server import StorageServer
-from tests.conformance.support import NODEID, START_TIME, new_si, upload_share
+from tahoe_cloud.testing.support import NODEID, START_TIME, new_si, upload_share
 from tests.s3.conftest import make_client, new_bucket_name
 from tests.s3.makers import make_backend
 from tests.support.ceph_rgw import REGION, RGWServer

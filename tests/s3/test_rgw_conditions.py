@@ -20,8 +20,8 @@ from tahoe_cloud.backends.s3.objectstore.conditions import STANDARD
 from tahoe_cloud.errors import BackendError
 from tahoe_cloud.server import messages as m
 from tahoe_cloud.server.server import StorageServer
+from tahoe_cloud.testing.support import NODEID, START_TIME, lease_secrets, new_si, upload_share
 from tahoe_cloud.vocabulary import WriteVector
-from tests.conformance.support import NODEID, START_TIME, lease_secrets, new_si, upload_share
 from tests.s3.conftest import make_client, new_bucket_name
 from tests.s3.makers import make_backend
 from tests.support.ceph_rgw import RGWServer

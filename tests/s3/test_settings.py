@@ -18,7 +18,7 @@ from tahoe_cloud.backends.s3.config import create_backend, make_client, parse_s3
 from tahoe_cloud.backends.s3.objectstore.listing import list_all
 from tahoe_cloud.errors import BackendError
 from tahoe_cloud.server.server import StorageServer
-from tests.conformance.support import NODEID, new_si, upload_share
+from tahoe_cloud.testing.support import NODEID, new_si, upload_share
 from tests.s3.conftest import new_bucket_name
 from tests.s3.moto import MotoServer
 from tests.s3.test_config import node_config

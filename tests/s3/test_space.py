@@ -15,7 +15,7 @@ import pytest
 import pytest_twisted
 from twisted.internet.task import Clock
 
-from tests.conformance.support import START_TIME, lease_secrets, new_si, upload_share
+from tahoe_cloud.testing.support import START_TIME, lease_secrets, new_si, upload_share
 from tests.s3.conftest import S3Service
 from tests.s3.test_backend import Node, bucket
 

@@ -21,7 +21,7 @@ from twisted.internet.task import Clock
 from tahoe_cloud.backends.s3 import spool
 from tahoe_cloud.backends.s3.objectstore.objects import get_object
 from tahoe_cloud.errors import BackendUnavailable
-from tests.conformance.support import START_TIME, lease_secrets, new_si, upload_share
+from tahoe_cloud.testing.support import START_TIME, lease_secrets, new_si, upload_share
 from tests.s3.conftest import S3Service
 from tests.s3.test_backend import Node, bucket
 

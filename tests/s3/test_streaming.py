@@ -31,7 +31,7 @@ from tahoe_cloud.backends.s3.objectstore import multipart as mp
 from tahoe_cloud.backends.s3.objectstore import objects
 from tahoe_cloud.backends.s3.objectstore.transport import FileSlice, _SliceProducer
 from tahoe_cloud.server.server import StorageServer
-from tests.conformance.support import NODEID, START_TIME, lease_secrets, new_si
+from tahoe_cloud.testing.support import NODEID, START_TIME, lease_secrets, new_si
 from tests.s3.conftest import make_client, new_bucket_name
 from tests.s3.makers import make_backend
 from tests.s3.moto import MotoServer
