@@ -41,9 +41,12 @@ from twisted.web.server import Site
 
 from tahoe_cloud.backends.interfaces import IStorageBackend
 from tahoe_cloud.backends.plugin import BackendFactory
+from tahoe_cloud.backends.registry import create_backend
 from tahoe_cloud.config import NodeConfig
-from tahoe_cloud.http.body import Limits
+from tahoe_cloud.http.body import Limits, storage_site
 from tahoe_cloud.http.connections import ConnectionLimit, ensure_file_limit
+from tahoe_cloud.http.lease_view import lease_view_resource
+from tahoe_cloud.http.resource import storage_resource
 from tahoe_cloud.node.nodedir import NodeDirectory
 from tahoe_cloud.server.server import DEFAULT_MAXIMUM_MUTABLE_SHARE_SIZE, StorageServer
 
@@ -59,22 +62,16 @@ _LOOPBACK_ENDPOINT = re.compile(r"tcp:\d+:interface=(127\.0\.0\.1|localhost)\Z")
 
 
 def _default_backend_factory(config: NodeConfig) -> IStorageBackend:
-    from tahoe_cloud.backends.registry import create_backend
-
     return create_backend(config)
 
 
 def _default_resource_factory(server: StorageServer, swissnum: bytes) -> IResource:
-    from tahoe_cloud.http.resource import storage_resource
-
     return storage_resource(server, swissnum)
 
 
 def _default_lease_view_factory(
     server: StorageServer, swissnum: bytes, test_clock: Clock | None
 ) -> IResource:
-    from tahoe_cloud.http.lease_view import lease_view_resource
-
     return lease_view_resource(server, swissnum, test_clock=test_clock)
 
 
@@ -255,6 +252,4 @@ class StorageNodeService(MultiService):
 def _site(resource: IResource, limits: Limits) -> Site:
     # The front end's Site bounds request bodies, hides tracebacks and keeps
     # twisted.web's access log (a second, unfiltered request log) quiet.
-    from tahoe_cloud.http.body import storage_site
-
     return storage_site(resource, limits=limits)

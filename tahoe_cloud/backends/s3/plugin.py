@@ -23,6 +23,7 @@ from tahoe_cloud.backends.capabilities import (
     read_secret,
 )
 from tahoe_cloud.backends.plugin import BackendPlugin
+from tahoe_cloud.backends.s3 import commands
 from tahoe_cloud.backends.s3.config import create_backend, render_storage_lines
 from tahoe_cloud.errors import TahoeCloudError
 
@@ -44,20 +45,14 @@ class S3Capabilities:
 
     async def check(self, config: NodeConfig, reactor: Any) -> str:
         """URL, credentials, bucket, clock, conditional writes and the ownership marker."""
-        from tahoe_cloud.backends.s3 import commands
-
         return await commands.check(config, reactor)
 
     async def create_container(self, config: NodeConfig, reactor: Any) -> str:
         """The configured bucket, in the configured region."""
-        from tahoe_cloud.backends.s3 import commands
-
         return await commands.create_container(config, reactor)
 
     async def clean(self, config: NodeConfig, reactor: Any) -> str:
         """Orphaned objects and stale multipart uploads older than an hour."""
-        from tahoe_cloud.backends.s3 import commands
-
         return await commands.clean(config, reactor)
 
     def add_arguments(self, group: argparse._ArgumentGroup) -> Sequence[argparse.Action]:
