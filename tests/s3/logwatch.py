@@ -12,7 +12,8 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from twisted.logger import LogEvent, LogLevel, formatEvent, globalLogPublisher
+from twisted.logger import ILogObserver, LogEvent, LogLevel, formatEvent, globalLogPublisher
+from zope.interface import provider
 
 _SERIOUS = (LogLevel.error, LogLevel.critical)
 
@@ -30,6 +31,7 @@ def logged_errors() -> Iterator[list[LogEvent]]:
     """Yield the list of error/critical events (and failures) logged inside the block."""
     seen: list[LogEvent] = []
 
+    @provider(ILogObserver)
     def observe(event: LogEvent) -> None:
         if event.get("log_failure") is not None or event.get("log_level") in _SERIOUS:
             seen.append(event)

@@ -53,7 +53,7 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30
 
 def _create_user(url: str) -> tuple[str, str]:
     """The three unauthenticated IAM calls: a user, a policy allowing everything, a key pair."""
-    import boto3
+    import boto3  # type: ignore[import-untyped]
 
     iam = boto3.client(
         "iam",

@@ -40,6 +40,8 @@ from collections.abc import Callable
 import treq
 from attrs import evolve, frozen
 from twisted.internet import defer, reactor
+from twisted.internet.address import IPv4Address
+from twisted.internet.interfaces import ITCPTransport
 from twisted.internet.task import deferLater
 from twisted.web.http_headers import Headers
 from twisted.web.resource import Resource
@@ -159,13 +161,14 @@ class FaultProxy(Resource):
         self.requests.append(recorded)
         if self.on_request is not None:
             self.on_request(recorded)
+        assert request.content is not None  # Site's requests always have a body file
         body = request.content.read()
         if fault == "slowdown":
             return self._error(request, 503, "SlowDown")
         if fault == "error500":
             return self._error(request, 500, "InternalError")
         if fault == "reset":
-            request.transport.abortConnection()
+            ITCPTransport(request.transport).abortConnection()
             return NOT_DONE_YET
         refusal = self.refuse(recorded) if self.refuse is not None else None
         if refusal is not None:
@@ -198,12 +201,12 @@ class FaultProxy(Resource):
             )
             content = await treq.content(response)
         except Exception:  # noqa: BLE001 - the upstream failed: drop the client connection
-            request.transport.abortConnection()
+            ITCPTransport(request.transport).abortConnection()
             return
         if getattr(request, "_disconnected", False):
             return  # the client went away (it timed out, or its node stopped)
         if fault == "reset_after":
-            request.transport.abortConnection()
+            ITCPTransport(request.transport).abortConnection()
             return
         if fault == "cut":
             _send_cut(request, response.code, response.headers, content)
@@ -248,6 +251,7 @@ def _send_cut(request: Request, code: int, headers: Headers, content: bytes) -> 
             lines.extend(k + b": " + v + b"\r\n" for v in values)
     lines.append(b"Connection: close\r\n\r\n")
     transport = request.channel.transport
+    assert transport is not None  # the connection is still open: the answer is being written
     transport.write(b"".join(lines) + content[: len(content) // 2])
     transport.loseConnection()
 
@@ -260,7 +264,9 @@ class _Request(Request):
 
     def gotLength(self, length: int | None) -> None:
         super().gotLength(length)
-        proxy = self.channel.site.resource
+        # Site.buildProtocol sets the channel's site; HTTPChannel does not declare it.
+        site: Site = self.channel.site  # type: ignore[attr-defined]
+        proxy = site.resource
         if not length or not isinstance(proxy, FaultProxy):
             return
         uri = self.channel._command, self.channel._path  # the request line, parsed already
@@ -281,7 +287,7 @@ class _Request(Request):
         if self._cut_at is not None and self._received >= self._cut_at:
             self._cut_at = None
             self._dropped = True
-            self.channel.transport.abortConnection()
+            ITCPTransport(self.channel.transport).abortConnection()
         if not self._dropped:
             super().handleContentChunk(data)
 
@@ -301,6 +307,9 @@ def start_proxy(target: str, **kw: object) -> tuple[FaultProxy, str]:
     proxy = FaultProxy(target, **kw)  # type: ignore[arg-type]
     site = Site(proxy)
     site.requestFactory = _Request
-    port = reactor.listenTCP(0, site, interface="127.0.0.1")  # type: ignore[attr-defined]
+    # Twisted annotates the factory as ServerFactory[...], which Site does not match.
+    port = reactor.listenTCP(0, site, interface="127.0.0.1")  # type: ignore[arg-type]
     proxy.port = port
-    return proxy, f"http://127.0.0.1:{port.getHost().port}"
+    address = port.getHost()
+    assert isinstance(address, IPv4Address)
+    return proxy, f"http://127.0.0.1:{address.port}"

@@ -31,10 +31,10 @@ def main() -> None:
             faults = Counter(r.fault for r in proxy.requests if r.fault)
             summary = {"requests": len(proxy.requests), "faults": dict(faults)}
             print(json.dumps(summary), flush=True)
-            reactor.stop()  # type: ignore[attr-defined]
+            reactor.stop()
 
     stdio.StandardIO(StopOnClose())
-    reactor.run()  # type: ignore[attr-defined]
+    reactor.run()
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ its age when run beside a live node).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ from tahoe_cloud.testing.support import lease_secrets, new_si
 from tests.s3.conftest import make_client, new_bucket_name
 from tests.s3.makers import make_backend
 from tests.s3.moto import MotoServer
-from tests.s3.proxy import FaultProxy
+from tests.s3.proxy import FaultProxy, Recorded
 from tests.s3.test_commands import s3_node
 from tests.s3.test_proxy import proxied, server_on
 
@@ -37,7 +38,7 @@ MiB = 1024 * 1024
 ATTEMPTS = 8  # server_on's retry policy
 
 
-def _is(operation: str):  # type: ignore[no-untyped-def]
+def _is(operation: str) -> Callable[[Recorded], bool]:
     return lambda r: r.operation == operation
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import boto3
+import boto3  # type: ignore[import-untyped]
 import pytest
 import pytest_twisted
 

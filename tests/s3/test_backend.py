@@ -31,7 +31,7 @@ from tahoe_cloud.testing.support import (
     upload_share,
     write_enabler,
 )
-from tahoe_cloud.vocabulary import Lease, ShareKind, WriteVector
+from tahoe_cloud.vocabulary import Lease, ShareKind, StorageIndex, WriteVector
 from tests.s3.conftest import S3Service, make_client
 from tests.s3.makers import make_backend
 from tests.support.s3 import new_bucket
@@ -58,7 +58,7 @@ class Node:
         self, service: S3Service, bucket: str, tmp: Path, clock: Clock, **kw: object
     ) -> None:
         self.client: S3Client = make_client(service, bucket)
-        self.backend: S3Backend = make_backend(self.client, tmp, **kw)  # type: ignore[arg-type]
+        self.backend: S3Backend = make_backend(self.client, tmp, **kw)
         self.server = StorageServer(self.backend, nodeid=NODEID, clock=clock)
 
     def counts(self) -> dict[str, int]:
@@ -76,7 +76,14 @@ def node(service: S3Service, bucket: str, tmp_path: Path, clock: Clock) -> Itera
     run(n.server.stop())
 
 
-async def rtw(node: Node, si, we: bytes, shnum: int, *writes: tuple[int, bytes], new_length=None):  # type: ignore[no-untyped-def]
+async def rtw(
+    node: Node,
+    si: StorageIndex,
+    we: bytes,
+    shnum: int,
+    *writes: tuple[int, bytes],
+    new_length: int | None = None,
+) -> m.ReadTestWriteResult:
     return await node.server.read_test_write(
         si,
         write_enabler=we,
@@ -261,7 +268,7 @@ async def test_failed_multipart_is_aborted(
     original = mp.upload_part
     calls = []
 
-    async def failing(client, key, upload_id, number, body, **kw):  # type: ignore[no-untyped-def]
+    async def failing(client, key, upload_id, number, body, **kw):
         calls.append(number)
         if number == 2:
             from tahoe_cloud.backends.s3.objectstore.errors import S3Error
@@ -275,7 +282,7 @@ async def test_failed_multipart_is_aborted(
         with pytest.raises(BackendError):
             await upload_share(n.server, si, 0, os.urandom(11 * 1024 * 1024))
     finally:
-        mp.upload_part = original  # type: ignore[assignment]
+        mp.upload_part = original
     assert (await _pending(n.client)) == []
     assert (await n.server.list_immutable_shares(si)) == frozenset()
     await n.server.stop()

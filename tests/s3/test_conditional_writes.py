@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 import pytest_twisted
 from twisted.internet.task import Clock
-from twisted.logger import LogLevel, globalLogPublisher
+from twisted.logger import ILogObserver, LogEvent, LogLevel, globalLogPublisher
+from zope.interface import provider
 
 from tahoe_cloud.backends.s3 import commands
 from tahoe_cloud.backends.s3.config import create_backend
@@ -208,7 +209,8 @@ async def test_optional_conditional_writes_let_the_node_start_without_them(
 ) -> None:
     warnings: list[str] = []
 
-    def observe(event: dict[str, Any]) -> None:
+    @provider(ILogObserver)
+    def observe(event: LogEvent) -> None:
         if event.get("log_level") == LogLevel.warn:
             warnings.append(str(event.get("found", "")))
 
@@ -390,7 +392,8 @@ async def test_a_create_only_race_lost_once_is_tried_again(
     backend = make_backend(client, tmp_path, keys=KeyLayout("p/"))
     warned: list[str] = []
 
-    def observe(event: dict[str, Any]) -> None:
+    @provider(ILogObserver)
+    def observe(event: LogEvent) -> None:
         if event.get("log_level") == LogLevel.warn and "doubt" in event:
             warned.append(event["doubt"])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 import pytest_twisted
@@ -110,9 +111,17 @@ def test_tokens(tmp_path: Path) -> None:
     assert e.value.path.endswith("private/s3sessiontoken")
 
 
+class _Account(TypedDict):
+    """Where and as whom ``node_config`` reaches S3."""
+
+    url: str
+    key_id: str
+    secret: str
+
+
 @pytest_twisted.ensureDeferred
 async def test_startup_errors_are_clear(moto_auth: MotoServer, tmp_path: Path) -> None:
-    good = dict(
+    good = _Account(
         url=moto_auth.url, key_id=moto_auth.access_key_id, secret=moto_auth.secret_access_key
     )
     bucket = new_bucket_name()
@@ -122,11 +131,11 @@ async def test_startup_errors_are_clear(moto_auth: MotoServer, tmp_path: Path) -
     assert "already exists" in await commands.create_container(cfg)
     assert "OK:" in await commands.check(cfg)
 
-    cases = [
-        (dict(good, secret="wrong-secret"), "private/s3secret", None),
-        (dict(good, key_id="AKIAUNKNOWN000000000"), "tahoe.cfg", "s3.access_key_id"),
-        (dict(good), "tahoe.cfg", "s3.bucket"),  # bucket below does not exist
-        (dict(good, url=f"http://127.0.0.1:{free_port()}"), "tahoe.cfg", "s3.url"),
+    cases: list[tuple[_Account, str, str | None]] = [
+        ({**good, "secret": "wrong-secret"}, "private/s3secret", None),
+        ({**good, "key_id": "AKIAUNKNOWN000000000"}, "tahoe.cfg", "s3.access_key_id"),
+        ({**good}, "tahoe.cfg", "s3.bucket"),  # bucket below does not exist
+        ({**good, "url": f"http://127.0.0.1:{free_port()}"}, "tahoe.cfg", "s3.url"),
     ]
     for i, (kw, path_end, key) in enumerate(cases):
         name = bucket if i != 2 else new_bucket_name()

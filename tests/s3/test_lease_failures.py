@@ -16,15 +16,18 @@ import pytest
 import pytest_twisted
 from treq.client import HTTPClient
 from twisted.internet import reactor
+from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
-from twisted.logger import LogLevel, globalLogPublisher
+from twisted.logger import ILogObserver, LogEvent, LogLevel, globalLogPublisher
 from twisted.web.client import Agent, HTTPConnectionPool
+from zope.interface import provider
 
 from tahoe_cloud.backends.s3.keys import KeyLayout
 from tahoe_cloud.backends.s3.objectstore.retry import RetryPolicy
 from tahoe_cloud.http import storage_resource, storage_site
 from tahoe_cloud.server.server import StorageServer
-from tests.http.conftest import START_TIME, SWISSNUM, Gbs, new_si, run
+from tahoe_cloud.testing import run
+from tests.http.conftest import START_TIME, SWISSNUM, Gbs, new_si
 from tests.s3.conftest import make_client, new_bucket_name
 from tests.s3.makers import make_backend
 from tests.s3.moto import MotoServer
@@ -51,11 +54,15 @@ def gbs_s3(moto: MotoServer, tmp_path: Path) -> Iterator[tuple[Gbs, FaultProxy]]
     clock.advance(START_TIME)
     server = StorageServer(backend, nodeid=b"n" * 20, clock=clock)
     run(server.start())
-    port = reactor.listenTCP(  # type: ignore[attr-defined]
-        0, storage_site(storage_resource(server, SWISSNUM)), interface="127.0.0.1"
+    port = reactor.listenTCP(
+        0,
+        storage_site(storage_resource(server, SWISSNUM)),  # type: ignore[arg-type]
+        interface="127.0.0.1",
     )
     client = HTTPClient(Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False)))
-    base = f"http://127.0.0.1:{port.getHost().port}"
+    address = port.getHost()
+    assert isinstance(address, IPv4Address)
+    base = f"http://127.0.0.1:{address.port}"
     try:
         yield Gbs(base, server, backend, clock, client), proxy  # type: ignore[arg-type]
     finally:
@@ -79,7 +86,8 @@ def mutable_write(data: bytes) -> dict[int, Any]:
 def errors_logged() -> Iterator[list[str]]:
     seen: list[str] = []
 
-    def observe(event: dict[str, Any]) -> None:
+    @provider(ILogObserver)
+    def observe(event: LogEvent) -> None:
         if event.get("log_level") == LogLevel.error and "during" in event:
             seen.append(str(event["during"]))
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor
+from twisted.internet.address import IPv4Address
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
@@ -55,8 +56,10 @@ class Scripted(Resource):
 @pytest.fixture
 def fake() -> Iterator[tuple[Scripted, S3Client]]:
     resource = Scripted()
-    port = reactor.listenTCP(0, Site(resource), interface="127.0.0.1")  # type: ignore[attr-defined]
-    url = f"http://127.0.0.1:{port.getHost().port}"
+    port = reactor.listenTCP(0, Site(resource), interface="127.0.0.1")  # type: ignore[arg-type]
+    host = port.getHost()
+    assert isinstance(host, IPv4Address)
+    url = f"http://127.0.0.1:{host.port}"
     address = BucketAddress.create(Endpoint.parse(url), "bucket", "path")
     signer = Signer(Credentials("key-id", "secret", None), "us-east-1")
     client = S3Client(reactor, address, signer, retry_policy=FAST_RETRIES)

@@ -19,10 +19,12 @@ from twisted.internet.task import Clock
 from tahoe_cloud.backends.s3 import mutable
 from tahoe_cloud.backends.s3.objectstore.errors import S3ConnectionError, S3Error
 from tahoe_cloud.backends.s3.objectstore.listing import list_all
+from tahoe_cloud.backends.s3.objectstore.objects import put_object
 from tahoe_cloud.errors import BackendError, ShareNotFound
+from tahoe_cloud.testing import run
 from tahoe_cloud.testing.support import START_TIME, new_si, write_enabler
 from tests.s3.conftest import S3Service
-from tests.s3.test_backend import Node, bucket, rtw, run
+from tests.s3.test_backend import Node, bucket, rtw
 
 pytestmark = pytest.mark.s3
 
@@ -46,7 +48,7 @@ def node(service: S3Service, bucket: str, tmp_path: Path, clock: Clock) -> Itera
 
 def fail_head_put(monkeypatch: pytest.MonkeyPatch, error: S3Error, *, land: bool) -> list[str]:
     """Make the next PUT of a mutable head raise ``error``, after landing if ``land``."""
-    real = mutable.put_object
+    real = put_object
     failed: list[str] = []
 
     async def put(client: Any, key: str, body: bytes, **kw: Any) -> str:

@@ -20,7 +20,7 @@ from tahoe_cloud.server import messages as m
 from tahoe_cloud.server.server import StorageServer
 from tahoe_cloud.testing import run
 from tahoe_cloud.testing.support import NODEID, START_TIME, lease_secrets, new_si, upload_share
-from tahoe_cloud.vocabulary import WriteVector
+from tahoe_cloud.vocabulary import StorageIndex, WriteVector
 from tests.s3.conftest import make_client, new_bucket_name
 from tests.s3.logwatch import describe, logged_errors
 from tests.s3.makers import make_backend
@@ -51,7 +51,7 @@ def server_on(moto: MotoServer, url: str, bucket: str, tmp: Path, **kw: object) 
         max_attempts=8, max_total_time=30, base_delay=0.01, max_delay=0.1
     )
     client = make_client(moto, bucket, url=url, policy=policy, token=kw.pop("token", None))  # type: ignore[arg-type]
-    return StorageServer(make_backend(client, tmp, **kw), nodeid=NODEID, clock=clock)  # type: ignore[arg-type]
+    return StorageServer(make_backend(client, tmp, **kw), nodeid=NODEID, clock=clock)
 
 
 @pytest_twisted.ensureDeferred
@@ -217,14 +217,14 @@ async def _ten_percent(
 ) -> None:
     await server.start()
     rng = random.Random(3)
-    immutable: dict[tuple[object, int], bytes] = {}
+    immutable: dict[tuple[StorageIndex, int], bytes] = {}
     for i in range(12):
         si = new_si()
         size = rng.choice([1, 500, 70_000, 300_000]) if i else 11 * MiB
         data = os.urandom(size)
         await upload_share(server, si, i % 4, data)
         immutable[si, i % 4] = data
-    mutable: dict[object, bytes] = {}
+    mutable: dict[StorageIndex, bytes] = {}
     we = os.urandom(32)
     for _ in range(6):
         si = new_si()
@@ -250,9 +250,9 @@ async def _ten_percent(
     assert all("content-md5" in r.headers for r in puts)
     # Downloads under faults too.
     for (si, n), data in immutable.items():
-        assert await server.read_immutable(si, n, 0, len(data)) == data  # type: ignore[arg-type]
-    for si, content in mutable.items():
-        assert await server.read_mutable(si, 0, 0, len(content) + 10) == content  # type: ignore[arg-type]
+        assert await server.read_immutable(si, n, 0, len(data)) == data
+    for si, stored in mutable.items():
+        assert await server.read_mutable(si, 0, 0, len(stored) + 10) == stored
     proxy.fault_rate = 0
     assert [u async for u in mp.list_multipart_uploads(make_client(moto, bucket), "")] == []
     leftover = await server.backend.maintenance.collect_orphans(min_age=0)  # type: ignore[attr-defined]

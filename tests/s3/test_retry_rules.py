@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 import pytest_twisted
 from twisted.internet import defer, protocol, reactor
+from twisted.internet.address import IPv4Address
+from twisted.internet.interfaces import IAddress
 from twisted.internet.task import Clock
 
 from tahoe_cloud.backends.s3.objectstore.addressing import BucketAddress, Endpoint
@@ -152,14 +154,24 @@ class Silent(protocol.Protocol):
     """Accepts the connection, reads the request, never answers."""
 
 
+class SilentFactory(protocol.ServerFactory):
+    """Builds a ``Silent`` protocol for each connection, remembering its peer."""
+
+    def __init__(self) -> None:
+        self.connections: list[IAddress | None] = []
+
+    def buildProtocol(self, addr: IAddress | None) -> Silent:
+        self.connections.append(addr)
+        return Silent()
+
+
 @pytest_twisted.ensureDeferred
 async def test_a_request_that_gets_no_answer_times_out_and_is_retried() -> None:
-    factory = protocol.Factory.forProtocol(Silent)
-    connections: list[object] = []
-    factory.buildProtocol = lambda addr: connections.append(addr) or Silent()  # type: ignore[method-assign]
-    port = reactor.listenTCP(0, factory, interface="127.0.0.1")  # type: ignore[attr-defined]
+    port = reactor.listenTCP(0, SilentFactory(), interface="127.0.0.1")
     try:
-        url = f"http://127.0.0.1:{port.getHost().port}"
+        host = port.getHost()
+        assert isinstance(host, IPv4Address)
+        url = f"http://127.0.0.1:{host.port}"
         signer = Signer(Credentials("AK", "SK"), "us-east-1")
         address = BucketAddress.create(Endpoint.parse(url), "bkt", "path")
         policy = RetryPolicy(max_attempts=2, max_total_time=10, base_delay=0.01, max_delay=0.02)
@@ -176,4 +188,6 @@ async def test_a_request_that_gets_no_answer_times_out_and_is_retried() -> None:
         assert client.request_counts == {"GetObject": 2}
         await client.close()
     finally:
-        await port.stopListening()
+        stopped = port.stopListening()
+        if stopped is not None:
+            await stopped

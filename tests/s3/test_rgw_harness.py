@@ -5,6 +5,7 @@ These run without Ceph: the packages are made to look missing.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from tests.support import ceph_rgw
 @pytest.fixture
 def no_ceph(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ceph_rgw, "_shared", None)  # the session's cluster, if any, is kept
-    monkeypatch.setattr(ceph_rgw.shutil, "which", lambda _command: None)
+    monkeypatch.setattr(shutil, "which", lambda _command: None)  # as ceph_rgw looks it up
 
 
 def test_missing_packages_skip_with_the_reason(

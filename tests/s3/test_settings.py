@@ -16,6 +16,7 @@ from twisted.internet import reactor
 from tahoe_cloud.backends.s3 import commands
 from tahoe_cloud.backends.s3.config import create_backend, make_client, parse_s3_config
 from tahoe_cloud.backends.s3.objectstore.listing import list_all
+from tahoe_cloud.config import NodeConfig
 from tahoe_cloud.errors import BackendError
 from tahoe_cloud.server.server import StorageServer
 from tahoe_cloud.testing.support import NODEID, new_si, upload_share
@@ -26,7 +27,7 @@ from tests.s3.test_config import node_config
 pytestmark = pytest.mark.s3
 
 
-def on_moto(moto: MotoServer, nodedir: Path, bucket: str, extra: str = ""):  # type: ignore[no-untyped-def]
+def on_moto(moto: MotoServer, nodedir: Path, bucket: str, extra: str = "") -> NodeConfig:
     return node_config(
         nodedir,
         url=moto.url,
@@ -72,7 +73,7 @@ async def test_prefix_marker_and_override(moto: MotoServer, tmp_path: Path) -> N
     c = create_backend(on_moto(moto, tmp_path / "c", bucket, "s3.prefix = srv2\n"))
     await c.start()
     async with c.shareset(si) as share_set:
-        assert not await share_set.list_shares()  # type: ignore[attr-defined]
+        assert not await share_set.list_shares()
     await c.stop()
     # The explicit override takes the prefix over; then the old owner is the one refused.
     b = create_backend(

@@ -141,7 +141,7 @@ class Node:
         clock = Clock()
         clock.advance(START_TIME)
         self.client: S3Client = make_client(service, bucket)
-        self.backend: S3Backend = make_backend(self.client, tmp, keys=KeyLayout("c/"), **kw)  # type: ignore[arg-type]
+        self.backend: S3Backend = make_backend(self.client, tmp, keys=KeyLayout("c/"), **kw)
         self.server = StorageServer(self.backend, nodeid=NODEID, clock=clock)
 
     def counts(self) -> dict[str, int]:

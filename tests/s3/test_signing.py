@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Coroutine
+from datetime import UTC, datetime
 from email.utils import formatdate
+from types import SimpleNamespace
+from typing import Any
 
+import botocore.auth
 import pytest
 import pytest_twisted
 from botocore.auth import S3SigV4Auth
@@ -23,7 +28,33 @@ from tahoe_cloud.backends.s3.objectstore.retry import Retrier, RetryPolicy, skew
 from tahoe_cloud.backends.s3.objectstore.signing import Credentials, Signer, devpay_token
 
 
-def test_signature_matches_botocore() -> None:
+def _freeze_botocore_clock(monkeypatch: pytest.MonkeyPatch, now: datetime) -> None:
+    """Make botocore's SigV4 signers take ``now`` (UTC) as the current time.
+
+    Where botocore reads the time depends on its version, so the patch point is
+    found at run time: recent releases (1.44 here) call ``get_current_datetime()``
+    (from ``botocore.compat``) in ``botocore.auth``; older ones, 1.34 (the declared
+    floor) among them, call ``datetime.datetime.utcnow()`` on its own ``datetime``
+    import.
+    """
+    naive = now.astimezone(UTC).replace(tzinfo=None)
+    if hasattr(botocore.auth, "get_current_datetime"):
+
+        def current(remove_tzinfo: bool = True) -> datetime:
+            return naive if remove_tzinfo else naive.replace(tzinfo=UTC)
+
+        monkeypatch.setattr(botocore.auth, "get_current_datetime", current)
+    else:
+
+        class Frozen(datetime):
+            @classmethod
+            def utcnow(cls) -> Frozen:
+                return cls.combine(naive.date(), naive.time())
+
+        monkeypatch.setattr(botocore.auth, "datetime", SimpleNamespace(datetime=Frozen))
+
+
+def test_signature_matches_botocore(monkeypatch: pytest.MonkeyPatch) -> None:
     """Our signer (fixed clock) gives botocore's own signature for the same request."""
     creds = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
     now = 1_700_000_000.0
@@ -37,20 +68,15 @@ def test_signature_matches_botocore() -> None:
     assert "host" not in {k.lower() for k in headers}
     assert "wJalrXUtnFEMI" not in repr(signer) and "wJalrXUtnFEMI" not in repr(creds)
     # Same request through botocore directly, with its clock patched to ours.
-    import botocore.auth
-
-    orig = botocore.auth.get_current_datetime
-    botocore.auth.get_current_datetime = lambda: signer.now().replace(tzinfo=None)
-    try:
-        req = AWSRequest(method="GET", url=url, headers={"Range": "bytes=0-9"})
-        req.headers["X-Amz-Content-SHA256"] = "e3b0" + "0" * 60
-        auth = S3SigV4Auth(
-            BotoCredentials(creds.access_key_id, creds.secret_access_key), "s3", "us-east-1"
-        )
-        auth.payload = lambda request: "e3b0" + "0" * 60  # type: ignore[method-assign]
-        auth.add_auth(req)
-    finally:
-        botocore.auth.get_current_datetime = orig
+    _freeze_botocore_clock(monkeypatch, signer.now())
+    req = AWSRequest(method="GET", url=url, headers={"Range": "bytes=0-9"})
+    req.headers["X-Amz-Content-SHA256"] = "e3b0" + "0" * 60
+    auth = S3SigV4Auth(
+        BotoCredentials(creds.access_key_id, creds.secret_access_key), "s3", "us-east-1"
+    )
+    auth.payload = lambda request: "e3b0" + "0" * 60
+    auth.add_auth(req)
+    assert req.headers["X-Amz-Date"] == headers["X-Amz-Date"]
     assert req.headers["Authorization"] == headers["Authorization"]
 
 
@@ -107,10 +133,10 @@ def test_parse_error() -> None:
     assert e.transient
 
 
-def _run(clock: Clock, coro: object) -> object:
+def _run(clock: Clock, coro: Coroutine[Any, Any, object]) -> object:
     from twisted.internet import defer
 
-    d = defer.Deferred.fromCoroutine(coro)  # type: ignore[arg-type]
+    d: defer.Deferred[object] = defer.Deferred.fromCoroutine(coro)
     results: list[object] = []
     d.addBoth(results.append)
     for _ in range(100):

@@ -22,6 +22,7 @@ from tahoe_cloud.backends.s3 import spool
 from tahoe_cloud.backends.s3.objectstore.objects import get_object
 from tahoe_cloud.errors import BackendUnavailable
 from tahoe_cloud.testing.support import START_TIME, lease_secrets, new_si, upload_share
+from tahoe_cloud.vocabulary import StorageIndex
 from tests.s3.conftest import S3Service
 from tests.s3.test_backend import Node, bucket
 
@@ -38,7 +39,7 @@ def _node(service: S3Service, bucket: str, tmp: Path) -> Node:
     return Node(service, bucket, tmp, clock)
 
 
-async def _allocate(n: Node, size: int, shnum: int = 0) -> tuple[object, bytes, bool]:
+async def _allocate(n: Node, size: int, shnum: int = 0) -> tuple[StorageIndex, bytes, bool]:
     si, secret = new_si(), os.urandom(32)
     result = await n.server.allocate_buckets(
         si,
@@ -50,10 +51,10 @@ async def _allocate(n: Node, size: int, shnum: int = 0) -> tuple[object, bytes, 
     return si, secret, shnum in result.allocated
 
 
-async def _stored_intact(n: Node, si: object, data: bytes) -> None:
+async def _stored_intact(n: Node, si: StorageIndex, data: bytes) -> None:
     """The share reads back, and the object's stored MD5 matches its bytes."""
-    assert await n.server.read_immutable(si, 0, 0, len(data)) == data  # type: ignore[arg-type]
-    key = n.backend.keys.immutable(si, 0)  # type: ignore[arg-type]
+    assert await n.server.read_immutable(si, 0, 0, len(data)) == data
+    key = n.backend.keys.immutable(si, 0)
     assert (await get_object(n.client, key)).body == data  # checked against the stored MD5
 
 
@@ -100,11 +101,11 @@ async def test_a_spool_write_cut_short_fails_and_can_be_sent_again(
         assert ok
         monkeypatch.setattr(os, "pwrite", filling)
         with pytest.raises(BackendUnavailable, match="spool is full"):
-            await n.server.write_immutable(si, 0, upload_secret=secret, offset=0, data=data)  # type: ignore[arg-type]
+            await n.server.write_immutable(si, 0, upload_secret=secret, offset=0, data=data)
         assert n.backend.store.space.spooled == 0  # nothing counted as received
         monkeypatch.setattr(os, "pwrite", real)
         # The same bytes again: accepted (no 409), and the share completes intact.
-        done = await n.server.write_immutable(si, 0, upload_secret=secret, offset=0, data=data)  # type: ignore[arg-type]
+        done = await n.server.write_immutable(si, 0, upload_secret=secret, offset=0, data=data)
         assert done.complete
         await _stored_intact(n, si, data)
     finally:
@@ -131,7 +132,7 @@ async def test_allocate_counts_the_spool_free_space(
         # Bytes received sit in the spool (its free space shrinks), no longer owed:
         # the figure stays the same.
         si, secret, _ = first
-        await n.server.write_immutable(si, 0, upload_secret=secret, offset=0, data=bytes(MiB))  # type: ignore[arg-type]
+        await n.server.write_immutable(si, 0, upload_secret=secret, offset=0, data=bytes(MiB))
         room[0] -= MiB
         assert (await n.server.get_version()).available_space == 20_000_000 - 16 * MiB
     finally:
@@ -177,9 +178,9 @@ async def test_a_real_small_spool(service: S3Service, bucket: str, tmp_path: Pat
                     f.write(bytes(64 * 1024))
                     f.flush()
             with pytest.raises(BackendUnavailable):
-                await n.server.write_immutable(si, 0, upload_secret=secret, offset=0, data=data)  # type: ignore[arg-type]
+                await n.server.write_immutable(si, 0, upload_secret=secret, offset=0, data=data)
             filler.unlink()
-            done = await n.server.write_immutable(si, 0, upload_secret=secret, offset=0, data=data)  # type: ignore[arg-type]
+            done = await n.server.write_immutable(si, 0, upload_secret=secret, offset=0, data=data)
             assert done.complete
             await _stored_intact(n, si, data)
         finally:
@@ -204,7 +205,7 @@ async def test_three_8_mib_uploads_into_a_20_mib_spool(
                     piece = data[off : off + MiB]
                     await n.server.write_immutable(
                         si, 0, upload_secret=secret, offset=off, data=piece
-                    )  # type: ignore[arg-type]
+                    )
                 await _stored_intact(n, si, data)
         finally:
             await n.server.stop()

@@ -23,7 +23,9 @@ import pytest_twisted
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet import reactor
+from twisted.internet.interfaces import IConsumer
 from twisted.internet.task import Clock, deferLater
+from zope.interface import implementer
 
 from tahoe_cloud.backends.s3 import upload
 from tahoe_cloud.backends.s3.digests import Digests
@@ -93,12 +95,24 @@ def test_a_file_slice_is_read_afresh_each_time(tmp_path: Path) -> None:
             short.read_at(10, 30)
 
 
+@implementer(IConsumer)
 class _Consumer:
-    def __init__(self) -> None:
+    """Collects what the producer writes (the producer only ever writes)."""
+
+    def __init__(self, on_write: Callable[[], None] | None = None) -> None:
         self.chunks: list[bytes] = []
+        self.on_write = on_write
 
     def write(self, data: bytes) -> None:
         self.chunks.append(data)
+        if self.on_write is not None:
+            self.on_write()
+
+    def registerProducer(self, producer: object, streaming: bool) -> None:
+        raise NotImplementedError
+
+    def unregisterProducer(self) -> None:
+        raise NotImplementedError
 
 
 @pytest_twisted.ensureDeferred
@@ -122,7 +136,7 @@ async def test_the_body_producer_reads_off_the_reactor_and_honours_pause(
         producer = _SliceProducer(FileSlice(f, 7, len(data)), piece=1024)
         consumer = _Consumer()
         producer.pauseProducing()
-        done = producer.startProducing(consumer)  # type: ignore[arg-type]
+        done = producer.startProducing(consumer)
         await deferLater(reactor, 0.05)
         assert consumer.chunks == [] and read_in == []  # paused: nothing read
         producer.resumeProducing()
@@ -142,15 +156,13 @@ async def test_a_body_paused_after_its_last_piece_ends_only_when_resumed(tmp_pat
         f.write(data)
         f.flush()
         producer = _SliceProducer(FileSlice(f, 0, len(data)), piece=1000)
-        consumer = _Consumer()
 
-        def write(chunk: bytes) -> None:
-            consumer.chunks.append(chunk)
+        def pause_after_the_last_piece() -> None:
             if sum(map(len, consumer.chunks)) == len(data):
                 producer.pauseProducing()  # the transport's buffer is full
 
-        consumer.write = write  # type: ignore[method-assign]
-        done = producer.startProducing(consumer)  # type: ignore[arg-type]
+        consumer = _Consumer(on_write=pause_after_the_last_piece)
+        done = producer.startProducing(consumer)
         await deferLater(reactor, 0.1)
         assert b"".join(consumer.chunks) == data
         assert not done.called  # still registered with the connection
