@@ -27,6 +27,7 @@ match), so its cost is bounded by the request body, not by its ``size``.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 
 from tahoe_cloud.backends.interfaces import IMutableShare, IStorageBackend
@@ -124,8 +125,37 @@ class MutableSlots:
         self._locks = locks
         self._nodeid = nodeid
         self._uploading = uploading
+        self._running: Counter[StorageIndex] = Counter()
+
+    def in_progress(self, storage_index: StorageIndex) -> bool:
+        """Whether a read-test-write of this storage index is running or waiting for its lock."""
+        return self._running[storage_index] > 0
 
     async def read_test_write(
+        self,
+        storage_index: StorageIndex,
+        *,
+        write_enabler: bytes,
+        grant: LeaseGrant,
+        vectors: Mapping[int, TestWriteVectors],
+        read_vector: Sequence[ReadVector],
+    ) -> ReadTestWriteResult:
+        """One read-test-write, counted in ``in_progress`` from its call to its answer."""
+        self._running[storage_index] += 1
+        try:
+            return await self._read_test_write(
+                storage_index,
+                write_enabler=write_enabler,
+                grant=grant,
+                vectors=vectors,
+                read_vector=read_vector,
+            )
+        finally:
+            self._running[storage_index] -= 1
+            if not self._running[storage_index]:
+                del self._running[storage_index]
+
+    async def _read_test_write(
         self,
         storage_index: StorageIndex,
         *,

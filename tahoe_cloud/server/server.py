@@ -117,6 +117,21 @@ class StorageServer:
             nodeid=self._nodeid,
         )
 
+    @property
+    def clock(self) -> IReactorTime:
+        """The clock leases are granted by (and judged by, in ``tahoe_cloud.server.expiry``)."""
+        return self._clock
+
+    def busy(self, storage_index: StorageIndex) -> bool:
+        """Whether an upload or a read-test-write of this storage index is in progress.
+
+        An upload counts from allocate to publication or abort; a read-test-write
+        from its call (waiting for the lock included) to its answer. No I/O.
+        """
+        return bool(self.uploads.in_progress(storage_index)) or self._mutable.in_progress(
+            storage_index
+        )
+
     # --- lifecycle -----------------------------------------------------------
 
     async def start(self) -> None:
