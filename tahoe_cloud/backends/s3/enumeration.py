@@ -35,14 +35,19 @@ async def storage_indexes(
     after: StorageIndex | None = None,
     *,
     batch_size: int = S3_BATCH,
+    page_size: int = 1000,
 ) -> AsyncIterator[list[StoredIndex]]:
-    """Batches of the storage indexes with a share, in text order, strictly after ``after``."""
+    """Batches of the storage indexes with a share, in text order, strictly after ``after``.
+
+    ``page_size``: keys per LIST (S3's most, 1,000; smaller only in tests).
+    """
     shares = list_objects(
         client,
         keys.shares_root,
+        page_size=page_size,
         start_after=None if after is None else keys.shares_start_after(after),
     )
-    leases = _leases(client, keys, after)
+    leases = _leases(client, keys, after, page_size)
     lease: tuple[StorageIndex, float] | None = None
     leases_done = False
     last: str | None = None
@@ -67,12 +72,12 @@ async def storage_indexes(
 
 
 async def _leases(
-    client: S3Client, keys: KeyLayout, after: StorageIndex | None
+    client: S3Client, keys: KeyLayout, after: StorageIndex | None, page_size: int
 ) -> AsyncIterator[tuple[StorageIndex, float]]:
     """(storage index, ``LastModified``; 0.0 if the service gave none) of each lease object."""
     start = None if after is None else keys.leases(after)
     obj: ListedObject
-    async for obj in list_objects(client, keys.leases_root, start_after=start):
+    async for obj in list_objects(client, keys.leases_root, page_size=page_size, start_after=start):
         si = keys.listed_lease(obj.key)
         if si is not None:
             yield si, obj.last_modified
