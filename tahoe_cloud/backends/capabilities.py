@@ -121,12 +121,13 @@ class IShareEnumeration(Interface):
 
     - ``memory``: no I/O; a sort of the storage indexes per call of
       ``storage_indexes`` (not per batch). ``leases_modified`` is None.
-    - ``disk``: one call to the backend's I/O thread pool per batch (never
-      file I/O on the reactor thread): the first batch of a prefix directory
-      (``shares/<pp>/``) reads that directory once; then each storage index
-      of the batch costs one read of its directory and one ``stat`` per share
-      file. A batch holds at most ``DISK_BATCH`` (256) storage indexes and
-      never spans two prefix directories, so one pool call is bounded.
+    - ``disk``: every directory read runs in the backend's I/O thread pool
+      (never on the reactor thread), one bounded piece per pool call: one
+      read of ``shares/`` per walk, one read of each prefix directory
+      (``shares/<pp>/``) when the walk reaches it, then one pool call per
+      batch, in which each storage index costs one read of its directory and
+      one ``stat`` per share file. A batch holds at most ``DISK_BATCH`` (256)
+      storage indexes and never spans two prefix directories.
       ``leases_modified`` is the newest share file's mtime (leases live in
       the share files; a mutable write also moves it, which keeps it an
       upper bound). ``incoming/`` is never read.
