@@ -10,8 +10,9 @@ with no change to tahoe-cloud.
 These capabilities work from the node's configuration alone (or, for
 ``create-node``, from the command line, before any configuration exists), so
 they live on the plugin, usable before a backend is built. Capabilities of a
-running store (share enumeration, lease expiry) will be provided by the
-backend instance and looked up the same way.
+running store are provided by the backend INSTANCE and looked up the same
+way: ``IShareEnumeration.providedBy(backend)``. A backend without one
+simply does not provide it; the caller says so (it never guesses).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ from attrs import field, frozen
 from zope.interface import Attribute, Interface
 
 from tahoe_cloud.errors import TahoeCloudError
+from tahoe_cloud.vocabulary import StorageIndex
 
 if TYPE_CHECKING:
     from tahoe_cloud.config import NodeConfig
@@ -77,6 +79,84 @@ class IMaintenance(Interface):
 
         :returns: the one line ``clean`` prints (what was deleted).
         :raises ConfigError: / ``BackendError`` as for ``IPreflightCheck.check``.
+        """
+
+
+@frozen
+class StoredIndex:
+    """One storage index an enumeration found, with what the listing told for free.
+
+    :ivar storage_index: the ``StorageIndex``; it had at least one completed
+        share when the backend listed it.
+    :ivar leases_modified: POSIX time (the store's clock) after which no lease
+        of this storage index was written, as far as the backend's listing
+        shows without reading the leases; ``None`` when the backend does not
+        know it for free (or the storage index has no lease record at all).
+        It is an upper bound on the last lease write, nothing more: it says
+        neither which leases exist nor when they expire.
+    """
+
+    storage_index: StorageIndex
+    leases_modified: float | None = None
+
+
+def enumeration_key(storage_index: StorageIndex) -> str:
+    """The order every enumeration follows: the 26-character base32 text, as ASCII.
+
+    This is the order of upstream's directory names and of S3 keys, NOT the
+    order of the raw bytes (base32 digits ``2``-``7`` sort before letters as
+    text but after them as values). Callers persisting progress compare with this.
+    """
+    return storage_index.text
+
+
+class IShareEnumeration(Interface):
+    """Every storage index a backend holds shares for, in batches, resumable.
+
+    Provided by a backend INSTANCE (``IShareEnumeration.providedBy(backend)``),
+    for the lease-expiry checker and for migration. A backend that does not
+    provide it cannot be walked: a caller needing it refuses clearly.
+
+    Cost of one batch, by backend:
+
+    - ``memory``: no I/O; a sort of the storage indexes per call of
+      ``storage_indexes`` (not per batch). ``leases_modified`` is None.
+    - ``disk``: every directory read runs in the backend's I/O thread pool
+      (never on the reactor thread), one bounded piece per pool call: one
+      read of ``shares/`` per walk, one read of each prefix directory
+      (``shares/<pp>/``) when the walk reaches it, then one pool call per
+      batch, in which each storage index costs one read of its directory and
+      one ``stat`` per share file. A batch holds at most ``DISK_BATCH`` (256)
+      storage indexes and never spans two prefix directories.
+      ``leases_modified`` is the newest share file's mtime (leases live in
+      the share files; a mutable write also moves it, which keeps it an
+      upper bound). ``incoming/`` is never read.
+    - ``cloud.s3``: ListObjectsV2 over ``shares/`` (the complete source: a
+      storage index with shares is found even when its lease object is
+      missing) merged with a ListObjectsV2 over ``leases/`` for the lease
+      objects' ``LastModified``; both start after the resume point with
+      ``StartAfter``. A whole walk costs ceil(share keys / 1,000) +
+      ceil(lease objects / 1,000) LISTs, and no GET or HEAD. A batch is at
+      most 1,000 storage indexes. ``leases_modified`` is the lease object's
+      ``LastModified`` (the lease object is rewritten at every lease change),
+      None when it has none.
+
+    Consistency: the walk is not a snapshot. A storage index whose shares
+    are all completed before the walk starts and kept until it ends is
+    yielded exactly once; one created or deleted meanwhile may or may not be.
+    Uploads in progress are never yielded (only completed shares count).
+    Each storage index is yielded once per walk, in ``enumeration_key`` order.
+    """
+
+    def storage_indexes(after: StorageIndex | None = None) -> AsyncIterator[list[StoredIndex]]:
+        """Batches of ``StoredIndex``, in ``enumeration_key`` order, strictly after ``after``.
+
+        Batches are never empty and come in increasing order across the whole
+        walk, so a caller that persists the last storage index it finished
+        resumes a cycle with ``after=`` that index and gets exactly the rest.
+        The iterator does I/O only while the caller awaits its next batch:
+        pacing (how often to ask, to leave the store to clients) is the
+        caller's. Failures are ``BackendError`` (``BackendUnavailable`` when transient).
         """
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from attrs import define, field
 from zope.interface import implementer
 
+from tahoe_cloud.backends.capabilities import IShareEnumeration, StoredIndex, enumeration_key
 from tahoe_cloud.backends.interfaces import (
     IImmutableShare,
     IImmutableUpload,
@@ -65,7 +66,11 @@ class CorruptionAdvisory:
     reason: bytes
 
 
-@implementer(IStorageBackend)
+#: Storage indexes per batch of ``MemoryBackend.storage_indexes``.
+MEMORY_BATCH = 1000
+
+
+@implementer(IStorageBackend, IShareEnumeration)
 class MemoryBackend:
     """Shares in dictionaries; ``capacity`` bounds the bytes held (stored plus staged)."""
 
@@ -112,6 +117,23 @@ class MemoryBackend:
         self, kind: ShareKind, storage_index: StorageIndex, share_number: int, reason: bytes
     ) -> None:
         self.advisories.append(CorruptionAdvisory(kind, storage_index, share_number, bytes(reason)))
+
+    async def storage_indexes(
+        self, after: StorageIndex | None = None
+    ) -> AsyncIterator[list[StoredIndex]]:
+        """``IShareEnumeration``: a sorted snapshot of the names, batched; ``leases_modified`` None.
+
+        A storage index deleted after the snapshot is left out of its batch.
+        """
+        start = "" if after is None else enumeration_key(after)
+        names = sorted(
+            (si for si, shares in self.shares.items() if shares and enumeration_key(si) > start),
+            key=enumeration_key,
+        )
+        for i in range(0, len(names), MEMORY_BATCH):
+            batch = [StoredIndex(si) for si in names[i : i + MEMORY_BATCH] if self.shares.get(si)]
+            if batch:
+                yield batch
 
     def _get(self, storage_index: StorageIndex, share_number: int, kind: ShareKind) -> _Stored:
         stored = self.shares.get(storage_index, {}).get(share_number)

@@ -33,6 +33,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
         f"pip install 'tahoe-cloud[testing]'"
     ) from e
 
+from tahoe_cloud.testing.enumeration import EnumerationTests
 from tahoe_cloud.testing.harness import BackendContext, BackendHarness, BackendUnavailableHere
 from tahoe_cloud.testing.immutable import ImmutableTests
 from tahoe_cloud.testing.leases import LeaseAndMiscTests
@@ -48,6 +49,7 @@ __all__ = [
     "BackendHarness",
     "BackendSuite",
     "BackendUnavailableHere",
+    "EnumerationTests",
     "ImmutablePropertyTests",
     "ImmutableTests",
     "LeaseAndMiscTests",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tahoe_cloud.testing.enumeration import EnumerationTests
 from tahoe_cloud.testing.immutable import ImmutableTests
 from tahoe_cloud.testing.leases import LeaseAndMiscTests
 from tahoe_cloud.testing.model import MutableModelTests
@@ -17,6 +18,7 @@ class BackendSuite(
     ImmutablePropertyTests,
     MutableModelTests,
     RestartTests,
+    EnumerationTests,
 ):
     """The whole conformance suite: define ``make_backend`` (and ``reopen_backend``) in a subclass.
 

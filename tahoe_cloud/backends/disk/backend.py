@@ -10,6 +10,10 @@ exception is the ``statvfs`` of ``available_space`` (see there).
 ``shares/incoming/``, which holds both unfinished uploads (as upstream) and
 the staging files of interrupted share rewrites. Its cost does not depend
 on how many shares the store holds.
+
+The backend provides ``IShareEnumeration`` (``storage_indexes``): a walk of
+the prefix directories in order, a bounded batch per pool call (see
+``enumeration``).
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from pathlib import Path
 from twisted.internet.interfaces import IReactorCore, IReactorFromThreads
 from zope.interface import implementer
 
-from tahoe_cloud.backends.disk import advisories, lease_journal
+from tahoe_cloud.backends.capabilities import IShareEnumeration, StoredIndex
+from tahoe_cloud.backends.disk import advisories, enumeration, lease_journal
 from tahoe_cloud.backends.disk.fileio import IOPool, os_error, run_io
 from tahoe_cloud.backends.disk.immutable import BufferBudget
 from tahoe_cloud.backends.disk.layout import Layout
@@ -54,7 +59,11 @@ def prepare_storage(layout: Layout) -> int:
     return removed
 
 
-@implementer(IStorageBackend)
+#: The most storage indexes one pool call of an enumeration examines (one batch).
+DISK_BATCH = 256
+
+
+@implementer(IStorageBackend, IShareEnumeration)
 class DiskBackend:
     """Shares in files under ``storage_dir``; see the module docstring.
 
@@ -123,6 +132,39 @@ class DiskBackend:
             yield shareset
         finally:
             shareset.close()
+
+    async def storage_indexes(
+        self, after: StorageIndex | None = None
+    ) -> AsyncIterator[list[StoredIndex]]:
+        """``IShareEnumeration``: batches of at most ``DISK_BATCH``, one pool call each.
+
+        Reads the prefix directories' names once, each prefix directory once
+        when the walk reaches it, then each storage index's directory (and a
+        ``stat`` per share file, for ``leases_modified``). ``incoming/`` is
+        never read.
+        """
+        shares_dir = self.layout.shares_dir
+        start = "" if after is None else after.prefix
+        skip_to = "" if after is None else after.text
+        prefixes = await run_io(
+            self._pool, "list", shares_dir, enumeration.prefixes, shares_dir, start
+        )
+        for prefix in prefixes:
+            prefix_dir = shares_dir / prefix
+            names = await run_io(
+                self._pool, "list", prefix_dir, enumeration.storage_indexes_in, prefix_dir, skip_to
+            )
+            for i in range(0, len(names), DISK_BATCH):
+                found = await run_io(
+                    self._pool,
+                    "list",
+                    prefix_dir,
+                    enumeration.examine,
+                    prefix_dir,
+                    names[i : i + DISK_BATCH],
+                )
+                if found:
+                    yield [StoredIndex(si, mtime) for si, mtime in found]
 
     async def available_space(self) -> int:
         # The one file system call made on the reactor thread: statvfs reads

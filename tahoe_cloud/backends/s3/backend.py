@@ -11,7 +11,8 @@ only) and keeps the count up to date from its own writes.
 
 The backend itself only wires the parts together: share sets get the
 ``ShareStore`` (client, keys, tuning, caches, accounting), never the
-backend; the bucket-wide chores are ``Maintenance``'s.
+backend; the bucket-wide chores are ``Maintenance``'s. It provides
+``IShareEnumeration`` (``enumeration``: two listings, no GET).
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from pathlib import Path
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from tahoe_cloud.backends.capabilities import IShareEnumeration, StoredIndex
 from tahoe_cloud.backends.interfaces import IStorageBackend
-from tahoe_cloud.backends.s3 import spool
+from tahoe_cloud.backends.s3 import enumeration, spool
 from tahoe_cloud.backends.s3.aborts import PendingAborts
 from tahoe_cloud.backends.s3.admin import StartupCheck, check_service
 from tahoe_cloud.backends.s3.maintenance import Maintenance
@@ -43,7 +45,7 @@ from tahoe_cloud.vocabulary import ShareKind, StorageIndex
 log = Logger()
 
 
-@implementer(IStorageBackend)
+@implementer(IStorageBackend, IShareEnumeration)
 class S3Backend:
     name = "cloud.s3"
 
@@ -117,6 +119,12 @@ class S3Backend:
             yield shares
         finally:
             shares.close()
+
+    def storage_indexes(
+        self, after: StorageIndex | None = None
+    ) -> AsyncIterator[list[StoredIndex]]:
+        """``IShareEnumeration``: ``shares/`` merged with ``leases/``, one LIST per 1,000 keys."""
+        return enumeration.storage_indexes(self.client, self.keys, after)
 
     async def available_space(self) -> int:
         """The quota's room, bounded by the spool's free space (see ``space``)."""

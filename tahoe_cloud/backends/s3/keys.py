@@ -18,9 +18,15 @@ A share name is parsed strictly (``0`` .. ``255``, no leading zeros, only
 the two suffixes above), so share 1 is never confused with shares 10-19, and
 an object that is not ours is ignored rather than misread. Listing the
 shares of one storage index lists ``{p}shares/{pp}/{si}/`` (trailing slash:
-never another index). ``KeyLayout`` builds every key and, for clean-up,
-reads the listed ones back (``share_owner``, ``lease_owner``,
-``chunk_group``): the layout is written down here and nowhere else.
+never another index). ``KeyLayout`` builds every key and, for clean-up and
+enumeration, reads the listed ones back (``share_owner``, ``lease_owner``,
+``chunk_group``, ``listed_share``, ``listed_lease``): the layout is written
+down here and nowhere else.
+
+Within ``shares/`` and within ``leases/``, key order is the storage indexes'
+text order (``{pp}`` is the index's own first two characters and every
+index is 26 characters), so a listing of either walks the storage indexes
+in the order ``IShareEnumeration`` promises.
 """
 
 from __future__ import annotations
@@ -108,7 +114,15 @@ class KeyLayout:
     def advisory(self, when: str, si: StorageIndex, shnum: int) -> str:
         return f"{self.prefix}corruption-advisories/{when}--{si.text}-{shnum}"
 
-    # --- reading listed keys back (clean-up) ------------------------------------
+    def shares_start_after(self, si: StorageIndex) -> str:
+        """A ``StartAfter`` for ``shares/`` past every key of ``si`` and before the next index's.
+
+        ``{p}shares/{pp}/{si}0``: ``0`` sorts right after ``/``, so every
+        ``{p}shares/{pp}/{si}/...`` key is before it, and every later index after it.
+        """
+        return f"{self.prefix}shares/{si.prefix}/{si.text}0"
+
+    # --- reading listed keys back (clean-up, enumeration) ----------------------
 
     def share_owner(self, key: str) -> str | None:
         """The storage index (text) of ``{p}shares/{pp}/{si}/{name}``, else None."""
@@ -128,6 +142,19 @@ class KeyLayout:
         parts = _parts(key, self.chunks_root)
         return (parts[0], parts[1], parts[2]) if len(parts) == 4 else None
 
+    def listed_share(self, key: str) -> tuple[StorageIndex, int, ShareKind] | None:
+        """The share ``{p}shares/{pp}/{si}/{name}`` names, strictly; None for any other key."""
+        parts = _parts(key, self.shares_root)
+        if len(parts) != 3 or (parsed := parse_share_name(parts[2])) is None:
+            return None
+        si = _storage_index(parts[0], parts[1])
+        return None if si is None else (si, *parsed)
+
+    def listed_lease(self, key: str) -> StorageIndex | None:
+        """The storage index whose lease object ``{p}leases/{pp}/{si}`` is, strictly; else None."""
+        parts = _parts(key, self.leases_root)
+        return _storage_index(parts[0], parts[1]) if len(parts) == 2 else None
+
     @staticmethod
     def share_of_group(group: tuple[str, str, str]) -> tuple[StorageIndex, int] | None:
         """The share a ``chunk_group`` belongs to, or None for a foreign one."""
@@ -135,6 +162,15 @@ class KeyLayout:
             return StorageIndex.from_text(group[1]), int(group[2])
         except (ValueError, InvalidRequest):
             return None
+
+
+def _storage_index(pp: str, text: str) -> StorageIndex | None:
+    """``text`` as a storage index if it is canonical and ``pp`` is its prefix, else None."""
+    try:
+        si = StorageIndex.from_text(text)
+    except InvalidRequest:
+        return None
+    return si if si.prefix == pp else None
 
 
 def _parts(key: str, root: str) -> list[str]:
