@@ -3,8 +3,9 @@
 Keys and defaults follow stock Tahoe-LAFS 1.20 (``enabled``, ``storage_dir``,
 ``reserved_space``, ``readonly``, the ``expire.*`` lease-expiry keys) plus
 ``backend``, which picks where shares live. Expiry keys are validated with
-upstream's rules even though no expirer acts on them yet (the node says so when
-expiry is on): a wrong value should stop the node at start-up, not once there is one.
+upstream's rules; the node's lease checker only reports what they would reclaim
+and deletes nothing yet (the node says so when expiry is on): a wrong value
+should stop the node at start-up, not once deletion comes.
 
 Keys a backend reads (``s3.*`` for ``cloud.s3``) are not listed here; the backend
 reads or claims them through ``NodeConfig`` itself.
@@ -121,9 +122,10 @@ class ExpirationConfig:
             # An operator coming from upstream with expiry on must not believe
             # old shares are being collected: say plainly that nothing is.
             config.warn(
-                "{path}, section [storage], key 'expire.enabled': lease expiry is not "
-                "implemented in this version of tahoe-cloud; no share will be deleted "
-                "when its leases expire",
+                "{path}, section [storage], key 'expire.enabled': this version of "
+                "tahoe-cloud runs the lease checker in report-only mode: it reports what "
+                "would be reclaimed (lease_checker.json in the node directory) and no share "
+                "will be deleted when its leases expire",
                 path=str(config.config_path),
             )
         return cls(

@@ -4,12 +4,13 @@ Start-up order: build the configured backend through the registry, start the
 ``StorageServer`` (which starts the backend), then listen with TLS on
 ``[node] tub.port`` using the node's own certificate, at most
 ``[storage] max_connections`` connections at a time, and last start the
-child services (background jobs such as a lease crawler, which need the
-server up). Shut-down runs in the reverse order: stop the children, stop
-accepting connections, then ``StorageServer.stop()``, which aborts in-flight
-uploads cleanly (a half-written immutable share is discarded, never
-published) before stopping the backend. Completed shares are never touched
-by a stop.
+child services (background jobs, which need the server up), and last of
+them the lease checker (``tahoe_cloud.node.lease_checker``, report only) when
+the backend provides ``IShareEnumeration``. Shut-down runs in the reverse
+order: stop the children, stop accepting connections, then
+``StorageServer.stop()``, which aborts in-flight uploads cleanly (a
+half-written immutable share is discarded, never published) before
+stopping the backend. Completed shares are never touched by a stop.
 
 The test-only lease view (upstream's conformance tests read lease state
 through it) is served only when ``[testing] lease_view.port`` is set, on its
@@ -39,6 +40,7 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.web.resource import IResource
 from twisted.web.server import Site
 
+from tahoe_cloud.backends.capabilities import IShareEnumeration
 from tahoe_cloud.backends.interfaces import IStorageBackend
 from tahoe_cloud.backends.plugin import BackendFactory
 from tahoe_cloud.backends.registry import create_backend
@@ -47,7 +49,10 @@ from tahoe_cloud.http.body import Limits, storage_site
 from tahoe_cloud.http.connections import ConnectionLimit, ensure_file_limit
 from tahoe_cloud.http.lease_view import lease_view_resource
 from tahoe_cloud.http.resource import storage_resource
+from tahoe_cloud.node.lease_checker import LeaseCheckerService, state_path
 from tahoe_cloud.node.nodedir import NodeDirectory
+from tahoe_cloud.server.expiry_cycle import ExpiryCycleRunner
+from tahoe_cloud.server.expiry_policy import ExpiryPolicy
 from tahoe_cloud.server.server import DEFAULT_MAXIMUM_MUTABLE_SHARE_SIZE, StorageServer
 
 _log = Logger(namespace="tahoe_cloud.node")
@@ -110,12 +115,15 @@ class StorageNodeService(MultiService):
         backend_factory: BackendFactory = _default_backend_factory,
         resource_factory: ResourceFactory = _default_resource_factory,
         lease_view_factory: LeaseViewFactory = _default_lease_view_factory,
+        lease_checker_options: dict[str, float] | None = None,
     ) -> None:
+        """``lease_checker_options``: ``ExpiryCycleRunner`` keyword arguments (timing)."""
         self.node = node
         self._reactor = reactor
         self._backend_factory = backend_factory
         self._resource_factory = resource_factory
         self._lease_view_factory = lease_view_factory
+        self._lease_checker_options = dict(lease_checker_options or {})
         self.server: StorageServer | None = None
         self.connections: ConnectionLimit | None = None
         self._ports: list[IListeningPort] = []
@@ -225,6 +233,34 @@ class StorageNodeService(MultiService):
         self._children_started = True
         for child in self:
             child.startService()
+        self._add_lease_checker(backend)
+
+    def _add_lease_checker(self, backend: IStorageBackend) -> None:
+        # Added last, so started last and stopped first; adding a child to a
+        # running MultiService starts it.
+        assert self.server is not None
+        if not IShareEnumeration.providedBy(backend):
+            _log.info(
+                "the lease checker cannot run on the {backend} backend: it cannot list its"
+                " storage indexes (no IShareEnumeration); no lease expiry report is made",
+                backend=self.node.config.storage.backend,
+            )
+            return
+        # The node grants upstream's default lease duration (StorageServer's).
+        policy = ExpiryPolicy.from_settings(self.node.config.storage.expire)
+        runner = ExpiryCycleRunner(
+            self.server,
+            backend,
+            policy,
+            state_path(self.node.config.nodedir),
+            self._reactor,
+            **self._lease_checker_options,
+        )
+        LeaseCheckerService(runner).setServiceParent(self)  # type: ignore[no-untyped-call]
+        _log.info(
+            "lease checker running in report-only mode (nothing is deleted); state in {path}",
+            path=str(runner.state_path),
+        )
 
     async def _stop(self) -> None:
         """Stop the children, stop listening, then stop the server (aborting in-flight uploads).

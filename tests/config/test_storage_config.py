@@ -131,6 +131,7 @@ def test_enabled_expiry_warns_that_nothing_expires(logged: Sequence[LogEvent]) -
     [warning] = warnings_text(logged)
     assert warning.startswith("/node/tahoe.cfg, section [storage], key 'expire.enabled': ")
     assert "no share will be deleted" in warning
+    assert "report-only mode" in warning
 
 
 def test_cutoff_date_mode_checked_even_when_disabled() -> None:
