@@ -268,17 +268,24 @@ class ExpiryCycleRunner:
                 si=None if state.last_storage_index is None else state.last_storage_index.text,
             )
         self._save()
-        async for batch in self._enumeration.storage_indexes(state.last_storage_index):
-            for stored in batch:
-                began = self._clock.seconds()
-                report = await self._checker.examine(stored.storage_index)
-                state.current.add(report)
-                state.last_storage_index = stored.storage_index
-                if self._clock.seconds() - self._last_save >= self._save_interval:
-                    self._save()
-                elapsed = self._clock.seconds() - began
-                await self._sleep(elapsed * (1 - self._duty_cycle) / self._duty_cycle)
-            self._save()
+        walk = self._enumeration.storage_indexes(state.last_storage_index)
+        try:
+            async for batch in walk:
+                for stored in batch:
+                    began = self._clock.seconds()
+                    report = await self._checker.examine(stored.storage_index)
+                    state.current.add(report)
+                    state.last_storage_index = stored.storage_index
+                    if self._clock.seconds() - self._last_save >= self._save_interval:
+                        self._save()
+                    elapsed = self._clock.seconds() - began
+                    await self._sleep(elapsed * (1 - self._duty_cycle) / self._duty_cycle)
+                self._save()
+        finally:
+            # Closed at once when stopped or failed midway, so a backend's walk ends cleanly.
+            aclose = getattr(walk, "aclose", None)
+            if aclose is not None:
+                await aclose()
         done = state.current
         done.finished = self._clock.seconds()
         state.history = [*state.history, done][-HISTORY:]
