@@ -239,6 +239,11 @@ class StorageNodeService(MultiService):
         # Added last, so started last and stopped first; adding a child to a
         # running MultiService starts it.
         assert self.server is not None
+        if not self.node.config.storage.expire.enabled:
+            # Report-only cycles are not free on an object store (a LIST and a
+            # GET per storage index): an operator turns them on with expiry.
+            _log.info("lease checker off: expire.enabled is false in [storage]")
+            return
         if not IShareEnumeration.providedBy(backend):
             _log.info(
                 "the lease checker cannot run on the {backend} backend: it cannot list its"

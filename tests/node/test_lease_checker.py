@@ -64,6 +64,9 @@ async def until(condition: Any, seconds: float = 10.0) -> None:
     raise AssertionError("timed out")
 
 
+EXPIRY_ON = "expire.enabled = true\nexpire.mode = cutoff-date\nexpire.cutoff_date = 2100-01-01\n"
+
+
 def children(node: StorageNodeService) -> list[Any]:
     return [c for c in node if isinstance(c, LeaseCheckerService)]
 
@@ -75,7 +78,7 @@ async def test_the_checker_runs_report_only_and_saves_its_state(tmp_path: Path) 
     node = new_node(
         tmp_path,
         backend,
-        "expire.enabled = true\nexpire.mode = cutoff-date\nexpire.cutoff_date = 2100-01-01\n",
+        EXPIRY_ON,
     )
     await node.start()
     try:
@@ -102,13 +105,27 @@ async def test_the_checker_runs_report_only_and_saves_its_state(tmp_path: Path) 
 async def test_no_checker_without_enumeration(tmp_path: Path) -> None:
     backend = PlainBackend()
     assert not IShareEnumeration.providedBy(backend)
-    node = new_node(tmp_path, backend)
+    node = new_node(tmp_path, backend, EXPIRY_ON)
     with capturedLogs() as events:
         await node.start()
     try:
         assert children(node) == []
         lines = [formatEvent(e) for e in events]
         assert any("lease checker cannot run on the memory backend" in line for line in lines)
+    finally:
+        await node.stop()
+    assert not (tmp_path / "node" / "lease_checker.json").exists()
+
+
+@pytest_twisted.ensureDeferred
+async def test_no_checker_while_expiry_is_off(tmp_path: Path) -> None:
+    node = new_node(tmp_path, MemoryBackend())
+    with capturedLogs() as events:
+        await node.start()
+    try:
+        assert children(node) == []
+        lines = [formatEvent(e) for e in events]
+        assert any("lease checker off: expire.enabled is false" in line for line in lines)
     finally:
         await node.stop()
     assert not (tmp_path / "node" / "lease_checker.json").exists()
