@@ -27,7 +27,7 @@ from twisted.internet.task import Clock
 from tahoe_cloud.backends.interfaces import IStorageBackend
 from tahoe_cloud.server.server import StorageServer
 from tahoe_cloud.testing.reactor import run
-from tahoe_cloud.testing.support import START_TIME, make_server
+from tahoe_cloud.testing.support import make_server, start_clock
 
 BackendContext = AbstractAsyncContextManager[IStorageBackend]
 
@@ -72,9 +72,7 @@ class BackendHarness:
 
     @pytest.fixture
     def clock(self) -> Clock:
-        c = Clock()
-        c.advance(START_TIME)
-        return c
+        return start_clock()
 
     @pytest.fixture
     def backend(self, tmp_path: Path) -> Iterator[IStorageBackend]:

@@ -41,6 +41,13 @@ class SharedBackend:
         return getattr(self._inner, name)
 
 
+def start_clock() -> Clock:
+    """A test clock at ``START_TIME``: lease times are then the same in every run."""
+    clock = Clock()
+    clock.advance(START_TIME)
+    return clock
+
+
 def make_server(backend: IStorageBackend, clock: Clock, **kwargs: Any) -> StorageServer:
     """A server over the fixture's (already started) backend."""
     return StorageServer(SharedBackend(backend), nodeid=NODEID, clock=clock, **kwargs)  # type: ignore[arg-type]

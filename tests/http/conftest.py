@@ -27,10 +27,10 @@ from tahoe_cloud.backends.memory import MemoryBackend
 from tahoe_cloud.http import Limits, lease_view_resource, storage_resource, storage_site
 from tahoe_cloud.server.server import StorageServer
 from tahoe_cloud.testing import run
+from tahoe_cloud.testing.support import start_clock
 from tahoe_cloud.vocabulary import StorageIndex
 
 SWISSNUM = b"abcdefghijklmnopqrstuvwxyz234567"
-START_TIME = 1_700_000_000
 
 
 def new_si() -> StorageIndex:
@@ -148,9 +148,7 @@ def _listen(resource: Any, limits: Limits | None = None) -> Any:
 
 @pytest.fixture
 def clock() -> Clock:
-    c = Clock()
-    c.advance(START_TIME)
-    return c
+    return start_clock()
 
 
 @pytest.fixture

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest_twisted
 
+from tahoe_cloud.testing.support import START_TIME
 from tahoe_cloud.vocabulary import hash_lease_secret
-from tests.http.conftest import START_TIME, Gbs, new_si
+from tests.http.conftest import Gbs, new_si
 
 
 def write(

@@ -23,7 +23,8 @@ import treq
 from tahoe_cloud.http import cbor_codec
 from tahoe_cloud.http.cbor_codec import MAX_ITEMS
 from tahoe_cloud.server.limits import MAX_READ_ANSWER, MAX_UPLOADS_PER_CLIENT, MAX_WRITE_VECTORS
-from tests.http.conftest import START_TIME, SWISSNUM, Gbs, new_si
+from tahoe_cloud.testing.support import START_TIME
+from tests.http.conftest import SWISSNUM, Gbs, new_si
 
 MiB = 1024 * 1024
 T = TypeVar("T")

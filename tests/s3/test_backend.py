@@ -28,6 +28,7 @@ from tahoe_cloud.testing.support import (
     START_TIME,
     lease_secrets,
     new_si,
+    start_clock,
     upload_share,
     write_enabler,
 )
@@ -46,9 +47,7 @@ def bucket(service: S3Service) -> str:
 
 @pytest.fixture
 def clock() -> Clock:
-    c = Clock()
-    c.advance(START_TIME)
-    return c
+    return start_clock()
 
 
 class Node:

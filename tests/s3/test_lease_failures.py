@@ -27,7 +27,8 @@ from tahoe_cloud.backends.s3.objectstore.retry import RetryPolicy
 from tahoe_cloud.http import storage_resource, storage_site
 from tahoe_cloud.server.server import StorageServer
 from tahoe_cloud.testing import run
-from tests.http.conftest import START_TIME, SWISSNUM, Gbs, new_si
+from tahoe_cloud.testing.support import START_TIME
+from tests.http.conftest import SWISSNUM, Gbs, new_si
 from tests.s3.conftest import make_client, new_bucket_name
 from tests.s3.makers import make_backend
 from tests.s3.moto import MotoServer

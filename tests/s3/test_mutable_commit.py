@@ -22,7 +22,7 @@ from tahoe_cloud.backends.s3.objectstore.listing import list_all
 from tahoe_cloud.backends.s3.objectstore.objects import put_object
 from tahoe_cloud.errors import BackendError, ShareNotFound
 from tahoe_cloud.testing import run
-from tahoe_cloud.testing.support import START_TIME, new_si, write_enabler
+from tahoe_cloud.testing.support import new_si, start_clock, write_enabler
 from tests.s3.conftest import S3Service
 from tests.s3.test_backend import Node, bucket, rtw
 
@@ -33,9 +33,7 @@ __all__ = ["bucket"]  # the fixture, imported for the tests below
 
 @pytest.fixture
 def clock() -> Clock:
-    c = Clock()
-    c.advance(START_TIME)
-    return c
+    return start_clock()
 
 
 @pytest.fixture

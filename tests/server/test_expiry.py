@@ -30,6 +30,7 @@ from tahoe_cloud.testing.support import (
     START_TIME,
     lease_secrets,
     new_si,
+    start_clock,
     upload_secret,
     upload_share,
     write_enabler,
@@ -90,9 +91,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GatedBac
 
 @pytest.fixture
 def clock() -> Clock:
-    c = Clock()
-    c.advance(START_TIME)
-    return c
+    return start_clock()
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from tahoe_cloud.server.expiry_policy import ExpiryPolicy
 from tahoe_cloud.server.expiry_report import CycleReport
 from tahoe_cloud.server.server import StorageServer
 from tahoe_cloud.testing import async_test, run
-from tahoe_cloud.testing.support import DAY, NODEID, START_TIME, new_si, upload_share
+from tahoe_cloud.testing.support import DAY, NODEID, new_si, start_clock, upload_share
 from tahoe_cloud.vocabulary import Lease, ShareKind, StorageIndex
 
 IMM = ShareKind.IMMUTABLE
@@ -58,9 +58,7 @@ class RecordingBackend:
 
 @pytest.fixture
 def clock() -> Clock:
-    c = Clock()
-    c.advance(START_TIME)
-    return c
+    return start_clock()
 
 
 @pytest.fixture(params=["memory", "disk"])
