@@ -50,6 +50,7 @@ import attrs
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
+from twisted.internet.threads import deferToThread
 from twisted.logger import Logger
 
 from tahoe_cloud.backends.capabilities import IShareEnumeration
@@ -135,13 +136,19 @@ def load_state(path: Path) -> CycleState:
         return CycleState()
 
 
-def save_state(path: Path, state: CycleState) -> None:
-    """Write ``state`` to ``path`` atomically: a temporary file, fsync, rename, directory fsync."""
-    data = json.dumps(state.to_dict(), indent=1, sort_keys=True).encode("utf-8")
+def encode_state(state: CycleState) -> bytes:
+    """The state file's bytes: taken on the reactor thread, since the state keeps changing."""
+    return json.dumps(state.to_dict(), indent=1, sort_keys=True).encode("utf-8")
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data``: a temporary file, fsync, rename, directory fsync."""
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        os.write(fd, data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -156,6 +163,11 @@ def save_state(path: Path, state: CycleState) -> None:
         pass
     finally:
         os.close(dirfd)
+
+
+def save_state(path: Path, state: CycleState) -> None:
+    """Write ``state`` to ``path`` atomically (blocking: off the reactor thread in the runner)."""
+    write_atomically(path, encode_state(state))
 
 
 class ExpiryCycleRunner:
@@ -221,7 +233,7 @@ class ExpiryCycleRunner:
         if self._sleeping is not None:
             self._sleeping.cancel()
         await running
-        self._save()
+        await self._save()
 
     async def _sleep(self, seconds: float) -> None:
         if self._stopping:
@@ -246,7 +258,7 @@ class ExpiryCycleRunner:
                     raise
                 except Exception:  # noqa: BLE001 - logged; the next attempt resumes
                     _log.failure("lease checker cycle failed; resuming it later")
-                    self._save()
+                    await self._save()
                     await self._sleep(self._retry_delay)
                     continue
                 last = self.state.history[-1]
@@ -267,7 +279,7 @@ class ExpiryCycleRunner:
                 "lease checker cycle resumed after {si}",
                 si=None if state.last_storage_index is None else state.last_storage_index.text,
             )
-        self._save()
+        await self._save()
         walk = self._enumeration.storage_indexes(state.last_storage_index)
         try:
             async for batch in walk:
@@ -277,10 +289,10 @@ class ExpiryCycleRunner:
                     state.current.add(report)
                     state.last_storage_index = stored.storage_index
                     if self._clock.seconds() - self._last_save >= self._save_interval:
-                        self._save()
+                        await self._save()
                     elapsed = self._clock.seconds() - began
                     await self._sleep(elapsed * (1 - self._duty_cycle) / self._duty_cycle)
-                self._save()
+                await self._save()
         finally:
             # Closed at once when stopped or failed midway, so a backend's walk ends cleanly.
             aclose = getattr(walk, "aclose", None)
@@ -291,7 +303,7 @@ class ExpiryCycleRunner:
         state.history = [*state.history, done][-HISTORY:]
         state.current = None
         state.last_storage_index = None
-        self._save()
+        await self._save()
         _log.info(
             "lease checker cycle finished: {examined} storage indexes examined,"
             " {skipped} skipped busy (report only: nothing was deleted)",
@@ -300,10 +312,12 @@ class ExpiryCycleRunner:
         )
         return done
 
-    def _save(self) -> None:
+    async def _save(self) -> None:
+        """Save the state; the write and its fsyncs run in a thread, never on the reactor."""
         self._last_save = self._clock.seconds()
+        data = encode_state(self.state)
         try:
-            save_state(self.state_path, self.state)
+            await deferToThread(write_atomically, self.state_path, data)
         except OSError as e:
             _log.error(
                 "cannot save the lease checker state to {path}: {error}",
